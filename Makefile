@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: Apache-2.0
+# skiff build. `make` builds build/skiff and the build/skiff-runtime link.
+# `make SAN=1` builds with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC ?= cc
+BUILD ?= build
+PREFIX ?= /usr/local
+
+PKGS := jansson libseccomp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	-Wimplicit-fallthrough -fno-common
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+BUILD := $(BUILD)/san
+CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS += -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+endif
+LDLIBS += $(PKG_LIBS)
+
+SRCS := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HEADERS := $(sort $(wildcard src/*/*.h src/*/*/*.h))
+
+.PHONY: all deps check check-format check-lint check-headers unit e2e test demo bench install \
+	clean format
+
+all: $(BUILD)/skiff $(BUILD)/skiff-runtime
+
+$(BUILD)/skiff: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/skiff-runtime: $(BUILD)/skiff
+	ln -sf skiff $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+-include $(OBJS:.o=.d)
+
+deps:
+	@scripts/install-deps.sh
+
+# Unit tests always run sanitized.
+unit:
+	@$(MAKE) --no-print-directory SAN=1 unit-run
+
+.PHONY: unit-run
+unit-run: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+e2e: all
+	@scripts/run-e2e.sh
+
+check-format:
+	@clang-format --dry-run --Werror $(SRCS) $(HEADERS) $(UNIT_SRCS)
+
+format:
+	@clang-format -i $(SRCS) $(HEADERS) $(UNIT_SRCS)
+
+check-headers:
+	@for h in $(HEADERS); do \
+		echo "#include \"$${h#src/}\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; \
+	done
+
+check-lint: check-headers
+	@! grep -nE '^\s*//|[^*]//[^"]*$$' $(SRCS) $(HEADERS) | grep -v 'http[s]*://' || \
+		{ echo "check-lint: '//' comments are not used"; exit 1; }
+	@! grep -nE '\b(printf|puts|fprintf)\(' $(filter-out src/cmd/% src/base/log.c src/main.c,$(SRCS)) || \
+		{ echo "check-lint: printing is for src/cmd/ and src/base/log.c"; exit 1; }
+
+check: check-format check-lint unit
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-lint unit
+	@$(MAKE) --no-print-directory e2e
+
+demo: deps all
+	@scripts/demo.sh
+
+bench: deps all
+	@bench/runtime.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff
+	ln -sf skiff $(DESTDIR)$(PREFIX)/bin/skiff-runtime
+
+clean:
+	rm -rf build

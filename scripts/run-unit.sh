@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# run-unit.sh BIN...: run cmocka unit test binaries with TAP output and close
+# with one summary line, `unit: N passed, N failed`. Called by `make unit`.
+# A binary that exits non-zero without reporting a failed case (a crash, a
+# sanitizer abort) counts as one failure.
+set -uo pipefail
+
+passed=0
+failed=0
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+for bin in "$@"; do
+	echo "# $bin"
+	out=$("$bin" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+' || true)
+	not_ok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+' || true)
+	if [ "$rc" -ne 0 ] && [ "$not_ok" -eq 0 ]; then
+		echo "# $bin exited with status $rc"
+		not_ok=1
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + not_ok))
+done
+
+echo "unit: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The user-facing commands: each parses its flags, calls module APIs, prints results and
+ * returns the process exit status. Dispatched from main.c.
+ */
+#ifndef SKIFF_CMD_CMD_H
+#define SKIFF_CMD_CMD_H
+
+struct err;
+
+#define SKIFF_VERSION_STRING "0.1.0"
+
+/* The process's original argument vector, for re-executing it. */
+extern char **skiff_argv;
+
+int cmd_runtime(int argc, char **argv);
+
+/* Prints @err's message (and logs it), clears it and returns exit status 1. */
+int cmd_fail(const char *prog, struct err *err);
+
+#endif

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `skiff runtime` / `skiff-runtime`: the OCI runtime with runc's command line, so engines
+ * (podman, containerd, docker) can call it as they call runc or crun.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/flags.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "cmd/cmd.h"
+#include "runtime/runtime.h"
+
+struct rt_cli {
+	struct rt_global g;
+	const char *log;
+	const char *log_format;
+	bool debug;
+};
+
+int cmd_fail(const char *prog, struct err *err)
+{
+	(void)prog;
+	log_error("%s", err->msg ? err->msg : "unknown error");
+	err_clear(err);
+	return 1;
+}
+
+static int need_args(const char *cmd, int n, int min, int max, struct err *err)
+{
+	if (n < min)
+		return err_set(err, EINVAL, "%s: missing container id (see --help)", cmd);
+	if (n > max)
+		return err_set(err, EINVAL, "%s: too many arguments", cmd);
+	return 0;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s) {
+		printf("%s\n", s);
+		free(s);
+	}
+}
+
+static int parse_create(const char *cmd, int argc, char **argv, struct rt_create_opts *o,
+			bool run, const char **ret_id, struct err *err)
+{
+	bool keep = false, no_subreaper = false;
+	const char *criu = NULL;
+	struct flag flags[] = {
+		{"bundle", 'b', FLAG_STR, &o->bundle},
+		{"pid-file", 0, FLAG_STR, &o->pid_file},
+		{"console-socket", 0, FLAG_STR, &o->console_socket},
+		{"no-pivot", 0, FLAG_BOOL, &o->no_pivot},
+		{"no-new-keyring", 0, FLAG_BOOL, &o->no_new_keyring},
+		{"preserve-fds", 0, FLAG_INT, &o->preserve_fds},
+		{"detach", run ? 'd' : 0, FLAG_BOOL, &o->detach},
+		{"keep", 0, FLAG_BOOL, &keep},
+		{"no-subreaper", 0, FLAG_BOOL, &no_subreaper},
+		{"criu", 0, FLAG_STR, &criu},
+		{NULL, 0, 0, NULL},
+	};
+	int n;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "%s", cmd);
+	if (need_args(cmd, n, 1, 1, err) < 0)
+		return -err->code;
+	if (o->preserve_fds < 0)
+		return err_set(err, EINVAL, "%s: --preserve-fds must not be negative", cmd);
+	*ret_id = argv[0];
+	return 0;
+}
+
+static int do_create(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	struct rt_create_opts o = {0};
+	const char *id;
+
+	if (parse_create("create", argc, argv, &o, false, &id, err) < 0)
+		return -err->code;
+	return rt_create(&cli->g, id, &o, err);
+}
+
+static int do_run(struct rt_cli *cli, int argc, char **argv, int *status, struct err *err)
+{
+	struct rt_create_opts o = {0};
+	const char *id;
+
+	if (parse_create("run", argc, argv, &o, true, &id, err) < 0)
+		return -err->code;
+	return rt_run(&cli->g, id, &o, status, err);
+}
+
+static int simple_id(const char *cmd, int argc, char **argv, const struct flag *flags,
+		     const char **ret_id, struct err *err)
+{
+	static const struct flag none[] = {{NULL, 0, 0, NULL}};
+	int n;
+
+	if (flags_parse(flags ? flags : none, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "%s", cmd);
+	if (need_args(cmd, n, 1, 1, err) < 0)
+		return -err->code;
+	*ret_id = argv[0];
+	return 0;
+}
+
+static int do_state(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	cleanup_json json_t *st = NULL;
+	const char *id;
+
+	if (simple_id("state", argc, argv, NULL, &id, err) < 0)
+		return -err->code;
+	if (rt_state(&cli->g, id, &st, err) < 0)
+		return -err->code;
+	print_json(st);
+	return 0;
+}
+
+static int do_kill(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	bool all = false;
+	struct flag flags[] = {{"all", 'a', FLAG_BOOL, &all}, {NULL, 0, 0, NULL}};
+	int n, sig = 15;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "kill");
+	if (need_args("kill", n, 1, 2, err) < 0)
+		return -err->code;
+	if (n == 2 && (sig = rt_signal_parse(argv[1])) < 0)
+		return err_set(err, EINVAL, "kill: unknown signal '%s'", argv[1]);
+	return rt_kill(&cli->g, argv[0], sig, all, err);
+}
+
+static int do_delete(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	bool force = false;
+	struct flag flags[] = {{"force", 'f', FLAG_BOOL, &force}, {NULL, 0, 0, NULL}};
+	const char *id;
+
+	if (simple_id("delete", argc, argv, flags, &id, err) < 0)
+		return -err->code;
+	return rt_delete(&cli->g, id, force, err);
+}
+
+static int do_start(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	const char *id;
+
+	if (simple_id("start", argc, argv, NULL, &id, err) < 0)
+		return -err->code;
+	return rt_start(&cli->g, id, err);
+}
+
+static int do_list(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	const char *format = "table";
+	bool quiet = false;
+	struct flag flags[] = {{"format", 'f', FLAG_STR, &format},
+			       {"quiet", 'q', FLAG_BOOL, &quiet},
+			       {NULL, 0, 0, NULL}};
+	cleanup_json json_t *list = NULL;
+	json_t *c;
+	size_t i;
+	int n;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "list");
+	if (strcmp(format, "table") && strcmp(format, "json"))
+		return err_set(err, EINVAL, "list: --format must be 'table' or 'json', not '%s'",
+			       format);
+	if (rt_list(&cli->g, &list, err) < 0)
+		return -err->code;
+	if (!strcmp(format, "json")) {
+		char *s = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		printf("%s\n", s ? s : "[]");
+		free(s);
+		return 0;
+	}
+	if (!quiet)
+		printf("%-12s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
+		       "CREATED", "OWNER");
+	json_array_foreach(list, i, c)
+	{
+		if (quiet) {
+			printf("%s\n", json_string_value(json_object_get(c, "id")));
+			continue;
+		}
+		printf("%-12s %-8lld %-10s %-40s %-30s %s\n",
+		       json_string_value(json_object_get(c, "id")),
+		       (long long)json_integer_value(json_object_get(c, "pid")),
+		       json_string_value(json_object_get(c, "status")),
+		       json_string_value(json_object_get(c, "bundle")),
+		       json_string_value(json_object_get(c, "created")),
+		       json_string_value(json_object_get(c, "owner")));
+	}
+	return 0;
+}
+
+static int do_spec(int argc, char **argv, struct err *err)
+{
+	const char *bundle = ".";
+	bool rootless = false;
+	struct flag flags[] = {{"bundle", 'b', FLAG_STR, &bundle},
+			       {"rootless", 0, FLAG_BOOL, &rootless},
+			       {NULL, 0, 0, NULL}};
+	cleanup_json json_t *spec = NULL;
+	cleanup_free char *path = NULL, *text = NULL;
+	cleanup_close int fd = -1;
+	int n;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "spec");
+	if (n > 0)
+		return err_set(err, EINVAL, "spec: takes no arguments");
+	path = xasprintf("%s/config.json", bundle);
+	spec = rt_spec_default(rootless);
+	text = json_dumps(spec, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST)
+		return err_set(err, EEXIST, "spec: '%s' exists: remove it first", path);
+	if (fd < 0)
+		return err_sys(err, "spec: create '%s'", path);
+	if (dprintf(fd, "%s\n", text) < 0)
+		return err_sys(err, "spec: write '%s'", path);
+	return 0;
+}
+
+static int help(void)
+{
+	printf("usage: skiff-runtime [global flags] <command> [flags] <container-id>\n\n"
+	       "An OCI runtime (runtime-spec %s) with runc's command line.\n\n"
+	       "commands:\n"
+	       "  create    create a container from a bundle; its process waits for start\n"
+	       "  start     start the process of a created container\n"
+	       "  run       create and start a container, wait for it and delete it\n"
+	       "  state     print the state of a container as JSON\n"
+	       "  kill      send a signal to a container (default SIGTERM)\n"
+	       "  delete    delete a stopped container (--force: any container)\n"
+	       "  list      list containers (--format table|json)\n"
+	       "  spec      write a default config.json\n"
+	       "  features  print the features this runtime supports as JSON\n\n"
+	       "global flags:\n"
+	       "  --root DIR            state directory (default %s)\n"
+	       "  --log FILE            write log messages to FILE\n"
+	       "  --log-format text|json\n"
+	       "  --debug               log debug messages\n"
+	       "  --systemd-cgroup      cgroupsPath is slice:prefix:name\n"
+	       "  --version             print the version\n",
+	       RT_OCI_VERSION, RT_DEFAULT_ROOT);
+	return 0;
+}
+
+static int setup_log(struct rt_cli *cli, struct err *err)
+{
+	enum log_format fmt = LOG_FORMAT_TEXT;
+
+	if (cli->log_format && !strcmp(cli->log_format, "json"))
+		fmt = LOG_FORMAT_JSON;
+	else if (cli->log_format && strcmp(cli->log_format, "text"))
+		return err_set(err, EINVAL, "--log-format must be 'text' or 'json', not '%s'",
+			       cli->log_format);
+	if (log_setup(cli->log, fmt, cli->debug ? LOG_DEBUG : LOG_WARN) < 0)
+		return err_sys(err, "open log file '%s'", cli->log);
+	return 0;
+}
+
+int cmd_runtime(int argc, char **argv)
+{
+	struct rt_cli cli = {0};
+	bool version = false, help_flag = false;
+	const char *criu = NULL, *rootless = NULL;
+	struct flag flags[] = {
+		{"root", 0, FLAG_STR, &cli.g.root},
+		{"log", 0, FLAG_STR, &cli.log},
+		{"log-format", 0, FLAG_STR, &cli.log_format},
+		{"debug", 0, FLAG_BOOL, &cli.debug},
+		{"systemd-cgroup", 0, FLAG_BOOL, &cli.g.systemd_cgroup},
+		{"version", 'v', FLAG_BOOL, &version},
+		{"help", 'h', FLAG_BOOL, &help_flag},
+		{"criu", 0, FLAG_STR, &criu},
+		{"rootless", 0, FLAG_STR, &rootless},
+		{NULL, 0, 0, NULL},
+	};
+	struct err err = ERR_INIT;
+	const char *cmd;
+	int n, r, status = 0;
+
+	log_set_component("runtime");
+	if (flags_parse(flags, argc - 1, argv + 1, true, &n, &err) < 0)
+		return cmd_fail(argv[0], &err);
+	if (setup_log(&cli, &err) < 0)
+		return cmd_fail(argv[0], &err);
+	if (version) {
+		printf("skiff-runtime version %s\nspec: %s\n", SKIFF_VERSION_STRING, RT_OCI_VERSION);
+		return 0;
+	}
+	if (help_flag || n == 0)
+		return help() + (n == 0 && !help_flag ? 2 : 0);
+	cmd = argv[1];
+	argc = n - 1;
+	argv = argv + 2;
+	/* commands that put a process into a container run from a sealed copy of skiff */
+	if (!strcmp(cmd, "create") || !strcmp(cmd, "run")) {
+		if (rt_exe_seal(skiff_argv, &err) < 0) {
+			log_warn("%s, continuing unsealed", err.msg);
+			err_clear(&err);
+		}
+	}
+	if (!strcmp(cmd, "create"))
+		r = do_create(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "start"))
+		r = do_start(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "state"))
+		r = do_state(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "kill"))
+		r = do_kill(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "delete"))
+		r = do_delete(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "run"))
+		r = do_run(&cli, argc, argv, &status, &err);
+	else if (!strcmp(cmd, "list") || !strcmp(cmd, "ps-all"))
+		r = do_list(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "spec"))
+		r = do_spec(argc, argv, &err);
+	else if (!strcmp(cmd, "features")) {
+		cleanup_json json_t *f = rt_features();
+
+		print_json(f);
+		r = 0;
+	} else if (!strcmp(cmd, "help"))
+		return help();
+	else
+		r = err_set(&err, EINVAL, "unknown command '%s' (see --help)", cmd);
+	if (r < 0)
+		return cmd_fail(argv[0], &err);
+	return status;
+}

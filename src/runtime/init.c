@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The container process from clone() to execve(): joins and finishes namespaces, builds
+ * the root file system, applies the process settings (console, rlimits, user, capabilities),
+ * reports readiness to the runtime process, waits for start and executes the program.
+ * Errors go back over the sync socket so the runtime can report them and clean up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "runtime/internal.h"
+#include "runtime/runtime.h"
+
+#define INIT_COMM "skiff:init"
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+int rt_sync_send(int fd, int type, int code, const char *text)
+{
+	struct rt_sync_msg m = {.type = type, .code = code};
+
+	if (text)
+		snprintf(m.text, sizeof(m.text), "%s", text);
+	/* fixed header plus the text actually used: SEQPACKET keeps the boundary */
+	if (send(fd, &m, offsetof(struct rt_sync_msg, text) + strlen(m.text) + 1, MSG_NOSIGNAL) <
+	    0)
+		return -errno;
+	return 0;
+}
+
+int rt_sync_recv(int fd, struct rt_sync_msg *m, struct err *err)
+{
+	ssize_t n;
+
+	memset(m, 0, sizeof(*m));
+	do
+		n = recv(fd, m, sizeof(*m) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_sys(err, "read from the container process");
+	if (n == 0)
+		return 0;
+	if ((size_t)n < offsetof(struct rt_sync_msg, text))
+		return err_set(err, EPROTO, "short message from the container process");
+	m->text[sizeof(m->text) - 1] = '\0';
+	return 1;
+}
+
+struct init_ctx {
+	const struct rt_init_args *a;
+	pid_t host_pid;
+	struct err *err;
+};
+
+static char *state_text(const struct init_ctx *c, const char *status)
+{
+	const struct rt_config *cfg = c->a->cfg;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id",
+			      c->a->id, "status", status, "pid", (json_int_t)c->host_pid,
+			      "bundle", c->a->bundle);
+	char *s;
+
+	if (cfg->annotations)
+		json_object_set(o, "annotations", cfg->annotations);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static int join_namespaces(const struct rt_config *cfg, struct err *err)
+{
+	static const int flags[RT_NS_COUNT] = {
+		[RT_NS_NET] = CLONE_NEWNET,   [RT_NS_IPC] = CLONE_NEWIPC,
+		[RT_NS_UTS] = CLONE_NEWUTS,   [RT_NS_MNT] = CLONE_NEWNS,
+		[RT_NS_USER] = CLONE_NEWUSER, [RT_NS_CGROUP] = CLONE_NEWCGROUP,
+	};
+	/* the user namespace first: it grants the rights to join the others */
+	static const enum rt_ns_type order[] = {RT_NS_USER, RT_NS_NET, RT_NS_IPC,
+						RT_NS_UTS,  RT_NS_CGROUP, RT_NS_MNT};
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const struct rt_ns *ns = &cfg->ns[order[i]];
+		cleanup_close int fd = -1;
+
+		if (!ns->enabled || !ns->path)
+			continue;
+		fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return err_sys(err, "open %s namespace '%s'", rt_ns_name(order[i]),
+				       ns->path);
+		if (setns(fd, flags[order[i]]) < 0)
+			return err_sys(err, "join %s namespace '%s'", rt_ns_name(order[i]),
+				       ns->path);
+	}
+	return 0;
+}
+
+static int run_parent_hooks(void *data)
+{
+	struct init_ctx *c = data;
+	struct rt_sync_msg m;
+	int r;
+
+	if (!c->a->cfg->hooks[RT_HOOK_PRESTART].n && !c->a->cfg->hooks[RT_HOOK_CREATE_RUNTIME].n)
+		return 0;
+	if (rt_sync_send(c->a->sync_fd, RT_SYNC_HOOKS, 0, NULL) < 0)
+		return err_sys(c->err, "ask the runtime to run hooks");
+	r = rt_sync_recv(c->a->sync_fd, &m, c->err);
+	if (r < 0)
+		return r;
+	if (r == 0 || m.type != RT_SYNC_HOOKS_DONE)
+		return err_set(c->err, EPROTO, "runtime process went away during hooks");
+	return 0;
+}
+
+static int write_proc_sys(const char *key, const char *value, struct err *err)
+{
+	cleanup_free char *path = xasprintf("/proc/sys/%s", key);
+
+	for (char *p = path + strlen("/proc/sys/"); *p; p++)
+		if (*p == '.')
+			*p = '/';
+	if (fs_write_knob(AT_FDCWD, path, value, strlen(value), err) < 0)
+		return err_wrap(err, "sysctl '%s'", key);
+	return 0;
+}
+
+static int send_fd(int sock, int fd, const char *name, struct err *err)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		return err_sys(err, "send the terminal to the console socket");
+	return 0;
+}
+
+static int setup_console(const struct rt_init_args *a, struct err *err)
+{
+	const struct rt_process *p = &a->cfg->process;
+	cleanup_close int master = -1, slave = -1, console = -1;
+	char buf[64];
+
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return err_sys(err, "open '/dev/ptmx' in the container");
+	if (unlockpt(master) < 0)
+		return err_sys(err, "unlock the terminal");
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (slave < 0)
+		return err_sys(err, "open the terminal's peer");
+	if (p->console_height || p->console_width) {
+		struct winsize ws = {.ws_row = (unsigned short)p->console_height,
+				     .ws_col = (unsigned short)p->console_width};
+
+		if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+			return err_sys(err, "set the terminal size");
+	}
+	/* /dev/console is the terminal, as on a real machine */
+	console = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (console >= 0) {
+		snprintf(buf, sizeof(buf), "/proc/self/fd/%d", slave);
+		close(TAKE_FD(console));
+		if (mount(buf, "/dev/console", NULL, MS_BIND, NULL) < 0)
+			return err_sys(err, "bind mount the terminal on '/dev/console'");
+	}
+	if (send_fd(a->console_fd, master, "/dev/ptmx", err) < 0)
+		return -err->code;
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(slave, fd) < 0)
+			return err_sys(err, "attach the terminal as fd %d", fd);
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		return err_sys(err, "make the terminal the controlling terminal");
+	return 0;
+}
+
+static int set_rlimits(const struct rt_process *p, struct err *err)
+{
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
+
+		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
+			return err_sys(err, "set process.rlimits[%zu]", i);
+	}
+	return 0;
+}
+
+static int capset_sets(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2] = {
+		{(uint32_t)eff, (uint32_t)perm, (uint32_t)inh},
+		{(uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32)},
+	};
+
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static int set_user_and_caps(const struct rt_process *p, struct err *err)
+{
+	uint64_t known = rt_cap_last() >= 63 ? ~0ULL : (1ULL << (rt_cap_last() + 1)) - 1;
+
+	if (p->has_caps) {
+		for (int cap = 0; cap <= rt_cap_last(); cap++)
+			if (!(p->caps[RT_CAP_BOUNDING] & (1ULL << cap)) &&
+			    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+				return err_sys(err, "drop capability %s from the bounding set",
+					       rt_cap_name(cap));
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			return err_sys(err, "keep capabilities across the user change");
+	}
+	if (setgroups(p->n_additional_gids, p->additional_gids) < 0 && errno != EPERM)
+		return err_sys(err, "set process.user.additionalGids");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return err_sys(err, "set process.user.gid %u", p->gid);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return err_sys(err, "set process.user.uid %u", p->uid);
+	if (!p->has_caps)
+		return 0;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return err_sys(err, "reset keep-capabilities");
+	if (capset_sets(p->caps[RT_CAP_EFFECTIVE] & known, p->caps[RT_CAP_PERMITTED] & known,
+			p->caps[RT_CAP_INHERITABLE] & known) < 0)
+		return err_sys(err, "set process.capabilities");
+	/*
+	 * The kernel raises an ambient capability only if it is permitted and inheritable;
+	 * configs that list others (runc's own default did) run as runc and crun run them,
+	 * without those.
+	 */
+	for (int cap = 0; cap <= rt_cap_last(); cap++)
+		if ((p->caps[RT_CAP_AMBIENT] & (1ULL << cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM)
+			return err_sys(err, "raise ambient capability %s", rt_cap_name(cap));
+	return 0;
+}
+
+static const char *env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env && *env; env++)
+		if (!strncmp(*env, name, n) && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Finds args[0] the way execvp would, with the container's PATH. */
+static int resolve_exec(const struct rt_process *p, char **ret, struct err *err)
+{
+	const char *name = p->args[0];
+	const char *path = env_get(p->env, "PATH");
+	cleanup_free char *dirs = NULL;
+	char *dir, *save = NULL;
+
+	if (strchr(name, '/')) {
+		if (!is_executable(name))
+			return err_sys(err, "exec '%s'", name);
+		*ret = xstrdup(name);
+		return 0;
+	}
+	dirs = xstrdup(path ? path : DEFAULT_PATH);
+	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		cleanup_free char *full = xasprintf("%s/%s", *dir ? dir : ".", name);
+
+		if (is_executable(full)) {
+			*ret = TAKE_PTR(full);
+			return 0;
+		}
+	}
+	return err_set(err, ENOENT, "exec '%s': executable file not found in $PATH", name);
+}
+
+static int setup(struct init_ctx *c, char **ret_exec)
+{
+	const struct rt_init_args *a = c->a;
+	const struct rt_config *cfg = a->cfg;
+	const struct rt_process *p = &cfg->process;
+	struct err *err = c->err;
+	cleanup_free char *state = NULL;
+
+	if (join_namespaces(cfg, err) < 0)
+		return -err->code;
+	if (cfg->ns[RT_NS_USER].enabled && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return err_sys(err, "become root in the user namespace");
+	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
+	    unshare(CLONE_NEWCGROUP) < 0)
+		return err_sys(err, "create cgroup namespace");
+	if (setsid() < 0)
+		return err_sys(err, "create session");
+	if (rt_rootfs_setup(a, run_parent_hooks, c, err) < 0)
+		return -err->code;
+	if (rt_rootfs_finish(cfg, err) < 0)
+		return -err->code;
+	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
+		return err_sys(err, "set hostname '%s'", cfg->hostname);
+	if (cfg->domainname && setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
+		return err_sys(err, "set domainname '%s'", cfg->domainname);
+	for (char **s = cfg->sysctl; s && s[0]; s += 2)
+		if (write_proc_sys(s[0], s[1], err) < 0)
+			return -err->code;
+	if (p->terminal && setup_console(a, err) < 0)
+		return -err->code;
+	if (cfg->hooks[RT_HOOK_CREATE_CONTAINER].n) {
+		state = state_text(c, "creating");
+		if (rt_hooks_run(&cfg->hooks[RT_HOOK_CREATE_CONTAINER], RT_HOOK_CREATE_CONTAINER,
+				 state, err) < 0)
+			return -err->code;
+	}
+	if (cfg->has_personality && personality(cfg->personality) < 0)
+		return err_sys(err, "set linux.personality");
+	if (!a->no_new_keyring &&
+	    syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, a->id) < 0 && errno != ENOSYS &&
+	    errno != EACCES && errno != EPERM)
+		return err_sys(err, "create session keyring");
+	if (set_rlimits(p, err) < 0)
+		return -err->code;
+	if (p->has_oom_score_adj) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
+		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
+			return err_wrap(err, "set process.oomScoreAdj");
+	}
+	if (set_user_and_caps(p, err) < 0)
+		return -err->code;
+	if (chdir(p->cwd) < 0)
+		return err_sys(err, "chdir to process.cwd '%s'", p->cwd);
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return err_sys(err, "set process.noNewPrivileges");
+	if (p->umask >= 0)
+		umask((mode_t)p->umask);
+	return resolve_exec(p, ret_exec, err);
+}
+
+static void fail(const struct rt_init_args *a, struct err *err)
+{
+	rt_sync_send(a->sync_fd, RT_SYNC_ERROR, err->code, err->msg);
+	_exit(1);
+}
+
+void rt_init_main(const struct rt_init_args *a)
+{
+	struct err err = ERR_INIT;
+	struct init_ctx c = {.a = a, .err = &err};
+	cleanup_free char *exec_path = NULL;
+	cleanup_free char *state = NULL;
+	struct rt_sync_msg m;
+	sigset_t all;
+	char byte;
+	int r;
+
+	/* until exec nothing in the container may open this process's memory or binary */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, INIT_COMM, 0, 0, 0);
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	r = rt_sync_recv(a->sync_fd, &m, &err);
+	if (r <= 0 || m.type != RT_SYNC_GO)
+		_exit(1);
+	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
+	if (setup(&c, &exec_path) < 0)
+		fail(a, &err);
+	/* from here the runtime process may exit; this process must outlive it */
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
+		_exit(1);
+	if (a->start_fd != a->sync_fd)
+		close(a->sync_fd);
+	do
+		r = (int)read(a->start_fd, &byte, 1);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		/* nobody will start us: the runtime went away or the container was deleted */
+		_exit(1);
+	}
+	if (a->cfg->hooks[RT_HOOK_START_CONTAINER].n) {
+		state = state_text(&c, "created");
+		if (rt_hooks_run(&a->cfg->hooks[RT_HOOK_START_CONTAINER], RT_HOOK_START_CONTAINER,
+				 state, &err) < 0) {
+			dprintf(STDERR_FILENO, "%s\n", err.msg);
+			_exit(1);
+		}
+	}
+	/* nothing of the runtime's reaches the program: only stdio and the preserved fds */
+	syscall(SYS_close_range, 3 + a->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	execve(exec_path, a->cfg->process.args, a->cfg->process.env);
+	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
+	_exit(127);
+}

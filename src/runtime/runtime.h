@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The OCI runtime (runtime-spec 1.x): container lifecycle operations over a state
+ * directory (--root), as runc and crun implement them. Called by `skiff runtime` and,
+ * through the `skiff-runtime` link, by engines such as podman and containerd.
+ */
+#ifndef SKIFF_RUNTIME_RUNTIME_H
+#define SKIFF_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+struct err;
+
+#define RT_OCI_VERSION "1.3.0"
+#define RT_DEFAULT_ROOT "/run/skiff/runtime"
+
+struct rt_global {
+	const char *root;    /* state directory; RT_DEFAULT_ROOT when NULL */
+	bool systemd_cgroup; /* --systemd-cgroup: cgroupsPath is "slice:prefix:name" */
+};
+
+struct rt_create_opts {
+	const char *bundle;	    /* NULL: the current directory */
+	const char *pid_file;	    /* may be NULL */
+	const char *console_socket; /* required when process.terminal is true */
+	bool no_pivot;
+	bool no_new_keyring;
+	int preserve_fds; /* pass fds 3 .. 3+n-1 on to the container */
+	bool detach;	  /* run only: return once started */
+};
+
+/* create: sets the container up and leaves its process waiting for rt_start(). */
+int rt_create(const struct rt_global *g, const char *id, const struct rt_create_opts *o,
+	      struct err *err);
+/* start: lets a created container's process run its program; runs poststart hooks. */
+int rt_start(const struct rt_global *g, const char *id, struct err *err);
+/* state: the runtime-spec state object (ociVersion, id, status, pid, bundle, annotations). */
+int rt_state(const struct rt_global *g, const char *id, json_t **ret, struct err *err);
+/* kill: sends @sig to the container's process, or to all of its processes with @all. */
+int rt_kill(const struct rt_global *g, const char *id, int sig, bool all, struct err *err);
+/* delete: removes a stopped container (any container with @force, killing it first). */
+int rt_delete(const struct rt_global *g, const char *id, bool force, struct err *err);
+/*
+ * run: create + start, then (unless o->detach) wait for the process, forwarding signals,
+ * delete the container and return the exit status in @ret_status (128+signal if killed).
+ */
+int rt_run(const struct rt_global *g, const char *id, const struct rt_create_opts *o,
+	   int *ret_status, struct err *err);
+/* list: an array of state objects with the extra fields `created` and `owner`. */
+int rt_list(const struct rt_global *g, json_t **ret, struct err *err);
+
+/* The default config.json `skiff runtime spec` writes (rootless: for an unprivileged user). */
+json_t *rt_spec_default(bool rootless);
+/* The runtime-spec features document (features.md) describing what this runtime supports. */
+json_t *rt_features(void);
+
+/*
+ * Re-executes the process from a sealed memfd copy of its binary unless it already runs
+ * from one (CVE-2019-5736). Returns only on failure, or 0 when already sealed.
+ */
+int rt_exe_seal(char **argv, struct err *err);
+
+/* Parses a signal name ("KILL", "SIGKILL") or number; -1 when invalid. */
+int rt_signal_parse(const char *s);
+
+#endif
