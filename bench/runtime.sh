@@ -100,7 +100,7 @@ measure() {
 }
 
 if [ -x "$SKIFF" ]; then
-	measure skiff no_wrap "$(realpath "$SKIFF")"
+	measure skiff no_wrap "$(cd "$(dirname "$SKIFF")" && pwd)/$(basename "$SKIFF")"
 else
 	echo "bench: $SKIFF not built, comparing crun and runc only" >&2
 fi

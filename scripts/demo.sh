@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime=$(realpath "${SKIFF_BIN:-build/skiff-runtime}")
+# -s: keep the link name, which selects the runtime role of the binary.
+runtime=$(realpath -s "${SKIFF_BIN:-build/skiff-runtime}")
 if [ ! -x "$runtime" ]; then
 	echo "demo: $runtime not found; run make first" >&2
 	exit 1

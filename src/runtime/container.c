@@ -354,14 +354,17 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	cr->pid = pid;
 	if (cr->start_fd >= 0)
 		close(TAKE_FD(cr->start_fd));
-	if (cr->cgroup && rt_cgroup_enter(cr->cgroup, pid, err) < 0)
-		return -err->code;
 	if (cfg->ns[RT_NS_USER].enabled && !cfg->ns[RT_NS_USER].path) {
 		if (write_id_map(pid, "uid_map", cfg->uid_maps, cfg->n_uid_maps, err) < 0 ||
 		    write_id_map(pid, "gid_map", cfg->gid_maps, cfg->n_gid_maps, err) < 0)
 			return err_wrap(err, "set user namespace mappings");
 	}
 	if (rt_sync_send(cr->sync_fd, RT_SYNC_GO, pid, NULL) < 0)
+		return err_sys(err, "resume the container process");
+	/* the child builds its rootfs meanwhile: this write may wait a grace period */
+	if (cr->cgroup && rt_cgroup_enter(cr->cgroup, pid, err) < 0)
+		return -err->code;
+	if (rt_sync_send(cr->sync_fd, RT_SYNC_CGROUP, 0, NULL) < 0)
 		return err_sys(err, "resume the container process");
 	return converse(cr, err);
 }

@@ -74,6 +74,42 @@ int rt_sync_recv(int fd, struct rt_sync_msg *m, struct err *err)
 	return 1;
 }
 
+/*
+ * Reads the next message of @type from the runtime. RT_SYNC_CGROUP may arrive at any
+ * time before it (the runtime sends it when its cgroup write returns) and is noted.
+ */
+static int recv_expect(const struct rt_init_args *a, int type, struct rt_sync_msg *m,
+		       struct err *err)
+{
+	for (;;) {
+		int r = rt_sync_recv(a->sync_fd, m, err);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return err_set(err, EPROTO, "runtime process went away");
+		if (m->type == RT_SYNC_CGROUP) {
+			*a->in_cgroup = true;
+			if (type == RT_SYNC_CGROUP)
+				return 0;
+			continue;
+		}
+		if (m->type != type)
+			return err_set(err, EPROTO, "unexpected message %d from the runtime",
+				       m->type);
+		return 0;
+	}
+}
+
+int rt_init_wait_cgroup(const struct rt_init_args *a, struct err *err)
+{
+	struct rt_sync_msg m;
+
+	if (*a->in_cgroup)
+		return 0;
+	return recv_expect(a, RT_SYNC_CGROUP, &m, err);
+}
+
 struct init_ctx {
 	const struct rt_init_args *a;
 	pid_t host_pid;
@@ -133,11 +169,9 @@ static int run_parent_hooks(void *data)
 		return 0;
 	if (rt_sync_send(c->a->sync_fd, RT_SYNC_HOOKS, 0, NULL) < 0)
 		return err_sys(c->err, "ask the runtime to run hooks");
-	r = rt_sync_recv(c->a->sync_fd, &m, c->err);
+	r = recv_expect(c->a, RT_SYNC_HOOKS_DONE, &m, c->err);
 	if (r < 0)
-		return r;
-	if (r == 0 || m.type != RT_SYNC_HOOKS_DONE)
-		return err_set(c->err, EPROTO, "runtime process went away during hooks");
+		return err_wrap(c->err, "run prestart and createRuntime hooks");
 	return 0;
 }
 
@@ -327,15 +361,25 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		return -err->code;
 	if (cfg->ns[RT_NS_USER].enabled && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return err_sys(err, "become root in the user namespace");
-	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
-	    unshare(CLONE_NEWCGROUP) < 0)
-		return err_sys(err, "create cgroup namespace");
+	/*
+	 * Joining the cgroup costs the runtime an RCU grace period (cgroup.procs write);
+	 * the rootfs work below overlaps it. Whatever depends on the cgroup (the cgroup
+	 * namespace, cgroup mounts, forked hooks, the program) waits for it first.
+	 */
 	if (setsid() < 0)
 		return err_sys(err, "create session");
 	if (rt_rootfs_setup(a, run_parent_hooks, c, err) < 0)
 		return -err->code;
 	if (rt_rootfs_finish(cfg, err) < 0)
 		return -err->code;
+	if (rt_init_wait_cgroup(a, err) < 0)
+		return -err->code;
+	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
+	    !*a->unshared_cgroupns) {
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			return err_sys(err, "create cgroup namespace");
+		*a->unshared_cgroupns = true;
+	}
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return err_sys(err, "set hostname '%s'", cfg->hostname);
 	if (cfg->domainname && setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
@@ -383,8 +427,11 @@ static void fail(const struct rt_init_args *a, struct err *err)
 	_exit(1);
 }
 
-void rt_init_main(const struct rt_init_args *a)
+void rt_init_main(const struct rt_init_args *args)
 {
+	bool in_cgroup = false, unshared_cgroupns = false;
+	struct rt_init_args copy = *args;
+	const struct rt_init_args *a = &copy;
 	struct err err = ERR_INIT;
 	struct init_ctx c = {.a = a, .err = &err};
 	cleanup_free char *exec_path = NULL;
@@ -400,11 +447,14 @@ void rt_init_main(const struct rt_init_args *a)
 	prctl(PR_SET_NAME, INIT_COMM, 0, 0, 0);
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
-	r = rt_sync_recv(a->sync_fd, &m, &err);
-	if (r <= 0 || m.type != RT_SYNC_GO)
+	copy.in_cgroup = &in_cgroup;
+	copy.unshared_cgroupns = &unshared_cgroupns;
+	if (recv_expect(a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
 	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
 	if (setup(&c, &exec_path) < 0)
+		fail(a, &err);
+	if (rt_init_wait_cgroup(a, &err) < 0)
 		fail(a, &err);
 	/* from here the runtime process may exit; this process must outlive it */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);

@@ -295,6 +295,8 @@ struct rt_init_args {
 	const struct rt_cgroup *cgroup; /* may be NULL */
 	int sync_fd;			/* socket to the runtime process */
 	int start_fd;			/* read one byte from it to start; the exec fifo or sync */
+	bool *in_cgroup;		/* set once RT_SYNC_CGROUP has arrived */
+	bool *unshared_cgroupns;	/* set once the new cgroup namespace exists */
 	int console_fd;			/* connected console socket, or -1 */
 	int preserve_fds;
 	bool no_pivot;
@@ -304,6 +306,9 @@ struct rt_init_args {
 /* Runs in the cloned child: sets the container up, waits for start, execs. Never returns. */
 void rt_init_main(const struct rt_init_args *a) __attribute__((noreturn));
 
+/* Waits until the runtime has moved this process into its cgroup (idempotent). */
+int rt_init_wait_cgroup(const struct rt_init_args *a, struct err *err);
+
 /* Sets up the root file system in the (new) mount namespace and pivots into it. */
 int rt_rootfs_setup(const struct rt_init_args *a, int (*before_pivot)(void *), void *data,
 		    struct err *err);
@@ -312,7 +317,8 @@ int rt_rootfs_finish(const struct rt_config *cfg, struct err *err);
 
 /* Sync protocol between the runtime process and the container process. */
 enum rt_sync_type {
-	RT_SYNC_GO = 1,	    /* runtime -> init: cgroup joined, id maps written */
+	RT_SYNC_GO = 1,	    /* runtime -> init: id maps written; cgroup joining under way */
+	RT_SYNC_CGROUP,	    /* runtime -> init: now in its cgroup */
 	RT_SYNC_HOOKS,	    /* init -> runtime: run prestart/createRuntime hooks */
 	RT_SYNC_HOOKS_DONE, /* runtime -> init */
 	RT_SYNC_READY,	    /* init -> runtime: waiting for start */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -263,6 +264,15 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 
 	if (rt_cgroup_hierarchies(&hs, &n, err) < 0)
 		return -err->code;
+	/* a cgroup namespace must be rooted at the container's cgroup before it is mounted */
+	if (rt_init_wait_cgroup(a, err) < 0)
+		return -err->code;
+	if (a->cfg->ns[RT_NS_CGROUP].enabled && !a->cfg->ns[RT_NS_CGROUP].path &&
+	    !*a->unshared_cgroupns) {
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			return err_sys(err, "create cgroup namespace");
+		*a->unshared_cgroupns = true;
+	}
 	if (open_in_root(rootfd, m->destination, CREATE_DIR, &fd, err) < 0)
 		return -err->code;
 	if (n == 1 && hs[0].v2) {
