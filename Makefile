@@ -24,7 +24,7 @@ endif
 LDLIBS += $(PKG_LIBS)
 
 SRCS := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+LIB_SRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

@@ -316,6 +316,50 @@ static const char *env_get(char *const *env, const char *name)
 	return NULL;
 }
 
+/* The home directory of @uid in the container's /etc/passwd; "/" when it has none. */
+static char *home_of(uid_t uid)
+{
+	cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+	char line[1024];
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *field[7] = {0}, *p = line;
+		int n = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		/* name:password:uid:gid:gecos:home:shell, fields may be empty */
+		for (; n < 7 && p; n++) {
+			field[n] = p;
+			p = strchr(p, ':');
+			if (p)
+				*p++ = '\0';
+		}
+		if (n >= 6 && field[2][0] && strtoul(field[2], NULL, 10) == uid && field[5][0])
+			return xstrdup(field[5]);
+	}
+	return xstrdup("/");
+}
+
+/* runc and crun set HOME for the program when the config does not: so do we. */
+static char **env_with_home(const struct rt_process *p)
+{
+	size_t n = 0;
+	char **env;
+
+	if (env_get(p->env, "HOME"))
+		return NULL;
+	while (p->env[n])
+		n++;
+	env = xcalloc(n + 2, sizeof(char *));
+	memcpy(env, p->env, n * sizeof(char *));
+	{
+		cleanup_free char *home = home_of(p->uid);
+
+		env[n] = xasprintf("HOME=%s", home);
+	}
+	return env;
+}
+
 static bool is_executable(const char *path)
 {
 	struct stat st;
@@ -437,6 +481,7 @@ void rt_init_main(const struct rt_init_args *args)
 	cleanup_free char *exec_path = NULL;
 	cleanup_free char *state = NULL;
 	struct rt_sync_msg m;
+	char **env = NULL;
 	sigset_t all;
 	char byte;
 	int r;
@@ -454,6 +499,7 @@ void rt_init_main(const struct rt_init_args *args)
 	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
 	if (setup(&c, &exec_path) < 0)
 		fail(a, &err);
+	env = env_with_home(&a->cfg->process);
 	if (rt_init_wait_cgroup(a, &err) < 0)
 		fail(a, &err);
 	/* from here the runtime process may exit; this process must outlive it */
@@ -479,7 +525,7 @@ void rt_init_main(const struct rt_init_args *args)
 	}
 	/* nothing of the runtime's reaches the program: only stdio and the preserved fds */
 	syscall(SYS_close_range, 3 + a->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-	execve(exec_path, a->cfg->process.args, a->cfg->process.env);
+	execve(exec_path, a->cfg->process.args, env ? env : a->cfg->process.env);
 	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
 	_exit(127);
 }
