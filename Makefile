@@ -87,7 +87,7 @@ check: check-format check-lint unit
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-lint unit
+	@$(MAKE) --no-print-directory check-format check-lint unit
 	@$(MAKE) --no-print-directory e2e
 
 demo: deps all

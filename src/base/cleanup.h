@@ -58,13 +58,13 @@ static inline void cleanup_err_fn(struct err *e)
 	err_clear(e);
 }
 
-#define cleanup_free __attribute__((cleanup(cleanup_free_fn)))
-#define cleanup_close __attribute__((cleanup(cleanup_close_fn)))
+#define cleanup_free   __attribute__((cleanup(cleanup_free_fn)))
+#define cleanup_close  __attribute__((cleanup(cleanup_close_fn)))
 #define cleanup_fclose __attribute__((cleanup(cleanup_fclose_fn)))
-#define cleanup_dir __attribute__((cleanup(cleanup_dir_fn)))
-#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
-#define cleanup_strv __attribute__((cleanup(cleanup_strv_fn)))
-#define cleanup_err __attribute__((cleanup(cleanup_err_fn)))
+#define cleanup_dir    __attribute__((cleanup(cleanup_dir_fn)))
+#define cleanup_json   __attribute__((cleanup(cleanup_json_fn)))
+#define cleanup_strv   __attribute__((cleanup(cleanup_strv_fn)))
+#define cleanup_err    __attribute__((cleanup(cleanup_err_fn)))
 
 #define TAKE_PTR(p)                                                                                \
 	({                                                                                         \

@@ -12,7 +12,10 @@ struct err {
 	char *msg; /* heap string, NULL when clear */
 };
 
-#define ERR_INIT {0, NULL}
+#define ERR_INIT                                                                                   \
+	{                                                                                          \
+		0, NULL                                                                            \
+	}
 
 /* Sets code and message; returns -code. The error must be clear on entry. */
 int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -15,7 +15,7 @@ enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_INT };
 
 struct flag {
 	const char *name; /* long name without dashes */
-	char alias;	  /* one-letter alias or 0 */
+	char alias;       /* one-letter alias or 0 */
 	enum flag_type type;
 	void *dest; /* bool *, const char ** (points into argv), int * */
 };

@@ -41,8 +41,7 @@ static int bad(struct err *err, const char *path, const char *key, const char *e
 	return err_set(err, EINVAL, "%s: expected %s", key, expected);
 }
 
-int jx_str(const json_t *obj, const char *path, const char *key, const char **ret,
-	   struct err *err)
+int jx_str(const json_t *obj, const char *path, const char *key, const char **ret, struct err *err)
 {
 	json_t *v;
 
@@ -66,8 +65,7 @@ int jx_int(const json_t *obj, const char *path, const char *key, int64_t *ret, s
 	return 1;
 }
 
-int jx_uint(const json_t *obj, const char *path, const char *key, uint64_t *ret,
-	    struct err *err)
+int jx_uint(const json_t *obj, const char *path, const char *key, uint64_t *ret, struct err *err)
 {
 	json_t *v;
 
@@ -91,8 +89,7 @@ int jx_u32(const json_t *obj, const char *path, const char *key, uint32_t *ret, 
 
 	if (!field(obj, key, &v))
 		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > UINT32_MAX)
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
 		return bad(err, path, key, "integer from 0 to 4294967295");
 	*ret = (uint32_t)json_integer_value(v);
 	return 1;
@@ -144,8 +141,7 @@ int jx_strv(const json_t *obj, const char *path, const char *key, char ***ret, s
 	r = jx_arr(obj, path, key, &a, err);
 	if (r <= 0)
 		return r;
-	json_array_foreach(a, i, v)
-	{
+	json_array_foreach (a, i, v) {
 		if (!json_is_string(v)) {
 			if (path && *path)
 				return err_set(err, EINVAL, "%s.%s[%zu]: expected string", path,
@@ -154,7 +150,8 @@ int jx_strv(const json_t *obj, const char *path, const char *key, char ***ret, s
 		}
 	}
 	out = xcalloc(json_array_size(a) + 1, sizeof(char *));
-	json_array_foreach(a, i, v) out[i] = xstrdup(json_string_value(v));
+	json_array_foreach (a, i, v)
+		out[i] = xstrdup(json_string_value(v));
 	*ret = out;
 	return 1;
 }

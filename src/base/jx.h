@@ -19,11 +19,9 @@ struct err;
 /* Parses @len bytes of JSON text; @what names the document in errors. */
 int jx_parse(const char *text, size_t len, const char *what, json_t **ret, struct err *err);
 
-int jx_str(const json_t *obj, const char *path, const char *key, const char **ret,
-	   struct err *err);
+int jx_str(const json_t *obj, const char *path, const char *key, const char **ret, struct err *err);
 int jx_int(const json_t *obj, const char *path, const char *key, int64_t *ret, struct err *err);
-int jx_uint(const json_t *obj, const char *path, const char *key, uint64_t *ret,
-	    struct err *err);
+int jx_uint(const json_t *obj, const char *path, const char *key, uint64_t *ret, struct err *err);
 int jx_u32(const json_t *obj, const char *path, const char *key, uint32_t *ret, struct err *err);
 int jx_bool(const json_t *obj, const char *path, const char *key, bool *ret, struct err *err);
 int jx_obj(const json_t *obj, const char *path, const char *key, json_t **ret, struct err *err);

@@ -56,8 +56,8 @@ static void print_json(json_t *j)
 	}
 }
 
-static int parse_create(const char *cmd, int argc, char **argv, struct rt_create_opts *o,
-			bool run, const char **ret_id, struct err *err)
+static int parse_create(const char *cmd, int argc, char **argv, struct rt_create_opts *o, bool run,
+			const char **ret_id, struct err *err)
 {
 	bool keep = false, no_subreaper = false;
 	const char *criu = NULL;
@@ -197,8 +197,7 @@ static int do_list(struct rt_cli *cli, int argc, char **argv, struct err *err)
 	if (!quiet)
 		printf("%-12s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
 		       "CREATED", "OWNER");
-	json_array_foreach(list, i, c)
-	{
+	json_array_foreach (list, i, c) {
 		if (quiet) {
 			printf("%s\n", json_string_value(json_object_get(c, "id")));
 			continue;
@@ -309,7 +308,8 @@ int cmd_runtime(int argc, char **argv)
 	if (setup_log(&cli, &err) < 0)
 		return cmd_fail(argv[0], &err);
 	if (version) {
-		printf("skiff-runtime version %s\nspec: %s\n", SKIFF_VERSION_STRING, RT_OCI_VERSION);
+		printf("skiff-runtime version %s\nspec: %s\n", SKIFF_VERSION_STRING,
+		       RT_OCI_VERSION);
 		return 0;
 	}
 	if (help_flag || n == 0)

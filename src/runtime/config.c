@@ -42,14 +42,22 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{"RLIMIT_AS", RLIMIT_AS},	      {"RLIMIT_CORE", RLIMIT_CORE},
-	{"RLIMIT_CPU", RLIMIT_CPU},	      {"RLIMIT_DATA", RLIMIT_DATA},
-	{"RLIMIT_FSIZE", RLIMIT_FSIZE},	      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-	{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-	{"RLIMIT_NICE", RLIMIT_NICE},	      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-	{"RLIMIT_NPROC", RLIMIT_NPROC},	      {"RLIMIT_RSS", RLIMIT_RSS},
-	{"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-	{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+	{"RLIMIT_AS", RLIMIT_AS},
+	{"RLIMIT_CORE", RLIMIT_CORE},
+	{"RLIMIT_CPU", RLIMIT_CPU},
+	{"RLIMIT_DATA", RLIMIT_DATA},
+	{"RLIMIT_FSIZE", RLIMIT_FSIZE},
+	{"RLIMIT_LOCKS", RLIMIT_LOCKS},
+	{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+	{"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+	{"RLIMIT_NICE", RLIMIT_NICE},
+	{"RLIMIT_NOFILE", RLIMIT_NOFILE},
+	{"RLIMIT_NPROC", RLIMIT_NPROC},
+	{"RLIMIT_RSS", RLIMIT_RSS},
+	{"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+	{"RLIMIT_RTTIME", RLIMIT_RTTIME},
+	{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+	{"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 static int parse_rlimits(struct rt_process *p, const json_t *proc, struct err *err)
@@ -60,8 +68,7 @@ static int parse_rlimits(struct rt_process *p, const json_t *proc, struct err *e
 	if (jx_arr(proc, "process", "rlimits", &arr, err) <= 0)
 		return -err->code;
 	p->rlimits = xcalloc(json_array_size(arr), sizeof(*p->rlimits));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		char path[64];
 		const char *type = NULL;
 		struct rt_rlimit *rl = &p->rlimits[i];
@@ -114,8 +121,7 @@ static int parse_caps(struct rt_process *p, const json_t *proc, struct err *err)
 				return -err->code;
 			continue;
 		}
-		json_array_foreach(arr, i, v)
-		{
+		json_array_foreach (arr, i, v) {
 			int cap = json_is_string(v) ? rt_cap_from_name(json_string_value(v)) : -1;
 
 			if (!json_is_string(v))
@@ -156,8 +162,7 @@ static int parse_user(struct rt_process *p, const json_t *proc, struct err *err)
 	if (jx_arr(user, "process.user", "additionalGids", &gids, err) <= 0)
 		return -err->code;
 	p->additional_gids = xcalloc(json_array_size(gids), sizeof(uint32_t));
-	json_array_foreach(gids, i, v)
-	{
+	json_array_foreach (gids, i, v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > UINT32_MAX)
 			return err_set(err, EINVAL,
@@ -206,8 +211,9 @@ static int parse_process(struct rt_config *c, const json_t *root, struct err *er
 	TRY(jx_bool(proc, "process", "noNewPrivileges", &p->no_new_privileges, err));
 	if (jx_int(proc, "process", "oomScoreAdj", &adj, err) > 0) {
 		if (adj < -1000 || adj > 1000)
-			return err_set(err, EINVAL, "process.oomScoreAdj: %lld out of range "
-						    "-1000 to 1000",
+			return err_set(err, EINVAL,
+				       "process.oomScoreAdj: %lld out of range "
+				       "-1000 to 1000",
 				       (long long)adj);
 		p->has_oom_score_adj = true;
 		p->oom_score_adj = (int)adj;
@@ -371,14 +377,15 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 		m->type = NULL;
 		/* bind mounts ignore these on the first call; they need a remount */
 	} else if (!m->type) {
-		return err_set(err, EINVAL, "%s.type: required for a mount that is not a bind mount",
-			       path);
+		return err_set(err, EINVAL,
+			       "%s.type: required for a mount that is not a bind mount", path);
 	}
 	if (!m->source)
 		m->source = xstrdup(m->type ? m->type : "none");
 	if (m->bind && m->source[0] != '/')
-		return err_set(err, EINVAL, "%s.source: a bind mount needs an absolute path, "
-					    "got '%s'",
+		return err_set(err, EINVAL,
+			       "%s.source: a bind mount needs an absolute path, "
+			       "got '%s'",
 			       path, m->source);
 	return 0;
 }
@@ -391,8 +398,7 @@ static int parse_mounts(struct rt_config *c, const json_t *root, struct err *err
 	if (jx_arr(root, "", "mounts", &arr, err) <= 0)
 		return -err->code;
 	c->mounts = xcalloc(json_array_size(arr), sizeof(*c->mounts));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		char path[80];
 
 		snprintf(path, sizeof(path), "mounts[%zu]", i);
@@ -435,8 +441,7 @@ static int parse_hooks(struct rt_config *c, const json_t *root, struct err *err)
 			continue;
 		}
 		hs->list = xcalloc(json_array_size(arr), sizeof(*hs->list));
-		json_array_foreach(arr, i, v)
-		{
+		json_array_foreach (arr, i, v) {
 			struct rt_hook *h = &hs->list[i];
 			const char *p = NULL;
 			int64_t timeout = 0;
@@ -467,8 +472,8 @@ static int parse_hooks(struct rt_config *c, const json_t *root, struct err *err)
 /* ---- linux ---- */
 
 static const char *const ns_names[RT_NS_COUNT] = {
-	[RT_NS_PID] = "pid",	   [RT_NS_NET] = "network", [RT_NS_IPC] = "ipc",
-	[RT_NS_UTS] = "uts",	   [RT_NS_MNT] = "mount",   [RT_NS_USER] = "user",
+	[RT_NS_PID] = "pid",       [RT_NS_NET] = "network", [RT_NS_IPC] = "ipc",
+	[RT_NS_UTS] = "uts",       [RT_NS_MNT] = "mount",   [RT_NS_USER] = "user",
 	[RT_NS_CGROUP] = "cgroup", [RT_NS_TIME] = "time",
 };
 
@@ -484,8 +489,7 @@ static int parse_namespaces(struct rt_config *c, const json_t *linux_, struct er
 
 	if (jx_arr(linux_, "linux", "namespaces", &arr, err) <= 0)
 		return -err->code;
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		const char *type = NULL, *p = NULL;
 		char path[80];
 		int t;
@@ -523,8 +527,7 @@ static int parse_id_maps(const json_t *linux_, const char *key, struct rt_id_map
 	if (jx_arr(linux_, "linux", key, &arr, err) <= 0)
 		return -err->code;
 	*ret = xcalloc(json_array_size(arr), sizeof(**ret));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		struct rt_id_map *m = &(*ret)[i];
 		char path[80];
 
@@ -553,8 +556,7 @@ static int parse_devices(struct rt_config *c, const json_t *linux_, struct err *
 	if (jx_arr(linux_, "linux", "devices", &arr, err) <= 0)
 		return -err->code;
 	c->devices = xcalloc(json_array_size(arr), sizeof(*c->devices));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		struct rt_device *d = &c->devices[i];
 		const char *p = NULL, *type = NULL;
 		char path[80];
@@ -609,8 +611,7 @@ static int parse_device_rules(struct rt_resources *res, const json_t *r, struct 
 	if (jx_arr(r, "linux.resources", "devices", &arr, err) <= 0)
 		return -err->code;
 	res->devices = xcalloc(json_array_size(arr), sizeof(*res->devices));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		struct rt_device_rule *d = &res->devices[i];
 		const char *type = NULL, *access = NULL;
 		char path[80];
@@ -632,8 +633,9 @@ static int parse_device_rules(struct rt_resources *res, const json_t *r, struct 
 		if (!access)
 			access = "rwm";
 		if (strlen(access) > 3 || strspn(access, "rwm") != strlen(access))
-			return err_set(err, EINVAL, "%s.access: expected letters of 'rwm', got '%s'",
-				       path, access);
+			return err_set(err, EINVAL,
+				       "%s.access: expected letters of 'rwm', got '%s'", path,
+				       access);
 		snprintf(d->access, sizeof(d->access), "%s", access);
 		res->n_devices++;
 	}
@@ -707,8 +709,7 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 	TRY(-err->code);
 	if (jx_arr(r, "linux.resources", "hugepageLimits", &arr, err) > 0) {
 		res->hugepages = xcalloc(json_array_size(arr), sizeof(*res->hugepages));
-		json_array_foreach(arr, i, v)
-		{
+		json_array_foreach (arr, i, v) {
 			struct rt_hugepage_limit *h = &res->hugepages[i];
 			char path[80];
 
@@ -732,8 +733,7 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 	if (jx_obj(r, "linux.resources", "unified", &res->unified, err) > 0) {
 		const char *k;
 
-		json_object_foreach(res->unified, k, v)
-		{
+		json_object_foreach (res->unified, k, v) {
 			if (!json_is_string(v))
 				return err_set(err, EINVAL,
 					       "linux.resources.unified.%s: expected string", k);
@@ -822,8 +822,7 @@ static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 		size_t n = 0;
 
 		c->sysctl = xcalloc(2 * json_object_size(o) + 1, sizeof(char *));
-		json_object_foreach(o, k, v)
-		{
+		json_object_foreach (o, k, v) {
 			if (!json_is_string(v))
 				return err_set(err, EINVAL, "linux.sysctl.%s: expected string", k);
 			if (!*k || strstr(k, "..") || k[0] == '/' || k[0] == '.')
@@ -865,8 +864,7 @@ static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 
 /* ---- top level ---- */
 
-static int parse_root(struct rt_config *c, const json_t *root, const char *bundle,
-		      struct err *err)
+static int parse_root(struct rt_config *c, const json_t *root, const char *bundle, struct err *err)
 {
 	const char *p = NULL;
 	json_t *o;

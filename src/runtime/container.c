@@ -133,9 +133,9 @@ static struct rt_resources *effective_resources(const struct rt_config *cfg,
 						struct rt_resources *res)
 {
 	static const struct rt_device_rule defaults[] = {
-		{true, 'c', 1, 3, "rwm"},   {true, 'c', 1, 5, "rwm"},  {true, 'c', 1, 7, "rwm"},
-		{true, 'c', 1, 8, "rwm"},   {true, 'c', 1, 9, "rwm"},  {true, 'c', 5, 0, "rwm"},
-		{true, 'c', 5, 1, "rwm"},   {true, 'c', 5, 2, "rwm"},  {true, 'c', 136, -1, "rwm"},
+		{true, 'c', 1, 3, "rwm"},    {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
+		{true, 'c', 1, 8, "rwm"},    {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
+		{true, 'c', 5, 1, "rwm"},    {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
 		{true, 'c', 10, 200, "rwm"},
 	};
 	size_t nd = sizeof(defaults) / sizeof(defaults[0]);
@@ -236,8 +236,9 @@ static int join_pid_ns(const struct rt_config *cfg, struct err *err)
 static unsigned long clone_flags(const struct rt_config *cfg)
 {
 	static const unsigned long flags[RT_NS_COUNT] = {
-		[RT_NS_PID] = CLONE_NEWPID, [RT_NS_NET] = CLONE_NEWNET, [RT_NS_IPC] = CLONE_NEWIPC,
-		[RT_NS_UTS] = CLONE_NEWUTS, [RT_NS_MNT] = CLONE_NEWNS,	[RT_NS_USER] = CLONE_NEWUSER,
+		[RT_NS_PID] = CLONE_NEWPID, [RT_NS_NET] = CLONE_NEWNET,
+		[RT_NS_IPC] = CLONE_NEWIPC, [RT_NS_UTS] = CLONE_NEWUTS,
+		[RT_NS_MNT] = CLONE_NEWNS,  [RT_NS_USER] = CLONE_NEWUSER,
 	};
 	unsigned long f = 0;
 
@@ -250,9 +251,9 @@ static unsigned long clone_flags(const struct rt_config *cfg)
 
 static char *hook_state(const struct creation *cr, const char *status)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id",
-			      cr->id, "status", status, "pid", (json_int_t)cr->pid, "bundle",
-			      cr->bundle);
+	json_t *o =
+		json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id", cr->id,
+			  "status", status, "pid", (json_int_t)cr->pid, "bundle", cr->bundle);
 	char *s;
 
 	if (cr->cfg->annotations)
@@ -307,8 +308,8 @@ static int converse(struct creation *cr, struct err *err)
 			break;
 		}
 		default:
-			return err_set(err, EPROTO, "unexpected message %d from the container process",
-				       m.type);
+			return err_set(err, EPROTO,
+				       "unexpected message %d from the container process", m.type);
 		}
 	}
 }
@@ -431,8 +432,8 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	if (cr->cfg->process.terminal && !o->console_socket)
 		return err_set(err, EINVAL,
 			       "process.terminal is true but no --console-socket was given");
-	if (cr->cfg->process.terminal && connect_console(o->console_socket, &cr->console_fd,
-							 err) < 0)
+	if (cr->cfg->process.terminal &&
+	    connect_console(o->console_socket, &cr->console_fd, err) < 0)
 		return -err->code;
 	if (!run_mode) {
 		cleanup_free char *fifo = xasprintf("%s/exec.fifo", id);
@@ -479,8 +480,8 @@ int rt_create(const struct rt_global *g, const char *id, const struct rt_create_
 
 /* ---- operations on existing containers ---- */
 
-static int load(const struct rt_global *g, const char *id, int *ret_rootfd,
-		struct rt_state **ret, struct err *err)
+static int load(const struct rt_global *g, const char *id, int *ret_rootfd, struct rt_state **ret,
+		struct err *err)
 {
 	cleanup_close int rootfd = -1;
 
@@ -526,8 +527,7 @@ static bool exec_done(pid_t pid)
 	return strcmp(comm, "skiff:init\n") != 0;
 }
 
-static void run_post_hooks(const struct rt_state *st, enum rt_hook_kind kind,
-			   enum rt_status status)
+static void run_post_hooks(const struct rt_state *st, enum rt_hook_kind kind, enum rt_status status)
 {
 	struct err err = ERR_INIT;
 	struct rt_hooks hs;
@@ -641,8 +641,7 @@ static void wait_gone(const struct rt_state *st, int timeout_ms)
 	}
 }
 
-static int destroy(int rootfd, const struct rt_state *st, struct rt_cgroup *cg,
-		   struct err *err)
+static int destroy(int rootfd, const struct rt_state *st, struct rt_cgroup *cg, struct err *err)
 {
 	if (cg && rt_cgroup_destroy(cg, err) < 0)
 		return err_wrap(err, "delete container '%s'", st->id);
@@ -695,7 +694,7 @@ int rt_delete(const struct rt_global *g, const char *id, bool force, struct err 
 
 static int forward_and_wait(pid_t pid, int *ret_status, struct err *err)
 {
-	static const int forwarded[] = {SIGHUP, SIGINT,	 SIGQUIT, SIGTERM, SIGUSR1,
+	static const int forwarded[] = {SIGHUP,  SIGINT,   SIGQUIT, SIGTERM, SIGUSR1,
 					SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP};
 	cleanup_close int sfd = -1, pidfd = -1;
 	sigset_t set, old;

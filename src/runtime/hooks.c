@@ -115,8 +115,7 @@ int rt_hooks_from_json(const json_t *hooks, enum rt_hook_kind kind, struct rt_ho
 	if (!hooks || jx_arr(hooks, "hooks", rt_hook_name(kind), &arr, err) <= 0)
 		return err->code ? -err->code : 0;
 	ret->list = xcalloc(json_array_size(arr), sizeof(*ret->list));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		struct rt_hook *h = &ret->list[ret->n];
 		const char *p = NULL;
 		int64_t t = 0;

@@ -34,7 +34,7 @@
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
 
-#define INIT_COMM "skiff:init"
+#define INIT_COMM    "skiff:init"
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #ifndef KEYCTL_JOIN_SESSION_KEYRING
 #define KEYCTL_JOIN_SESSION_KEYRING 1
@@ -50,8 +50,7 @@ int rt_sync_send(int fd, int type, int code, const char *text)
 	if (text)
 		snprintf(m.text, sizeof(m.text), "%s", text);
 	/* fixed header plus the text actually used: SEQPACKET keeps the boundary */
-	if (send(fd, &m, offsetof(struct rt_sync_msg, text) + strlen(m.text) + 1, MSG_NOSIGNAL) <
-	    0)
+	if (send(fd, &m, offsetof(struct rt_sync_msg, text) + strlen(m.text) + 1, MSG_NOSIGNAL) < 0)
 		return -errno;
 	return 0;
 }
@@ -119,9 +118,9 @@ struct init_ctx {
 static char *state_text(const struct init_ctx *c, const char *status)
 {
 	const struct rt_config *cfg = c->a->cfg;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id",
-			      c->a->id, "status", status, "pid", (json_int_t)c->host_pid,
-			      "bundle", c->a->bundle);
+	json_t *o =
+		json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id", c->a->id,
+			  "status", status, "pid", (json_int_t)c->host_pid, "bundle", c->a->bundle);
 	char *s;
 
 	if (cfg->annotations)
@@ -139,7 +138,7 @@ static int join_namespaces(const struct rt_config *cfg, struct err *err)
 		[RT_NS_USER] = CLONE_NEWUSER, [RT_NS_CGROUP] = CLONE_NEWCGROUP,
 	};
 	/* the user namespace first: it grants the rights to join the others */
-	static const enum rt_ns_type order[] = {RT_NS_USER, RT_NS_NET, RT_NS_IPC,
+	static const enum rt_ns_type order[] = {RT_NS_USER, RT_NS_NET,    RT_NS_IPC,
 						RT_NS_UTS,  RT_NS_CGROUP, RT_NS_MNT};
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
@@ -441,9 +440,8 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	}
 	if (cfg->has_personality && personality(cfg->personality) < 0)
 		return err_sys(err, "set linux.personality");
-	if (!a->no_new_keyring &&
-	    syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, a->id) < 0 && errno != ENOSYS &&
-	    errno != EACCES && errno != EPERM)
+	if (!a->no_new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, a->id) < 0 &&
+	    errno != ENOSYS && errno != EACCES && errno != EPERM)
 		return err_sys(err, "create session keyring");
 	if (set_rlimits(p, err) < 0)
 		return -err->code;

@@ -30,8 +30,8 @@ enum rt_ns_type {
 };
 
 struct rt_ns {
-	bool enabled;	/* listed in linux.namespaces */
-	char *path;	/* join this namespace instead of creating one; NULL: new */
+	bool enabled; /* listed in linux.namespaces */
+	char *path;   /* join this namespace instead of creating one; NULL: new */
 };
 
 struct rt_id_map {
@@ -45,16 +45,16 @@ struct rt_rlimit {
 
 struct rt_mount {
 	char *destination;
-	char *type;	/* NULL for a bind mount */
+	char *type; /* NULL for a bind mount */
 	char *source;
-	unsigned long flags;	   /* MS_* set by options */
+	unsigned long flags;       /* MS_* set by options */
 	unsigned long clear_flags; /* MS_* explicitly cleared (rw, suid, dev, exec ...) */
 	unsigned long propagation; /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE | MS_REC */
 	bool bind;
-	uint64_t rec_attr_set;	   /* MOUNT_ATTR_* applied recursively (rro, rnosuid ...) */
+	uint64_t rec_attr_set; /* MOUNT_ATTR_* applied recursively (rro, rnosuid ...) */
 	uint64_t rec_attr_clr;
 	bool idmap;
-	char *data;		   /* comma-joined options the kernel parses (size=, mode= ...) */
+	char *data; /* comma-joined options the kernel parses (size=, mode= ...) */
 };
 
 struct rt_device {
@@ -91,7 +91,7 @@ struct rt_hooks {
 
 struct rt_device_rule {
 	bool allow;
-	char type; /* 'a', 'c', 'b' */
+	char type;            /* 'a', 'c', 'b' */
 	int64_t major, minor; /* -1: wildcard */
 	char access[4];
 };
@@ -107,7 +107,7 @@ struct rt_hugepage_limit {
 struct rt_resources {
 	int64_t mem_limit, mem_reservation, mem_swap, mem_kernel, mem_kernel_tcp, mem_swappiness;
 	int disable_oom_killer; /* -1 unset */
-	int use_hierarchy;	/* -1 unset */
+	int use_hierarchy;      /* -1 unset */
 	int64_t cpu_shares, cpu_quota, cpu_period, cpu_burst, cpu_rt_runtime, cpu_rt_period;
 	int64_t cpu_idle;
 	char *cpuset_cpus, *cpuset_mems;
@@ -143,8 +143,13 @@ struct rt_process {
 	char *selinux_label;
 };
 
-enum rt_cap_set { RT_CAP_EFFECTIVE, RT_CAP_BOUNDING, RT_CAP_INHERITABLE, RT_CAP_PERMITTED,
-		  RT_CAP_AMBIENT };
+enum rt_cap_set {
+	RT_CAP_EFFECTIVE,
+	RT_CAP_BOUNDING,
+	RT_CAP_INHERITABLE,
+	RT_CAP_PERMITTED,
+	RT_CAP_AMBIENT
+};
 
 struct rt_config {
 	json_t *json; /* the whole document; the borrowed pointers below point into it */
@@ -171,7 +176,7 @@ struct rt_config {
 	char **masked_paths;
 	char **readonly_paths;
 	unsigned long rootfs_propagation; /* 0: default (MS_SLAVE | MS_REC, as runc) */
-	int64_t time_offsets[2][2];	  /* [monotonic, boottime][secs, nanosecs] */
+	int64_t time_offsets[2][2];       /* [monotonic, boottime][secs, nanosecs] */
 	bool has_time_offsets;
 	json_t *seccomp; /* borrowed; NULL when absent */
 	char *mount_label;
@@ -227,7 +232,8 @@ void rt_cgroup_free(struct rt_cgroup *cg);
 /* One mounted cgroup hierarchy of the host, as found in /proc/self/mountinfo. */
 struct rt_cgroup_hier {
 	char *mount_point; /* "/sys/fs/cgroup/memory" */
-	char *controllers; /* v1: the mount's controller options ("cpu,cpuacct", "name=systemd"); v2: NULL */
+	char *controllers; /* v1: the mount's controller options ("cpu,cpuacct", "name=systemd");
+			      v2: NULL */
 	bool v2;
 };
 
@@ -236,22 +242,26 @@ int rt_cgroup_hierarchies(const struct rt_cgroup_hier **ret, size_t *ret_n, stru
 /* The container's directory in the hierarchy mounted at @mount_point; NULL if none. */
 const char *rt_cgroup_dir(const struct rt_cgroup *cg, const char *mount_point);
 
-
 /* ---- state (one directory per container under --root) ---- */
 
-enum rt_status { RT_STATUS_CREATING, RT_STATUS_CREATED, RT_STATUS_RUNNING, RT_STATUS_STOPPED,
-		 RT_STATUS_PAUSED };
+enum rt_status {
+	RT_STATUS_CREATING,
+	RT_STATUS_CREATED,
+	RT_STATUS_RUNNING,
+	RT_STATUS_STOPPED,
+	RT_STATUS_PAUSED
+};
 
 struct rt_state {
 	char *id;
 	char *bundle;
-	char *created; /* RFC 3339 */
-	pid_t pid;     /* host pid of the container process; 0 while creating */
+	char *created;                 /* RFC 3339 */
+	pid_t pid;                     /* host pid of the container process; 0 while creating */
 	unsigned long long start_time; /* /proc/pid/stat starttime, guards against pid reuse */
 	bool own_pidns;
-	json_t *annotations; /* owned; may be NULL */
-	json_t *hooks;	     /* owned: the config's hooks object; may be NULL */
-	json_t *cgroup;	     /* owned: rt_cgroup_to_json(); may be NULL */
+	json_t *annotations;   /* owned; may be NULL */
+	json_t *hooks;         /* owned: the config's hooks object; may be NULL */
+	json_t *cgroup;        /* owned: rt_cgroup_to_json(); may be NULL */
 	enum rt_status status; /* computed by rt_state_load() */
 };
 
@@ -293,11 +303,11 @@ struct rt_init_args {
 	const char *id;
 	const char *bundle;
 	const struct rt_cgroup *cgroup; /* may be NULL */
-	int sync_fd;			/* socket to the runtime process */
-	int start_fd;			/* read one byte from it to start; the exec fifo or sync */
-	bool *in_cgroup;		/* set once RT_SYNC_CGROUP has arrived */
-	bool *unshared_cgroupns;	/* set once the new cgroup namespace exists */
-	int console_fd;			/* connected console socket, or -1 */
+	int sync_fd;                    /* socket to the runtime process */
+	int start_fd;                   /* read one byte from it to start; the exec fifo or sync */
+	bool *in_cgroup;                /* set once RT_SYNC_CGROUP has arrived */
+	bool *unshared_cgroupns;        /* set once the new cgroup namespace exists */
+	int console_fd;                 /* connected console socket, or -1 */
 	int preserve_fds;
 	bool no_pivot;
 	bool no_new_keyring;
@@ -317,13 +327,13 @@ int rt_rootfs_finish(const struct rt_config *cfg, struct err *err);
 
 /* Sync protocol between the runtime process and the container process. */
 enum rt_sync_type {
-	RT_SYNC_GO = 1,	    /* runtime -> init: id maps written; cgroup joining under way */
-	RT_SYNC_CGROUP,	    /* runtime -> init: now in its cgroup */
-	RT_SYNC_HOOKS,	    /* init -> runtime: run prestart/createRuntime hooks */
+	RT_SYNC_GO = 1,     /* runtime -> init: id maps written; cgroup joining under way */
+	RT_SYNC_CGROUP,     /* runtime -> init: now in its cgroup */
+	RT_SYNC_HOOKS,      /* init -> runtime: run prestart/createRuntime hooks */
 	RT_SYNC_HOOKS_DONE, /* runtime -> init */
-	RT_SYNC_READY,	    /* init -> runtime: waiting for start */
-	RT_SYNC_ERROR,	    /* init -> runtime: code + message */
-	RT_SYNC_START,	    /* runtime -> init (run): start now */
+	RT_SYNC_READY,      /* init -> runtime: waiting for start */
+	RT_SYNC_ERROR,      /* init -> runtime: code + message */
+	RT_SYNC_START,      /* runtime -> init (run): start now */
 };
 
 struct rt_sync_msg {

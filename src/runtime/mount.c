@@ -8,9 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,9 +345,8 @@ static int create_device(const struct rt_device *d, int rootfd, bool in_userns, 
 	unlinkat(parent, name, 0);
 	if (in_userns && type != S_IFIFO) {
 		/* no mknod in a user namespace: bind the host's node over an empty file */
-		cleanup_close int fd = openat(parent, name, O_CREAT | O_WRONLY | O_NOFOLLOW |
-								    O_CLOEXEC,
-					      0600);
+		cleanup_close int fd =
+			openat(parent, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 		if (fd < 0)
 			return err_sys(err, "create '%s'", d->path);
@@ -365,8 +364,8 @@ static int create_device(const struct rt_device *d, int rootfd, bool in_userns, 
 	if (fchmodat(parent, name, mode, 0) < 0)
 		return err_sys(err, "chmod device '%s'", d->path);
 	if ((d->has_uid || d->has_gid) &&
-	    fchownat(parent, name, d->has_uid ? d->uid : (uid_t)-1,
-		     d->has_gid ? d->gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
+	    fchownat(parent, name, d->has_uid ? d->uid : (uid_t)-1, d->has_gid ? d->gid : (gid_t)-1,
+		     AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(err, "chown device '%s'", d->path);
 	return 0;
 }
@@ -374,7 +373,7 @@ static int create_device(const struct rt_device *d, int rootfd, bool in_userns, 
 static int create_dev_links(int rootfd, struct err *err)
 {
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
 		{"pts/ptmx", "ptmx"},
 	};
@@ -540,8 +539,8 @@ static int readonly_path(const char *path, struct err *err)
 	fd = openat2_in_root(AT_FDCWD, path, O_PATH | O_NOFOLLOW);
 	if (fd < 0)
 		return err_sys(err, "open read-only path '%s'", path);
-	if (mount(NULL, fd_path(buf, fd), NULL,
-		  MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(fd), NULL) < 0)
+	if (mount(NULL, fd_path(buf, fd), NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(fd),
+		  NULL) < 0)
 		return err_sys(err, "remount '%s' read-only", path);
 	return 0;
 }

@@ -13,7 +13,7 @@
 
 struct err;
 
-#define RT_OCI_VERSION "1.3.0"
+#define RT_OCI_VERSION  "1.3.0"
 #define RT_DEFAULT_ROOT "/run/skiff/runtime"
 
 struct rt_global {
@@ -22,13 +22,13 @@ struct rt_global {
 };
 
 struct rt_create_opts {
-	const char *bundle;	    /* NULL: the current directory */
-	const char *pid_file;	    /* may be NULL */
+	const char *bundle;         /* NULL: the current directory */
+	const char *pid_file;       /* may be NULL */
 	const char *console_socket; /* required when process.terminal is true */
 	bool no_pivot;
 	bool no_new_keyring;
 	int preserve_fds; /* pass fds 3 .. 3+n-1 on to the container */
-	bool detach;	  /* run only: return once started */
+	bool detach;      /* run only: return once started */
 };
 
 /* create: sets the container up and leaves its process waiting for rt_start(). */
