@@ -415,14 +415,6 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		return -err->code;
 	if (rt_rootfs_finish(cfg, err) < 0)
 		return -err->code;
-	if (rt_init_wait_cgroup(a, err) < 0)
-		return -err->code;
-	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
-	    !*a->unshared_cgroupns) {
-		if (unshare(CLONE_NEWCGROUP) < 0)
-			return err_sys(err, "create cgroup namespace");
-		*a->unshared_cgroupns = true;
-	}
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return err_sys(err, "set hostname '%s'", cfg->hostname);
 	if (cfg->domainname && setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
@@ -432,6 +424,15 @@ static int setup(struct init_ctx *c, char **ret_exec)
 			return -err->code;
 	if (p->terminal && setup_console(a, err) < 0)
 		return -err->code;
+	/* hooks fork: their processes must start inside the container's cgroup */
+	if (rt_init_wait_cgroup(a, err) < 0)
+		return -err->code;
+	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
+	    !*a->unshared_cgroupns) {
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			return err_sys(err, "create cgroup namespace");
+		*a->unshared_cgroupns = true;
+	}
 	if (cfg->hooks[RT_HOOK_CREATE_CONTAINER].n) {
 		state = state_text(c, "creating");
 		if (rt_hooks_run(&cfg->hooks[RT_HOOK_CREATE_CONTAINER], RT_HOOK_CREATE_CONTAINER,

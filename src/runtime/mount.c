@@ -264,11 +264,14 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 
 	if (rt_cgroup_hierarchies(&hs, &n, err) < 0)
 		return -err->code;
-	/* a cgroup namespace must be rooted at the container's cgroup before it is mounted */
-	if (rt_init_wait_cgroup(a, err) < 0)
-		return -err->code;
+	/*
+	 * A new cgroup namespace must be rooted at the container's cgroup before the
+	 * hierarchies are mounted in it; bind mounts of the cgroup's directories need not wait.
+	 */
 	if (a->cfg->ns[RT_NS_CGROUP].enabled && !a->cfg->ns[RT_NS_CGROUP].path &&
 	    !*a->unshared_cgroupns) {
+		if (rt_init_wait_cgroup(a, err) < 0)
+			return -err->code;
 		if (unshare(CLONE_NEWCGROUP) < 0)
 			return err_sys(err, "create cgroup namespace");
 		*a->unshared_cgroupns = true;
