@@ -700,9 +700,9 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 	if (jx_obj(r, "linux.resources", "pids", &o, err) > 0)
 		TRY(get_i64(o, "linux.resources.pids", "limit", &res->pids_limit, err));
 	TRY(-err->code);
-	if (jx_obj(r, "linux.resources", "blkio", &o, err) > 0) {
-		TRY(get_i64(o, "linux.resources.blkio", "weight", &res->blkio_weight, err));
-		TRY(get_i64(o, "linux.resources.blkio", "leafWeight", &res->blkio_leaf_weight,
+	if (jx_obj(r, "linux.resources", "blockIO", &o, err) > 0) {
+		TRY(get_i64(o, "linux.resources.blockIO", "weight", &res->blkio_weight, err));
+		TRY(get_i64(o, "linux.resources.blockIO", "leafWeight", &res->blkio_leaf_weight,
 			    err));
 		res->blkio = o;
 	}

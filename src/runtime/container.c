@@ -365,8 +365,8 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	/* the child builds its rootfs meanwhile: this write may wait a grace period */
 	if (cr->cgroup && rt_cgroup_enter(cr->cgroup, pid, err) < 0)
 		return -err->code;
-	if (rt_sync_send(cr->sync_fd, RT_SYNC_CGROUP, 0, NULL) < 0)
-		return err_sys(err, "resume the container process");
+	/* if the child has already failed, its error message is what converse() reports */
+	rt_sync_send(cr->sync_fd, RT_SYNC_CGROUP, 0, NULL);
 	return converse(cr, err);
 }
 

@@ -413,8 +413,6 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		return err_sys(err, "create session");
 	if (rt_rootfs_setup(a, run_parent_hooks, c, err) < 0)
 		return -err->code;
-	if (rt_rootfs_finish(cfg, err) < 0)
-		return -err->code;
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return err_sys(err, "set hostname '%s'", cfg->hostname);
 	if (cfg->domainname && setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
@@ -422,6 +420,9 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	for (char **s = cfg->sysctl; s && s[0]; s += 2)
 		if (write_proc_sys(s[0], s[1], err) < 0)
 			return -err->code;
+	/* after the sysctls: /proc/sys is usually among the read-only paths */
+	if (rt_rootfs_finish(cfg, err) < 0)
+		return -err->code;
 	if (p->terminal && setup_console(a, err) < 0)
 		return -err->code;
 	/* hooks fork: their processes must start inside the container's cgroup */
