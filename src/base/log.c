@@ -51,6 +51,11 @@ void log_set_component(const char *component)
 	log_component = component;
 }
 
+bool log_to_file(void)
+{
+	return log_fd != STDERR_FILENO;
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level <= log_max;

@@ -24,6 +24,9 @@ void log_set_component(const char *component);
 
 bool log_enabled(enum log_level level);
 
+/* True when messages go to a log file rather than stderr. */
+bool log_to_file(void);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

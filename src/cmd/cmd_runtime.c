@@ -31,8 +31,13 @@ struct rt_cli {
 
 int cmd_fail(const char *prog, struct err *err)
 {
+	const char *msg = err->msg ? err->msg : "unknown error";
+
 	(void)prog;
-	log_error("%s", err->msg ? err->msg : "unknown error");
+	/* engines read the log file; people read stderr: runc writes both */
+	log_error("%s", msg);
+	if (log_to_file())
+		fprintf(stderr, "%s\n", msg);
 	err_clear(err);
 	return 1;
 }

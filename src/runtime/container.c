@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +49,8 @@ struct creation {
 	int sync_fd;
 	int start_fd;
 	int console_fd;
+	int console_peer; /* run without --console-socket: our end of the terminal's socket */
+	int pty_master;
 };
 
 static void creation_undo(struct creation *cr)
@@ -78,6 +79,10 @@ static void creation_done(struct creation *cr)
 		close(cr->start_fd);
 	if (cr->console_fd >= 0)
 		close(cr->console_fd);
+	if (cr->console_peer >= 0)
+		close(cr->console_peer);
+	if (cr->pty_master >= 0)
+		close(cr->pty_master);
 	if (cr->rootfd >= 0)
 		close(cr->rootfd);
 	rt_cgroup_free(cr->cgroup);
@@ -169,7 +174,11 @@ static int setup_cgroup(struct creation *cr, const struct rt_global *g, struct e
 	int r;
 
 	if (g->systemd_cgroup)
-		log_warn("no systemd manages cgroups here: using cgroupfs for '%s'", cr->id);
+		log_warn("--systemd-cgroup: %s; using cgroupfs for '%s'",
+			 access("/run/systemd/system", F_OK) == 0
+				 ? "cgroups are not delegated to systemd units by this runtime"
+				 : "systemd is not running",
+			 cr->id);
 	path = xstrdup(cr->cfg->cgroups_path ? cr->cfg->cgroups_path : cr->id);
 	effective_resources(cr->cfg, &res);
 	r = rt_cgroup_create(path, cr->cfg->has_resources ? &res : NULL, &cr->cgroup, err);
@@ -429,12 +438,22 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	cr->dir_made = true;
 	if (load_config(cr, o->bundle, err) < 0)
 		return -err->code;
-	if (cr->cfg->process.terminal && !o->console_socket)
-		return err_set(err, EINVAL,
-			       "process.terminal is true but no --console-socket was given");
-	if (cr->cfg->process.terminal &&
-	    connect_console(o->console_socket, &cr->console_fd, err) < 0)
-		return -err->code;
+	if (cr->cfg->process.terminal && o->console_socket) {
+		if (connect_console(o->console_socket, &cr->console_fd, err) < 0)
+			return -err->code;
+	} else if (cr->cfg->process.terminal) {
+		int sv[2];
+
+		/* a foreground run relays the terminal itself, as runc does */
+		if (!run_mode || o->detach)
+			return err_set(
+				err, EINVAL,
+				"process.terminal is true but no --console-socket was given");
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return err_sys(err, "create terminal socket");
+		cr->console_peer = sv[0];
+		cr->console_fd = sv[1];
+	}
 	if (!run_mode) {
 		cleanup_free char *fifo = xasprintf("%s/exec.fifo", id);
 
@@ -449,6 +468,8 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 		return -err->code;
 	if (spawn(cr, o, run_mode, err) < 0)
 		return -err->code;
+	if (cr->console_peer >= 0 && rt_recv_fd(cr->console_peer, &cr->pty_master, err) < 0)
+		return -err->code;
 	if (save_state(cr, err) < 0)
 		return -err->code;
 	if (o->pid_file && write_pid_file(o->pid_file, cr->pid, err) < 0)
@@ -460,6 +481,7 @@ static void creation_init(struct creation *cr)
 {
 	memset(cr, 0, sizeof(*cr));
 	cr->rootfd = cr->sync_fd = cr->start_fd = cr->console_fd = -1;
+	cr->console_peer = cr->pty_master = -1;
 }
 
 int rt_create(const struct rt_global *g, const char *id, const struct rt_create_opts *o,
@@ -692,43 +714,6 @@ int rt_delete(const struct rt_global *g, const char *id, bool force, struct err 
 
 /* ---- run ---- */
 
-static int forward_and_wait(pid_t pid, int *ret_status, struct err *err)
-{
-	static const int forwarded[] = {SIGHUP,  SIGINT,   SIGQUIT, SIGTERM, SIGUSR1,
-					SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP};
-	cleanup_close int sfd = -1, pidfd = -1;
-	sigset_t set, old;
-	int status = 0;
-
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		sigaddset(&set, forwarded[i]);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (sfd < 0 || pidfd < 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return err_sys(err, "watch the container process");
-	}
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = pidfd, .events = POLLIN},
-					{.fd = sfd, .events = POLLIN}};
-		struct signalfd_siginfo si;
-
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents & POLLIN && read(sfd, &si, sizeof(si)) == sizeof(si))
-			kill(pid, (int)si.ssi_signo);
-		if (pfd[0].revents & POLLIN)
-			break;
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	*ret_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-	return 0;
-}
-
 static int run_start(struct creation *cr, struct err *err)
 {
 	struct rt_sync_msg m;
@@ -764,7 +749,7 @@ int rt_run(const struct rt_global *g, const char *id, const struct rt_create_opt
 		*ret_status = 0;
 		goto out;
 	}
-	r = forward_and_wait(cr.pid, ret_status, err);
+	r = rt_foreground_wait(cr.pid, cr.pty_master, ret_status, err);
 	if (r == 0 && *ret_status == 128 + SIGKILL && cr.cgroup && rt_cgroup_oom_killed(cr.cgroup))
 		log_warn("container '%s' was killed by the OOM killer (memory limit reached)", id);
 	cr.pid = 0;

@@ -325,6 +325,14 @@ int rt_rootfs_setup(const struct rt_init_args *a, int (*before_pivot)(void *), v
 /* Applies maskedPaths and readonlyPaths after the pivot. */
 int rt_rootfs_finish(const struct rt_config *cfg, struct err *err);
 
+/* Receives one descriptor sent with SCM_RIGHTS (the container's terminal). */
+int rt_recv_fd(int sock, int *ret_fd, struct err *err);
+/*
+ * Waits for @pid, forwarding signals to it; with @master >= 0 relays the caller's stdio
+ * to that terminal. @ret_status: the exit status, or 128+signal.
+ */
+int rt_foreground_wait(pid_t pid, int master, int *ret_status, struct err *err);
+
 /* Sync protocol between the runtime process and the container process. */
 enum rt_sync_type {
 	RT_SYNC_GO = 1,     /* runtime -> init: id maps written; cgroup joining under way */

@@ -120,3 +120,19 @@ def test_unsupported_major_version_is_refused(runtime, bundle, cid):
 def test_version_flag(runtime):
     proc = runtime("--version")
     assert proc.returncode == 0 and "spec" in proc.stdout
+
+
+def test_foreground_run_relays_its_own_terminal(runtime, bundle, cid):
+    # runc's `run` without --console-socket allocates the terminal and relays it; `script`
+    # gives the runtime a terminal of its own to relay from
+    bundle.config["process"]["terminal"] = True
+    bundle.config["process"]["args"] = ["sh"]
+    bundle.save()
+    runtime._track(bundle, cid)
+    cmd = f"{runtime.path} --root {runtime.root} run --bundle {bundle.path} {cid}"
+    proc = subprocess.run(["script", "-qec", cmd, "/dev/null"],
+                          input="tty\necho sum-$((40+2))\nexit 7\n",
+                          capture_output=True, text=True, timeout=60)
+    assert "/dev/pts/0" in proc.stdout, proc.stdout + proc.stderr
+    assert "sum-42" in proc.stdout
+    assert proc.returncode == 7
