@@ -21,7 +21,7 @@ LDFLAGS += -fsanitize=address,undefined
 else
 CFLAGS += -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
-LDLIBS += $(PKG_LIBS)
+LDLIBS += $(PKG_LIBS) -lm
 
 SRCS := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
 LIB_SRCS := $(filter-out src/main.c src/cmd/%,$(SRCS))
@@ -36,19 +36,25 @@ HEADERS := $(sort $(wildcard src/*/*.h src/*/*/*.h))
 
 all: $(BUILD)/skiff $(BUILD)/skiff-runtime
 
+# `make V=1` shows the full commands
+Q := $(if $(V),,@)
+
 $(BUILD)/skiff: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/skiff-runtime: $(BUILD)/skiff
-	ln -sf skiff $@
+	$(Q)ln -sf skiff $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
 

@@ -4,7 +4,9 @@
  * configs, image manifests, Kubernetes objects).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -16,11 +18,32 @@ int jx_parse(const char *text, size_t len, const char *what, json_t **ret, struc
 	json_t *j;
 
 	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	/*
+	 * jansson keeps integers as int64: a document with a larger one (an rlimit of
+	 * 2^64-1 means unlimited) is read again with every number as a double, which the
+	 * getters below accept when it is whole.
+	 */
+	if (!j && strstr(je.text, "too big integer"))
+		j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
 	if (!j)
 		return err_set(err, EINVAL, "%s: invalid JSON at line %d column %d: %s", what,
 			       je.line, je.column, je.text);
 	*ret = j;
 	return 0;
+}
+
+/* A real without a fraction, as JSON_DECODE_INT_AS_REAL leaves integers. */
+static bool whole_real(const json_t *v, double *ret)
+{
+	double d;
+
+	if (!json_is_real(v))
+		return false;
+	d = json_real_value(v);
+	if (d != trunc(d))
+		return false;
+	*ret = d;
+	return true;
 }
 
 static int field(const json_t *obj, const char *key, json_t **ret)
@@ -57,41 +80,52 @@ int jx_int(const json_t *obj, const char *path, const char *key, int64_t *ret, s
 {
 	json_t *v;
 
+	double d;
+
 	if (!field(obj, key, &v))
 		return 0;
-	if (!json_is_integer(v))
+	if (json_is_integer(v)) {
+		*ret = json_integer_value(v);
+		return 1;
+	}
+	if (!whole_real(v, &d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
 		return bad(err, path, key, "integer");
-	*ret = json_integer_value(v);
+	*ret = (int64_t)d;
 	return 1;
 }
 
 int jx_uint(const json_t *obj, const char *path, const char *key, uint64_t *ret, struct err *err)
 {
 	json_t *v;
+	double d;
 
 	if (!field(obj, key, &v))
 		return 0;
-	/* jansson stores json_int_t (long long); values above INT64_MAX arrive as reals */
-	if (json_is_real(v) && json_real_value(v) >= 9223372036854775808.0 &&
-	    json_real_value(v) <= 18446744073709551615.0) {
-		*ret = (uint64_t)json_real_value(v);
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*ret = (uint64_t)json_integer_value(v);
 		return 1;
 	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
+	if (!whole_real(v, &d) || d < 0)
 		return bad(err, path, key, "non-negative integer");
-	*ret = (uint64_t)json_integer_value(v);
+	/* 2^64-1 has no double: it reads as 2^64, which would not convert */
+	*ret = d >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)d;
 	return 1;
 }
 
 int jx_u32(const json_t *obj, const char *path, const char *key, uint32_t *ret, struct err *err)
 {
 	json_t *v;
+	double d;
 
 	if (!field(obj, key, &v))
 		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
+	if (json_is_integer(v))
+		d = (double)json_integer_value(v);
+	else if (!whole_real(v, &d))
+		d = -1;
+	if (d < 0 || d > UINT32_MAX)
 		return bad(err, path, key, "integer from 0 to 4294967295");
-	*ret = (uint32_t)json_integer_value(v);
+	*ret = (uint32_t)d;
 	return 1;
 }
 

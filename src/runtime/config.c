@@ -174,15 +174,14 @@ static int parse_user(struct rt_process *p, const json_t *proc, struct err *err)
 	return 0;
 }
 
-static int parse_process(struct rt_config *c, const json_t *root, struct err *err)
+static int parse_process_fields(struct rt_process *p, const json_t *proc, struct err *err)
 {
-	struct rt_process *p = &c->process;
 	const char *s = NULL;
-	json_t *proc, *box;
+	json_t *box;
 	int64_t adj;
 
-	if (jx_obj(root, "", "process", &proc, err) <= 0)
-		return err->code ? -err->code : err_set(err, EINVAL, "process: required");
+	if (!json_is_object(proc))
+		return err_set(err, EINVAL, "process: expected object");
 	TRY(jx_bool(proc, "process", "terminal", &p->terminal, err));
 	if (jx_obj(proc, "process", "consoleSize", &box, err) > 0) {
 		uint32_t h = 0, w = 0;
@@ -226,6 +225,37 @@ static int parse_process(struct rt_config *c, const json_t *root, struct err *er
 	TRY(jx_str(proc, "process", "selinuxLabel", &s, err));
 	p->selinux_label = dup_or_null(s && *s ? s : NULL);
 	return 0;
+}
+
+int rt_process_parse(const json_t *proc, struct rt_process *ret, struct err *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (parse_process_fields(ret, proc, err) < 0) {
+		rt_process_done(ret);
+		return -err->code;
+	}
+	return 0;
+}
+
+void rt_process_done(struct rt_process *p)
+{
+	free(p->additional_gids);
+	strv_free(p->args);
+	strv_free(p->env);
+	free(p->cwd);
+	free(p->rlimits);
+	free(p->apparmor_profile);
+	free(p->selinux_label);
+	memset(p, 0, sizeof(*p));
+}
+
+static int parse_process(struct rt_config *c, const json_t *root, struct err *err)
+{
+	json_t *proc;
+
+	if (jx_obj(root, "", "process", &proc, err) <= 0)
+		return err->code ? -err->code : err_set(err, EINVAL, "process: required");
+	return parse_process_fields(&c->process, proc, err);
 }
 
 /* ---- mounts ---- */
@@ -367,6 +397,8 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 	for (char **o = opts; o && *o; o++)
 		apply_mount_opt(m, *o, &m->data);
 	strv_free(opts);
+	if (type && !strcmp(type, "rbind"))
+		m->flags |= MS_REC;
 	if (type && (!strcmp(type, "bind") || !strcmp(type, "rbind")))
 		m->bind = true;
 	else if (type && *type && strcmp(type, "none"))
@@ -460,7 +492,8 @@ static int parse_hooks(struct rt_config *c, const json_t *root, struct err *err)
 			TRY(jx_strv(v, path, "env", &h->env, err));
 			if (jx_int(v, path, "timeout", &timeout, err) > 0 &&
 			    (timeout <= 0 || timeout > INT32_MAX))
-				return err_set(err, EINVAL, "%s.timeout: must be greater than zero",
+				return err_set(err, EINVAL,
+					       "%s.timeout: must be from 1 to 2147483647 seconds",
 					       path);
 			TRY(-err->code);
 			h->timeout = (int)timeout;
@@ -632,7 +665,7 @@ static int parse_device_rules(struct rt_resources *res, const json_t *r, struct 
 		TRY(jx_str(v, path, "access", &access, err));
 		if (!access)
 			access = "rwm";
-		if (strlen(access) > 3 || strspn(access, "rwm") != strlen(access))
+		if (!*access || strlen(access) > 3 || strspn(access, "rwm") != strlen(access))
 			return err_set(err, EINVAL,
 				       "%s.access: expected letters of 'rwm', got '%s'", path,
 				       access);
@@ -652,14 +685,15 @@ static void init_resources(struct rt_resources *res)
 	res->disable_oom_killer = res->use_hierarchy = -1;
 }
 
-static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err *err)
+static int parse_resource_fields(struct rt_resources *res, json_t *rsc, struct err *err)
 {
 	json_t *o, *arr, *v;
+	int r;
 	const char *s;
 	bool b;
 	size_t i;
 
-	if (jx_obj(r, "linux.resources", "memory", &o, err) > 0) {
+	if (jx_obj(rsc, "linux.resources", "memory", &o, err) > 0) {
 		const char *p = "linux.resources.memory";
 
 		TRY(get_i64(o, p, "limit", &res->mem_limit, err));
@@ -672,14 +706,17 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 		    (res->mem_swappiness < 0 || res->mem_swappiness > 100))
 			return err_set(err, EINVAL, "%s.swappiness: %lld out of range 0-100", p,
 				       (long long)res->mem_swappiness);
-		if (jx_bool(o, p, "disableOOMKiller", &b, err) > 0)
+		r = jx_bool(o, p, "disableOOMKiller", &b, err);
+		TRY(r);
+		if (r > 0)
 			res->disable_oom_killer = b;
-		if (jx_bool(o, p, "useHierarchy", &b, err) > 0)
+		r = jx_bool(o, p, "useHierarchy", &b, err);
+		TRY(r);
+		if (r > 0)
 			res->use_hierarchy = b;
-		TRY(-err->code);
 	}
 	TRY(-err->code);
-	if (jx_obj(r, "linux.resources", "cpu", &o, err) > 0) {
+	if (jx_obj(rsc, "linux.resources", "cpu", &o, err) > 0) {
 		const char *p = "linux.resources.cpu";
 
 		TRY(get_i64(o, p, "shares", &res->cpu_shares, err));
@@ -697,17 +734,17 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 		res->cpuset_mems = dup_or_null(s && *s ? s : NULL);
 	}
 	TRY(-err->code);
-	if (jx_obj(r, "linux.resources", "pids", &o, err) > 0)
+	if (jx_obj(rsc, "linux.resources", "pids", &o, err) > 0)
 		TRY(get_i64(o, "linux.resources.pids", "limit", &res->pids_limit, err));
 	TRY(-err->code);
-	if (jx_obj(r, "linux.resources", "blockIO", &o, err) > 0) {
+	if (jx_obj(rsc, "linux.resources", "blockIO", &o, err) > 0) {
 		TRY(get_i64(o, "linux.resources.blockIO", "weight", &res->blkio_weight, err));
 		TRY(get_i64(o, "linux.resources.blockIO", "leafWeight", &res->blkio_leaf_weight,
 			    err));
 		res->blkio = o;
 	}
 	TRY(-err->code);
-	if (jx_arr(r, "linux.resources", "hugepageLimits", &arr, err) > 0) {
+	if (jx_arr(rsc, "linux.resources", "hugepageLimits", &arr, err) > 0) {
 		res->hugepages = xcalloc(json_array_size(arr), sizeof(*res->hugepages));
 		json_array_foreach (arr, i, v) {
 			struct rt_hugepage_limit *h = &res->hugepages[i];
@@ -729,8 +766,8 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 		}
 	}
 	TRY(-err->code);
-	TRY(parse_device_rules(res, r, err));
-	if (jx_obj(r, "linux.resources", "unified", &res->unified, err) > 0) {
+	TRY(parse_device_rules(res, rsc, err));
+	if (jx_obj(rsc, "linux.resources", "unified", &res->unified, err) > 0) {
 		const char *k;
 
 		json_object_foreach (res->unified, k, v) {
@@ -743,7 +780,7 @@ static int parse_resource_fields(struct rt_resources *res, json_t *r, struct err
 		}
 	}
 	TRY(-err->code);
-	TRY(jx_obj(r, "linux.resources", "network", &res->network, err));
+	TRY(jx_obj(rsc, "linux.resources", "network", &res->network, err));
 	return 0;
 }
 
@@ -808,7 +845,8 @@ static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 	TRY(parse_id_maps(linux_, "uidMappings", &c->uid_maps, &c->n_uid_maps, err));
 	TRY(parse_id_maps(linux_, "gidMappings", &c->gid_maps, &c->n_gid_maps, err));
 	if ((c->n_uid_maps || c->n_gid_maps) && !c->ns[RT_NS_USER].enabled)
-		return err_set(err, EINVAL, "linux.uidMappings: given without a user namespace");
+		return err_set(err, EINVAL, "linux.%s: given without a user namespace",
+			       c->n_uid_maps ? "uidMappings" : "gidMappings");
 	if (c->ns[RT_NS_USER].enabled && !c->ns[RT_NS_USER].path &&
 	    (!c->n_uid_maps || !c->n_gid_maps))
 		return err_set(err, EINVAL,
@@ -943,13 +981,7 @@ void rt_config_free(struct rt_config *c)
 	free(c->root_path);
 	free(c->hostname);
 	free(c->domainname);
-	free(c->process.additional_gids);
-	strv_free(c->process.args);
-	strv_free(c->process.env);
-	free(c->process.cwd);
-	free(c->process.rlimits);
-	free(c->process.apparmor_profile);
-	free(c->process.selinux_label);
+	rt_process_done(&c->process);
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		free(c->mounts[i].destination);
 		free(c->mounts[i].type);

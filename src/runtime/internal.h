@@ -193,6 +193,10 @@ int rt_config_parse(const char *text, size_t len, const char *bundle, struct rt_
 		    struct err *err);
 void rt_config_free(struct rt_config *c);
 
+/* Parses a runtime-spec process object (config.json's, or `exec --process`'s). */
+int rt_process_parse(const json_t *proc, struct rt_process *ret, struct err *err);
+void rt_process_done(struct rt_process *p);
+
 /* The spec's name of a namespace type ("network") and of a hook kind ("createRuntime"). */
 const char *rt_ns_name(enum rt_ns_type t);
 const char *rt_hook_name(enum rt_hook_kind kind);

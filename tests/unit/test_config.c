@@ -1192,14 +1192,7 @@ static void test_jx_strv_names_the_index_of_a_non_string_element(void **state)
 }
 
 /*
- * ---- known bugs ----
- * These fail against the current src/ and are not in the default run: cmocka 1.1.5 prints a
- * skip() as "not ok N # SKIP", which scripts/run-unit.sh counts as a failure. Run them with
- * SKIFF_UNIT_KNOWN_BUGS=1 build/san/tests/test_config.
- */
-
-/*
- * KNOWN BUG: RLIM_INFINITY written as the integer 18446744073709551615 (what Go's uint64
+ * Regression: RLIM_INFINITY written as the integer 18446744073709551615 (what Go's uint64
  * encoding produces) fails as invalid JSON: jansson rejects integers above INT64_MAX with
  * "too big integer" unless decoding them as reals, so jx_uint's real branch is unreachable
  * from jx_parse.
@@ -1222,7 +1215,7 @@ static void test_config_accepts_rlimit_of_uint64_max(void **state)
 }
 
 /*
- * KNOWN BUG: the real 18446744073709551615.0 is 2^64 (the nearest double), which passes
+ * Regression: the real 18446744073709551615.0 is 2^64 (the nearest double), which passes
  * jx_uint's "<= 18446744073709551615.0" check; converting it to uint64_t is undefined and
  * yields 0 on x86-64, so "unlimited" becomes 0.
  */
@@ -1240,7 +1233,7 @@ static void test_jx_uint_reads_the_real_uint64_max_as_uint64_max(void **state)
 }
 
 /*
- * KNOWN BUG: two bad booleans in linux.resources.memory: after disableOOMKiller fails, the
+ * Regression: two bad booleans in linux.resources.memory: after disableOOMKiller fails, the
  * useHierarchy getter runs with the error already set and err_set() asserts (SIGABRT)
  * instead of returning the first error.
  */
@@ -1252,7 +1245,7 @@ static void test_config_rejects_two_bad_memory_booleans_with_the_first(void **st
 		       "linux.resources.memory.disableOOMKiller: expected boolean");
 }
 
-/* KNOWN BUG (minor): gidMappings without a user namespace is reported as uidMappings. */
+/* Regression: gidMappings without a user namespace is reported as uidMappings. */
 static void test_config_names_gid_mappings_given_without_user_namespace(void **state)
 {
 	(void)state;
@@ -1326,20 +1319,12 @@ int main(void)
 		cmocka_unit_test(test_jx_uint_accepts_values_above_int64_max),
 		cmocka_unit_test(test_jx_uint_rejects_negatives_and_fractions),
 		cmocka_unit_test(test_jx_strv_names_the_index_of_a_non_string_element),
-	};
-	const struct CMUnitTest known_bugs[] = {
 		cmocka_unit_test(test_config_accepts_rlimit_of_uint64_max),
 		cmocka_unit_test(test_jx_uint_reads_the_real_uint64_max_as_uint64_max),
 		cmocka_unit_test(test_config_names_gid_mappings_given_without_user_namespace),
-		/* last: it aborts the process */
 		cmocka_unit_test(test_config_rejects_two_bad_memory_booleans_with_the_first),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	if (getenv("SKIFF_UNIT_KNOWN_BUGS"))
-		return cmocka_run_group_tests_name("config known bugs", known_bugs, NULL, NULL);
-	for (size_t i = 0; i < sizeof(known_bugs) / sizeof(known_bugs[0]); i++)
-		printf("# known bug, not run (SKIFF_UNIT_KNOWN_BUGS=1 runs it): %s\n",
-		       known_bugs[i].name);
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
