@@ -656,7 +656,7 @@ static void test_config_rejects_bad_hooks_with_their_paths(void **state)
 {
 	(void)state;
 	check_rejected("{'hooks': {'prestart': [{'path': '/bin/h', 'timeout': 0}]}}",
-		       "hooks.prestart[0].timeout: must be greater than zero");
+		       "hooks.prestart[0].timeout: must be from 1 to 2147483647 seconds");
 	check_rejected("{'hooks': {'prestart': [{'path': '/bin/h', 'args': ['h', 1]}]}}",
 		       "hooks.prestart[0].args[1]: expected string");
 	check_rejected("{'hooks': {'prestart': [{'path': '/bin/h', 'env': 'A=1'}]}}",
