@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/err.h"
 #include "base/flags.h"
 
@@ -30,6 +31,17 @@ static int set_value(const struct flag *f, const char *v, struct err *err)
 	case FLAG_STR:
 		*(const char **)f->dest = v;
 		return 0;
+	case FLAG_LIST: {
+		char ***list = f->dest;
+		size_t len = 0;
+
+		while (*list && (*list)[len])
+			len++;
+		*list = xrealloc(*list, (len + 2) * sizeof(char *));
+		(*list)[len] = (char *)v;
+		(*list)[len + 1] = NULL;
+		return 0;
+	}
 	case FLAG_INT:
 		errno = 0;
 		n = strtol(v, &end, 10);

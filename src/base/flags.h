@@ -11,13 +11,18 @@
 
 struct err;
 
-enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_INT };
+enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_INT, FLAG_LIST };
 
 struct flag {
 	const char *name; /* long name without dashes */
 	char alias;       /* one-letter alias or 0 */
 	enum flag_type type;
-	void *dest; /* bool *, const char ** (points into argv), int * */
+	/*
+	 * bool *, const char ** (points into argv), int *, or for FLAG_LIST a char *** that
+	 * collects every value in a NULL-terminated heap array of pointers into argv (the
+	 * caller frees the array, not its strings)
+	 */
+	void *dest;
 };
 
 /*

@@ -111,6 +111,49 @@ static int do_run(struct rt_cli *cli, int argc, char **argv, int *status, struct
 	return rt_run(&cli->g, id, &o, status, err);
 }
 
+static int do_exec(struct rt_cli *cli, int argc, char **argv, int *status, struct err *err)
+{
+	struct rt_exec_opts o = {0};
+	cleanup_free char **env = NULL, **caps = NULL, **gids = NULL;
+	const char *process_label = NULL, *apparmor = NULL;
+	struct flag flags[] = {
+		{"process", 'p', FLAG_STR, &o.process_file},
+		{"tty", 't', FLAG_BOOL, &o.tty},
+		{"cwd", 0, FLAG_STR, &o.cwd},
+		{"env", 'e', FLAG_LIST, &env},
+		{"user", 'u', FLAG_STR, &o.user},
+		{"additional-gids", 'g', FLAG_LIST, &gids},
+		{"cap", 'c', FLAG_LIST, &caps},
+		{"no-new-privs", 0, FLAG_BOOL, &o.no_new_privs},
+		{"detach", 'd', FLAG_BOOL, &o.detach},
+		{"pid-file", 0, FLAG_STR, &o.pid_file},
+		{"console-socket", 0, FLAG_STR, &o.console_socket},
+		{"preserve-fds", 0, FLAG_INT, &o.preserve_fds},
+		{"process-label", 0, FLAG_STR, &process_label},
+		{"apparmor", 0, FLAG_STR, &apparmor},
+		{NULL, 0, 0, NULL},
+	};
+	int n;
+
+	/* everything after the container id is the command and its own flags */
+	if (flags_parse(flags, argc, argv, true, &n, err) < 0)
+		return err_wrap(err, "exec");
+	if (n < 1)
+		return err_set(err, EINVAL, "exec: missing container id (see --help)");
+	if (process_label || apparmor)
+		return err_set(
+			err, EOPNOTSUPP,
+			"exec: --process-label and --apparmor are not supported on this host");
+	if (o.preserve_fds < 0)
+		return err_set(err, EINVAL, "exec: --preserve-fds must not be negative");
+	argv[n] = NULL;
+	o.args = argv + 1;
+	o.env = env;
+	o.caps = caps;
+	o.additional_gids = gids;
+	return rt_exec(&cli->g, argv[0], &o, status, err);
+}
+
 static int simple_id(const char *cmd, int argc, char **argv, const struct flag *flags,
 		     const char **ret_id, struct err *err)
 {
@@ -256,6 +299,7 @@ static int help(void)
 	       "  start     start the process of a created container\n"
 	       "  run       create and start a container, wait for it and delete it\n"
 	       "  state     print the state of a container as JSON\n"
+	       "  exec      run another process in a container\n"
 	       "  kill      send a signal to a container (default SIGTERM)\n"
 	       "  delete    delete a stopped container (--force: any container)\n"
 	       "  list      list containers (--format table|json)\n"
@@ -323,7 +367,7 @@ int cmd_runtime(int argc, char **argv)
 	argc = n - 1;
 	argv = argv + 2;
 	/* commands that put a process into a container run from a sealed copy of skiff */
-	if (!strcmp(cmd, "create") || !strcmp(cmd, "run")) {
+	if (!strcmp(cmd, "create") || !strcmp(cmd, "run") || !strcmp(cmd, "exec")) {
 		if (rt_exe_seal(skiff_argv, &err) < 0) {
 			log_warn("%s, continuing unsealed", err.msg);
 			err_clear(&err);
@@ -341,6 +385,8 @@ int cmd_runtime(int argc, char **argv)
 		r = do_delete(&cli, argc, argv, &err);
 	else if (!strcmp(cmd, "run"))
 		r = do_run(&cli, argc, argv, &status, &err);
+	else if (!strcmp(cmd, "exec"))
+		r = do_exec(&cli, argc, argv, &status, &err);
 	else if (!strcmp(cmd, "list") || !strcmp(cmd, "ps-all"))
 		r = do_list(&cli, argc, argv, &err);
 	else if (!strcmp(cmd, "spec"))

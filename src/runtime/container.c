@@ -32,7 +32,7 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-static const char *root_of(const struct rt_global *g)
+const char *rt_root_of(const struct rt_global *g)
 {
 	return g->root ? g->root : RT_DEFAULT_ROOT;
 }
@@ -110,23 +110,6 @@ static int load_config(struct creation *cr, const char *bundle, struct err *err)
 	if (!cr->cfg->ns[RT_NS_MNT].enabled)
 		return err_set(err, EINVAL,
 			       "config.json: linux.namespaces: a mount namespace is required");
-	return 0;
-}
-
-static int connect_console(const char *path, int *ret_fd, struct err *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	cleanup_close int fd = -1;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return err_set(err, ENAMETOOLONG, "console socket '%s': path too long", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_sys(err, "create socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return err_sys(err, "connect to console socket '%s'", path);
-	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -430,7 +413,7 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	if (rt_id_check(id, err) < 0)
 		return -err->code;
 	cr->id = xstrdup(id);
-	if (rt_root_open(root_of(g), true, &cr->rootfd, err) < 0)
+	if (rt_root_open(rt_root_of(g), true, &cr->rootfd, err) < 0)
 		return -err->code;
 	if (mkdirat(cr->rootfd, id, 0711) < 0)
 		return errno == EEXIST ? err_set(err, EEXIST, "container '%s' already exists", id)
@@ -439,7 +422,7 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	if (load_config(cr, o->bundle, err) < 0)
 		return -err->code;
 	if (cr->cfg->process.terminal && o->console_socket) {
-		if (connect_console(o->console_socket, &cr->console_fd, err) < 0)
+		if (rt_console_connect(o->console_socket, &cr->console_fd, err) < 0)
 			return -err->code;
 	} else if (cr->cfg->process.terminal) {
 		int sv[2];
@@ -502,12 +485,12 @@ int rt_create(const struct rt_global *g, const char *id, const struct rt_create_
 
 /* ---- operations on existing containers ---- */
 
-static int load(const struct rt_global *g, const char *id, int *ret_rootfd, struct rt_state **ret,
-		struct err *err)
+int rt_container_load(const struct rt_global *g, const char *id, int *ret_rootfd,
+		      struct rt_state **ret, struct err *err)
 {
 	cleanup_close int rootfd = -1;
 
-	if (rt_root_open(root_of(g), false, &rootfd, err) < 0) {
+	if (rt_root_open(rt_root_of(g), false, &rootfd, err) < 0) {
 		if (err->code == ENOENT) {
 			err_clear(err);
 			return err_set(err, ENOENT, "container '%s' does not exist", id);
@@ -525,7 +508,7 @@ int rt_state(const struct rt_global *g, const char *id, json_t **ret, struct err
 {
 	struct rt_state *st = NULL;
 
-	if (load(g, id, NULL, &st, err) < 0)
+	if (rt_container_load(g, id, NULL, &st, err) < 0)
 		return -err->code;
 	*ret = rt_state_json(st, st->status);
 	rt_state_free(st);
@@ -578,7 +561,7 @@ int rt_start(const struct rt_global *g, const char *id, struct err *err)
 	struct rt_state *st = NULL;
 	int r = 0;
 
-	if (load(g, id, &rootfd, &st, err) < 0)
+	if (rt_container_load(g, id, &rootfd, &st, err) < 0)
 		return -err->code;
 	if (st->status != RT_STATUS_CREATED) {
 		r = err_set(err, EINVAL, "cannot start container '%s': it is %s", id,
@@ -616,7 +599,7 @@ static int signal_pid(const struct rt_state *st, int sig, struct err *err)
 	return 0;
 }
 
-static int load_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct err *err)
+int rt_state_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct err *err)
 {
 	*ret = NULL;
 	if (!st->cgroup)
@@ -632,11 +615,11 @@ int rt_kill(const struct rt_global *g, const char *id, int sig, bool all, struct
 	struct rt_state *st = NULL;
 	int r;
 
-	if (load(g, id, NULL, &st, err) < 0)
+	if (rt_container_load(g, id, NULL, &st, err) < 0)
 		return -err->code;
 	if (st->status == RT_STATUS_STOPPED || st->status == RT_STATUS_CREATING) {
 		r = err_set(err, ESRCH, "container '%s' is not running", id);
-	} else if (all && (r = load_cgroup(st, &cg, err)) == 0 && cg) {
+	} else if (all && (r = rt_state_cgroup(st, &cg, err)) == 0 && cg) {
 		r = rt_cgroup_kill(cg, sig, err);
 	} else if (r == 0) {
 		r = signal_pid(st, sig, err);
@@ -681,7 +664,7 @@ static int do_delete(int rootfd, struct rt_state *st, bool force, struct err *er
 		return err_set(err, EBUSY,
 			       "cannot delete container '%s' that is not stopped: %s (use --force)",
 			       st->id, rt_status_name(st->status));
-	if (load_cgroup(st, &cg, err) < 0)
+	if (rt_state_cgroup(st, &cg, err) < 0)
 		return -err->code;
 	if (st->status != RT_STATUS_STOPPED && st->pid > 0) {
 		if (cg && rt_cgroup_kill(cg, SIGKILL, err) < 0) {
@@ -705,7 +688,7 @@ int rt_delete(const struct rt_global *g, const char *id, bool force, struct err 
 	struct rt_state *st = NULL;
 	int r;
 
-	if (load(g, id, &rootfd, &st, err) < 0)
+	if (rt_container_load(g, id, &rootfd, &st, err) < 0)
 		return -err->code;
 	r = do_delete(rootfd, st, force, err);
 	rt_state_free(st);
@@ -775,7 +758,7 @@ int rt_list(const struct rt_global *g, json_t **ret, struct err *err)
 	int fd;
 
 	*ret = arr;
-	if (rt_root_open(root_of(g), false, &rootfd, err) < 0) {
+	if (rt_root_open(rt_root_of(g), false, &rootfd, err) < 0) {
 		if (err->code == ENOENT) {
 			err_clear(err);
 			return 0;
@@ -786,7 +769,7 @@ int rt_list(const struct rt_global *g, json_t **ret, struct err *err)
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return err_sys(err, "list '%s'", root_of(g));
+		return err_sys(err, "list '%s'", rt_root_of(g));
 	}
 	while ((de = readdir(d))) {
 		struct rt_state *st = NULL;

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -19,6 +20,23 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "runtime/internal.h"
+
+int rt_console_connect(const char *path, int *ret_fd, struct err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	cleanup_close int fd = -1;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(err, ENAMETOOLONG, "console socket '%s': path too long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_sys(err, "create socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return err_sys(err, "connect to console socket '%s'", path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
 
 int rt_recv_fd(int sock, int *ret_fd, struct err *err)
 {

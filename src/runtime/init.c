@@ -206,9 +206,9 @@ static int send_fd(int sock, int fd, const char *name, struct err *err)
 	return 0;
 }
 
-static int setup_console(const struct rt_init_args *a, struct err *err)
+static int setup_console(const struct rt_process *p, int console_fd, bool bind_console,
+			 struct err *err)
 {
-	const struct rt_process *p = &a->cfg->process;
 	cleanup_close int master = -1, slave = -1, console = -1;
 	char buf[64];
 
@@ -228,14 +228,16 @@ static int setup_console(const struct rt_init_args *a, struct err *err)
 			return err_sys(err, "set the terminal size");
 	}
 	/* /dev/console is the terminal, as on a real machine */
-	console = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	console = bind_console
+			  ? open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600)
+			  : -1;
 	if (console >= 0) {
 		snprintf(buf, sizeof(buf), "/proc/self/fd/%d", slave);
 		close(TAKE_FD(console));
 		if (mount(buf, "/dev/console", NULL, MS_BIND, NULL) < 0)
 			return err_sys(err, "bind mount the terminal on '/dev/console'");
 	}
-	if (send_fd(a->console_fd, master, "/dev/ptmx", err) < 0)
+	if (send_fd(console_fd, master, "/dev/ptmx", err) < 0)
 		return -err->code;
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(slave, fd) < 0)
@@ -423,7 +425,7 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	/* after the sysctls: /proc/sys is usually among the read-only paths */
 	if (rt_rootfs_finish(cfg, err) < 0)
 		return -err->code;
-	if (p->terminal && setup_console(a, err) < 0)
+	if (p->terminal && setup_console(p, a->console_fd, true, err) < 0)
 		return -err->code;
 	/* hooks fork: their processes must start inside the container's cgroup */
 	if (rt_init_wait_cgroup(a, err) < 0)
@@ -526,6 +528,90 @@ void rt_init_main(const struct rt_init_args *args)
 	/* nothing of the runtime's reaches the program: only stdio and the preserved fds */
 	syscall(SYS_close_range, 3 + a->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
 	execve(exec_path, a->cfg->process.args, env ? env : a->cfg->process.env);
+	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
+	_exit(127);
+}
+
+/* ---- a process executed in a running container ---- */
+
+static int join_container(const struct rt_exec_args *x, struct err *err)
+{
+	static const int order[] = {RT_NS_USER, RT_NS_MNT, RT_NS_NET,
+				    RT_NS_IPC,  RT_NS_UTS, RT_NS_CGROUP};
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		int fd = x->ns_fds[order[i]];
+
+		if (fd >= 0 && setns(fd, 0) < 0)
+			return err_sys(err, "join the container's %s namespace",
+				       rt_ns_name(order[i]));
+	}
+	if (x->ns_fds[RT_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return err_sys(err, "become root in the container's user namespace");
+	return 0;
+}
+
+static int exec_setup(const struct rt_exec_args *x, const struct rt_init_args *a, char **ret_exec,
+		      struct err *err)
+{
+	const struct rt_process *p = x->proc;
+
+	if (join_container(x, err) < 0)
+		return -err->code;
+	if (p->terminal && setsid() < 0)
+		return err_sys(err, "create session");
+	if (p->terminal && setup_console(p, x->console_fd, false, err) < 0)
+		return -err->code;
+	if (rt_init_wait_cgroup(a, err) < 0)
+		return -err->code;
+	if (set_rlimits(p, err) < 0)
+		return -err->code;
+	if (p->has_oom_score_adj) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
+		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
+			return err_wrap(err, "set process.oomScoreAdj");
+	}
+	if (set_user_and_caps(p, err) < 0)
+		return -err->code;
+	if (chdir(p->cwd) < 0)
+		return err_sys(err, "chdir to process.cwd '%s'", p->cwd);
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return err_sys(err, "set process.noNewPrivileges");
+	if (p->umask >= 0)
+		umask((mode_t)p->umask);
+	return resolve_exec(p, ret_exec, err);
+}
+
+void rt_exec_main(const struct rt_exec_args *x)
+{
+	bool in_cgroup = false, unused = false;
+	struct rt_init_args a = {.sync_fd = x->sync_fd,
+				 .start_fd = x->sync_fd,
+				 .console_fd = x->console_fd,
+				 .in_cgroup = &in_cgroup,
+				 .unshared_cgroupns = &unused};
+	struct err err = ERR_INIT;
+	cleanup_free char *exec_path = NULL;
+	struct rt_sync_msg m;
+	char **env = NULL;
+	sigset_t all;
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	if (recv_expect(&a, RT_SYNC_GO, &m, &err) < 0)
+		_exit(1);
+	if (exec_setup(x, &a, &exec_path, &err) < 0)
+		fail(&a, &err);
+	env = env_with_home(x->proc);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	if (rt_sync_send(x->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
+		_exit(1);
+	syscall(SYS_close_range, 3 + x->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	execve(exec_path, x->proc->args, env ? env : x->proc->env);
 	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
 	_exit(127);
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 struct err;
+struct rt_global;
 
 /* ---- config.json (runtime-spec config.md, config-linux.md) ---- */
 
@@ -206,6 +207,16 @@ int rt_cap_from_name(const char *name);
 const char *rt_cap_name(int cap);
 int rt_cap_last(void);
 
+/* ---- seccomp (config-linux.md#seccomp) ---- */
+
+struct rt_seccomp;
+
+/* Validates linux.seccomp and builds the filter, before the container process exists. */
+int rt_seccomp_build(const json_t *seccomp, struct rt_seccomp **ret, struct err *err);
+/* Loads the filter into the calling process; NULL is a no-op. */
+int rt_seccomp_load(struct rt_seccomp *s, struct err *err);
+void rt_seccomp_free(struct rt_seccomp *s);
+
 /* ---- cgroups (v1, v2 and hybrid hosts) ---- */
 
 struct rt_cgroup;
@@ -284,6 +295,14 @@ json_t *rt_state_json(const struct rt_state *st, enum rt_status status);
 /* /proc/<pid>/stat fields: start time and the state letter ('Z' for zombie). */
 int rt_proc_stat(pid_t pid, unsigned long long *ret_start, char *ret_state);
 
+/* The state root a command works on (--root, or the default). */
+const char *rt_root_of(const struct rt_global *g);
+/* Loads a container's state (ENOENT: "container 'x' does not exist"); rootfd optional. */
+int rt_container_load(const struct rt_global *g, const char *id, int *ret_rootfd,
+		      struct rt_state **ret, struct err *err);
+/* The container's cgroup as recorded in its state; *ret is NULL when it has none. */
+int rt_state_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct err *err);
+
 /* ---- hooks ---- */
 
 /*
@@ -320,6 +339,18 @@ struct rt_init_args {
 /* Runs in the cloned child: sets the container up, waits for start, execs. Never returns. */
 void rt_init_main(const struct rt_init_args *a) __attribute__((noreturn));
 
+/* What a process executed in a running container needs (`exec`). */
+struct rt_exec_args {
+	const struct rt_process *proc;
+	int ns_fds[RT_NS_COUNT]; /* the container's namespaces that differ from ours; -1 */
+	int sync_fd;
+	int console_fd; /* -1 without a terminal */
+	int preserve_fds;
+};
+
+/* Runs in the cloned child of `exec`: joins the container and execs. Never returns. */
+void rt_exec_main(const struct rt_exec_args *x) __attribute__((noreturn));
+
 /* Waits until the runtime has moved this process into its cgroup (idempotent). */
 int rt_init_wait_cgroup(const struct rt_init_args *a, struct err *err);
 
@@ -329,6 +360,8 @@ int rt_rootfs_setup(const struct rt_init_args *a, int (*before_pivot)(void *), v
 /* Applies maskedPaths and readonlyPaths after the pivot. */
 int rt_rootfs_finish(const struct rt_config *cfg, struct err *err);
 
+/* Connects to an engine's --console-socket, to send it the container's terminal. */
+int rt_console_connect(const char *path, int *ret_fd, struct err *err);
 /* Receives one descriptor sent with SCM_RIGHTS (the container's terminal). */
 int rt_recv_fd(int sock, int *ret_fd, struct err *err);
 /*

@@ -48,6 +48,30 @@ int rt_delete(const struct rt_global *g, const char *id, bool force, struct err 
  */
 int rt_run(const struct rt_global *g, const char *id, const struct rt_create_opts *o,
 	   int *ret_status, struct err *err);
+struct rt_exec_opts {
+	const char *process_file; /* --process: a runtime-spec process object */
+	char **args;              /* the command; NULL-terminated; may be empty with --process */
+	bool tty;
+	const char *cwd;
+	char **env;       /* extra KEY=VALUE entries; NULL-terminated; may be NULL */
+	const char *user; /* "uid[:gid]" */
+	char **additional_gids;
+	char **caps; /* capability names added to the bounding, effective and permitted sets */
+	bool no_new_privs;
+	bool detach;
+	const char *pid_file;
+	const char *console_socket;
+	int preserve_fds;
+};
+
+/*
+ * exec: runs another process in a created or running container (its namespaces and
+ * cgroup); defaults come from the container's config.json. Unless detached, waits for it
+ * and returns its exit status in @ret_status.
+ */
+int rt_exec(const struct rt_global *g, const char *id, const struct rt_exec_opts *o,
+	    int *ret_status, struct err *err);
+
 /* list: an array of state objects with the extra fields `created` and `owner`. */
 int rt_list(const struct rt_global *g, json_t **ret, struct err *err);
 
