@@ -216,6 +216,262 @@ static int do_start(struct rt_cli *cli, int argc, char **argv, struct err *err)
 	return rt_start(&cli->g, id, err);
 }
 
+static int do_freeze(struct rt_cli *cli, const char *cmd, int argc, char **argv, struct err *err)
+{
+	const char *id;
+
+	if (simple_id(cmd, argc, argv, NULL, &id, err) < 0)
+		return -err->code;
+	return !strcmp(cmd, "pause") ? rt_pause(&cli->g, id, err) : rt_resume(&cli->g, id, err);
+}
+
+/* "512m", "1g", "1024": runc's update flags take sizes with binary suffixes */
+static int parse_size(const char *flag, const char *s, json_int_t *ret, struct err *err)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return err_set(err, EINVAL, "update --%s: '%s' is not a number", flag, s);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end)
+		return err_set(err, EINVAL, "update --%s: '%s' is not a size", flag, s);
+	*ret = v;
+	return 0;
+}
+
+static int set_num(json_t *res, const char *section, const char *field, const char *flag,
+		   const char *value, bool size, struct err *err)
+{
+	json_t *o = json_object_get(res, section);
+	json_int_t v = 0;
+
+	if (!value)
+		return 0;
+	if (size) {
+		if (parse_size(flag, value, &v, err) < 0)
+			return -err->code;
+	} else {
+		char *end;
+
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno || end == value || *end)
+			return err_set(err, EINVAL, "update --%s: '%s' is not an integer", flag,
+				       value);
+	}
+	if (!o) {
+		o = json_object();
+		json_object_set_new(res, section, o);
+	}
+	json_object_set_new(o, field, json_integer(v));
+	return 0;
+}
+
+static int do_update(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	const char *file = NULL, *mem = NULL, *resv = NULL, *swap = NULL, *shares = NULL,
+		   *quota = NULL, *period = NULL, *rt_runtime = NULL, *rt_period = NULL,
+		   *cpus = NULL, *mems = NULL, *pids = NULL, *blkio = NULL;
+	struct flag flags[] = {
+		{"resources", 'r', FLAG_STR, &file},
+		{"memory", 0, FLAG_STR, &mem},
+		{"memory-reservation", 0, FLAG_STR, &resv},
+		{"memory-swap", 0, FLAG_STR, &swap},
+		{"cpu-shares", 0, FLAG_STR, &shares},
+		{"cpu-quota", 0, FLAG_STR, &quota},
+		{"cpu-period", 0, FLAG_STR, &period},
+		{"cpu-rt-runtime", 0, FLAG_STR, &rt_runtime},
+		{"cpu-rt-period", 0, FLAG_STR, &rt_period},
+		{"cpuset-cpus", 0, FLAG_STR, &cpus},
+		{"cpuset-mems", 0, FLAG_STR, &mems},
+		{"pids-limit", 0, FLAG_STR, &pids},
+		{"blkio-weight", 0, FLAG_STR, &blkio},
+		{NULL, 0, 0, NULL},
+	};
+	cleanup_json json_t *res = NULL;
+	int n;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "update");
+	if (need_args("update", n, 1, 1, err) < 0)
+		return -err->code;
+	if (file) {
+		json_error_t je;
+
+		res = !strcmp(file, "-") ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &je)
+					 : json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+		if (!res)
+			return err_set(err, EINVAL, "update --resources '%s': line %d: %s", file,
+				       je.line, je.text);
+	} else {
+		res = json_object();
+	}
+	if (set_num(res, "memory", "limit", "memory", mem, true, err) < 0 ||
+	    set_num(res, "memory", "reservation", "memory-reservation", resv, true, err) < 0 ||
+	    set_num(res, "memory", "swap", "memory-swap", swap, true, err) < 0 ||
+	    set_num(res, "cpu", "shares", "cpu-shares", shares, false, err) < 0 ||
+	    set_num(res, "cpu", "quota", "cpu-quota", quota, false, err) < 0 ||
+	    set_num(res, "cpu", "period", "cpu-period", period, false, err) < 0 ||
+	    set_num(res, "cpu", "realtimeRuntime", "cpu-rt-runtime", rt_runtime, false, err) < 0 ||
+	    set_num(res, "cpu", "realtimePeriod", "cpu-rt-period", rt_period, false, err) < 0 ||
+	    set_num(res, "pids", "limit", "pids-limit", pids, false, err) < 0 ||
+	    set_num(res, "blockIO", "weight", "blkio-weight", blkio, false, err) < 0)
+		return -err->code;
+	if (cpus || mems) {
+		json_t *cpu = json_object_get(res, "cpu");
+
+		if (!cpu) {
+			cpu = json_object();
+			json_object_set_new(res, "cpu", cpu);
+		}
+		if (cpus)
+			json_object_set_new(cpu, "cpus", json_string(cpus));
+		if (mems)
+			json_object_set_new(cpu, "mems", json_string(mems));
+	}
+	return rt_update(&cli->g, argv[0], res, err);
+}
+
+static int do_ps(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	const char *format = "table";
+	struct flag flags[] = {{"format", 'f', FLAG_STR, &format}, {NULL, 0, 0, NULL}};
+	cleanup_free pid_t *pids = NULL;
+	FILE *ps = NULL;
+	int r = 0;
+	cleanup_free char *cmd = NULL;
+	char line[4096];
+	size_t n = 0;
+	int npos, pid_col = -1;
+
+	/* runc ps ID [ps options]: options after the id go to ps(1) */
+	if (flags_parse(flags, argc, argv, true, &npos, err) < 0)
+		return err_wrap(err, "ps");
+	if (npos < 1)
+		return err_set(err, EINVAL, "ps: missing container id (see --help)");
+	if (strcmp(format, "table") && strcmp(format, "json"))
+		return err_set(err, EINVAL, "ps: --format must be 'table' or 'json', not '%s'",
+			       format);
+	if (rt_pids(&cli->g, argv[0], &pids, &n, err) < 0)
+		return -err->code;
+	if (!strcmp(format, "json")) {
+		printf("[");
+		for (size_t i = 0; i < n; i++)
+			printf("%s%d", i ? "," : "", (int)pids[i]);
+		printf("]\n");
+		return 0;
+	}
+	cmd = xstrdup("ps");
+	if (npos == 1) {
+		free(cmd);
+		cmd = xstrdup("ps -ef");
+	}
+	for (int i = 1; i < npos; i++) {
+		char *next;
+
+		/* arguments are passed to the shell quoted, one by one */
+		if (strchr(argv[i], '\''))
+			return err_set(err, EINVAL, "ps: argument '%s' has a quote", argv[i]);
+		next = xasprintf("%s '%s'", cmd, argv[i]);
+		free(cmd);
+		cmd = next;
+	}
+	ps = popen(cmd, "re");
+	if (!ps)
+		return err_sys(err, "ps: run '%s'", cmd);
+	while (fgets(line, sizeof(line), ps)) {
+		char copy[sizeof(line)], *tok, *save = NULL;
+		int col = 0;
+
+		if (pid_col < 0) {
+			/* the header names the PID column */
+			snprintf(copy, sizeof(copy), "%s", line);
+			for (tok = strtok_r(copy, " \t\n", &save); tok;
+			     tok = strtok_r(NULL, " \t\n", &save), col++)
+				if (!strcmp(tok, "PID"))
+					pid_col = col;
+			if (pid_col < 0)
+				return err_set(err, EPROTO,
+					       "ps: no PID column in the output of '%s'", cmd);
+			fputs(line, stdout);
+			continue;
+		}
+		snprintf(copy, sizeof(copy), "%s", line);
+		for (tok = strtok_r(copy, " \t\n", &save); tok && col < pid_col;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			col++;
+		for (size_t i = 0; tok && i < n; i++)
+			if (atoi(tok) == (int)pids[i]) {
+				fputs(line, stdout);
+				break;
+			}
+	}
+	pclose(ps);
+	return r;
+}
+
+static void print_event(json_t *ev, void *data)
+{
+	char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	(void)data;
+	if (s) {
+		printf("%s\n", s);
+		fflush(stdout);
+		free(s);
+	}
+	json_decref(ev);
+}
+
+static int do_events(struct rt_cli *cli, int argc, char **argv, struct err *err)
+{
+	const char *interval = "5s";
+	bool stats = false;
+	struct flag flags[] = {{"stats", 0, FLAG_BOOL, &stats},
+			       {"interval", 0, FLAG_STR, &interval},
+			       {NULL, 0, 0, NULL}};
+	char *end;
+	double secs;
+	int n;
+
+	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
+		return err_wrap(err, "events");
+	if (need_args("events", n, 1, 1, err) < 0)
+		return -err->code;
+	secs = strtod(interval, &end);
+	if (end != interval && !strcmp(end, "ms"))
+		secs /= 1000;
+	else if (end != interval && !strcmp(end, "m"))
+		secs *= 60;
+	else if (end == interval || (*end && strcmp(end, "s")) || secs <= 0)
+		return err_set(err, EINVAL, "events --interval '%s': expected a duration like 5s",
+			       interval);
+	return rt_events(&cli->g, argv[0], stats, (int)(secs * 1000), print_event, NULL, err);
+}
+
 static int do_list(struct rt_cli *cli, int argc, char **argv, struct err *err)
 {
 	const char *format = "table";
@@ -303,6 +559,11 @@ static int help(void)
 	       "  kill      send a signal to a container (default SIGTERM)\n"
 	       "  delete    delete a stopped container (--force: any container)\n"
 	       "  list      list containers (--format table|json)\n"
+	       "  ps        list the processes of a container (--format table|json)\n"
+	       "  pause     freeze every process of a container\n"
+	       "  resume    thaw a paused container\n"
+	       "  update    change a container's resources (--resources FILE or flags)\n"
+	       "  events    print a container's stats and OOM events (--stats, --interval)\n"
 	       "  spec      write a default config.json\n"
 	       "  features  print the features this runtime supports as JSON\n\n"
 	       "global flags:\n"
@@ -387,6 +648,14 @@ int cmd_runtime(int argc, char **argv)
 		r = do_run(&cli, argc, argv, &status, &err);
 	else if (!strcmp(cmd, "exec"))
 		r = do_exec(&cli, argc, argv, &status, &err);
+	else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))
+		r = do_freeze(&cli, cmd, argc, argv, &err);
+	else if (!strcmp(cmd, "update"))
+		r = do_update(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "ps"))
+		r = do_ps(&cli, argc, argv, &err);
+	else if (!strcmp(cmd, "events"))
+		r = do_events(&cli, argc, argv, &err);
 	else if (!strcmp(cmd, "list") || !strcmp(cmd, "ps-all"))
 		r = do_list(&cli, argc, argv, &err);
 	else if (!strcmp(cmd, "spec"))

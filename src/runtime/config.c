@@ -795,6 +795,30 @@ static int parse_resources(struct rt_config *c, const json_t *linux_, struct err
 	return parse_resource_fields(res, r, err);
 }
 
+int rt_resources_parse(json_t *obj, struct rt_resources *ret, struct err *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	init_resources(ret);
+	if (!json_is_object(obj))
+		return err_set(err, EINVAL, "linux.resources: expected object");
+	if (parse_resource_fields(ret, obj, err) < 0) {
+		rt_resources_done(ret);
+		return -err->code;
+	}
+	return 0;
+}
+
+void rt_resources_done(struct rt_resources *res)
+{
+	free(res->cpuset_cpus);
+	free(res->cpuset_mems);
+	for (size_t i = 0; i < res->n_hugepages; i++)
+		free(res->hugepages[i].page_size);
+	free(res->hugepages);
+	free(res->devices);
+	memset(res, 0, sizeof(*res));
+}
+
 static int parse_propagation(const char *s, unsigned long *ret)
 {
 	for (size_t k = 0; k < sizeof(mount_opts) / sizeof(mount_opts[0]); k++)
@@ -999,12 +1023,7 @@ void rt_config_free(struct rt_config *c)
 		free(c->devices[i].path);
 	free(c->devices);
 	free(c->cgroups_path);
-	free(c->res.cpuset_cpus);
-	free(c->res.cpuset_mems);
-	for (size_t i = 0; i < c->res.n_hugepages; i++)
-		free(c->res.hugepages[i].page_size);
-	free(c->res.hugepages);
-	free(c->res.devices);
+	rt_resources_done(&c->res);
 	strv_free(c->sysctl);
 	strv_free(c->masked_paths);
 	strv_free(c->readonly_paths);

@@ -660,13 +660,18 @@ static int do_delete(int rootfd, struct rt_state *st, bool force, struct err *er
 	struct rt_cgroup *cg = NULL;
 	int r;
 
-	if (st->status == RT_STATUS_RUNNING && !force)
+	if ((st->status == RT_STATUS_RUNNING || st->status == RT_STATUS_PAUSED) && !force)
 		return err_set(err, EBUSY,
 			       "cannot delete container '%s' that is not stopped: %s (use --force)",
 			       st->id, rt_status_name(st->status));
 	if (rt_state_cgroup(st, &cg, err) < 0)
 		return -err->code;
 	if (st->status != RT_STATUS_STOPPED && st->pid > 0) {
+		/* frozen processes would hold SIGKILL pending forever */
+		if (cg && st->status == RT_STATUS_PAUSED && rt_cgroup_freeze(cg, false, err) < 0) {
+			log_debug("thaw container '%s': %s", st->id, err->msg);
+			err_clear(err);
+		}
 		if (cg && rt_cgroup_kill(cg, SIGKILL, err) < 0) {
 			log_debug("kill container '%s' through its cgroup: %s", st->id, err->msg);
 			err_clear(err);

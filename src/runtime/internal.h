@@ -194,6 +194,13 @@ int rt_config_parse(const char *text, size_t len, const char *bundle, struct rt_
 		    struct err *err);
 void rt_config_free(struct rt_config *c);
 
+/*
+ * Parses a linux.resources object (as `update --resources` takes it). The blockIO,
+ * unified and network members stay borrowed from @obj.
+ */
+int rt_resources_parse(json_t *obj, struct rt_resources *ret, struct err *err);
+void rt_resources_done(struct rt_resources *res);
+
 /* Parses a runtime-spec process object (config.json's, or `exec --process`'s). */
 int rt_process_parse(const json_t *proc, struct rt_process *ret, struct err *err);
 void rt_process_done(struct rt_process *p);
@@ -243,6 +250,17 @@ bool rt_cgroup_oom_killed(const struct rt_cgroup *cg);
 /* Removes the cgroup directories, waiting briefly for exiting processes; ENOENT is fine. */
 int rt_cgroup_destroy(struct rt_cgroup *cg, struct err *err);
 void rt_cgroup_free(struct rt_cgroup *cg);
+
+/* Freezes (pause) or thaws (resume) every process in the cgroup, waiting until done. */
+int rt_cgroup_freeze(const struct rt_cgroup *cg, bool frozen, struct err *err);
+/* True when the cgroup is frozen (a paused container). */
+bool rt_cgroup_frozen(const struct rt_cgroup *cg);
+/* Applies @res to an existing cgroup (update). */
+int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_resources *res, struct err *err);
+/* cpu, memory and pids numbers in the shape of runc's events "data" object. */
+json_t *rt_cgroup_stats(const struct rt_cgroup *cg);
+/* How many processes the OOM killer has killed in the cgroup. */
+int64_t rt_cgroup_oom_count(const struct rt_cgroup *cg);
 
 /* One mounted cgroup hierarchy of the host, as found in /proc/self/mountinfo. */
 struct rt_cgroup_hier {

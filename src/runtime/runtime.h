@@ -8,6 +8,7 @@
 #define SKIFF_RUNTIME_RUNTIME_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -71,6 +72,21 @@ struct rt_exec_opts {
  */
 int rt_exec(const struct rt_global *g, const char *id, const struct rt_exec_opts *o,
 	    int *ret_status, struct err *err);
+
+/* pause/resume: freeze and thaw every process of a running container (its cgroup). */
+int rt_pause(const struct rt_global *g, const char *id, struct err *err);
+int rt_resume(const struct rt_global *g, const char *id, struct err *err);
+/* update: applies a linux.resources object to a container's cgroup. */
+int rt_update(const struct rt_global *g, const char *id, json_t *resources, struct err *err);
+/* ps: the host pids of every process in the container (a heap array). */
+int rt_pids(const struct rt_global *g, const char *id, pid_t **ret, size_t *ret_n, struct err *err);
+/*
+ * events: calls @emit with {"type":"stats","id","data"} events (and {"type":"oom"} after
+ * an OOM kill) every @interval_ms until the container stops, or once with @stats_once.
+ * @emit takes the event's reference.
+ */
+int rt_events(const struct rt_global *g, const char *id, bool stats_once, int interval_ms,
+	      void (*emit)(json_t *event, void *data), void *data, struct err *err);
 
 /* list: an array of state objects with the extra fields `created` and `owner`. */
 int rt_list(const struct rt_global *g, json_t **ret, struct err *err);

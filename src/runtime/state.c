@@ -136,6 +136,21 @@ int rt_state_save(int rootfd, const struct rt_state *st, struct err *err)
 	return 0;
 }
 
+static bool frozen(const struct rt_state *st)
+{
+	struct err err = ERR_INIT;
+	struct rt_cgroup *cg = NULL;
+	bool r;
+
+	if (!st->cgroup || rt_cgroup_load(st->cgroup, &cg, &err) < 0) {
+		err_clear(&err);
+		return false;
+	}
+	r = rt_cgroup_frozen(cg);
+	rt_cgroup_free(cg);
+	return r;
+}
+
 static enum rt_status compute_status(int rootfd, const struct rt_state *st)
 {
 	unsigned long long start;
@@ -150,7 +165,7 @@ static enum rt_status compute_status(int rootfd, const struct rt_state *st)
 	snprintf(fifo, sizeof(fifo), "%s/exec.fifo", st->id);
 	if (faccessat(rootfd, fifo, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return RT_STATUS_CREATED;
-	return RT_STATUS_RUNNING;
+	return frozen(st) ? RT_STATUS_PAUSED : RT_STATUS_RUNNING;
 }
 
 int rt_state_load(int rootfd, const char *id, struct rt_state **ret, struct err *err)
