@@ -44,6 +44,7 @@ struct creation {
 	bool dir_made;
 	struct rt_config *cfg;
 	struct rt_cgroup *cgroup;
+	struct rt_seccomp *seccomp;
 	char *bundle;
 	pid_t pid;
 	int sync_fd;
@@ -86,6 +87,7 @@ static void creation_done(struct creation *cr)
 	if (cr->rootfd >= 0)
 		close(cr->rootfd);
 	rt_cgroup_free(cr->cgroup);
+	rt_seccomp_free(cr->seccomp);
 	rt_config_free(cr->cfg);
 	free(cr->bundle);
 	free(cr->id);
@@ -110,6 +112,8 @@ static int load_config(struct creation *cr, const char *bundle, struct err *err)
 	if (!cr->cfg->ns[RT_NS_MNT].enabled)
 		return err_set(err, EINVAL,
 			       "config.json: linux.namespaces: a mount namespace is required");
+	if (rt_seccomp_build(cr->cfg->seccomp, &cr->seccomp, err) < 0)
+		return err_wrap(err, "config.json");
 	return 0;
 }
 
@@ -327,6 +331,7 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	cr->sync_fd = sv[0];
 	args.sync_fd = sv[1];
 	args.cgroup = cr->cgroup;
+	args.seccomp = cr->seccomp;
 	args.start_fd = run_mode ? sv[1] : cr->start_fd;
 	if (prepare_time_ns(cfg, err) < 0 || join_pid_ns(cfg, err) < 0) {
 		close(sv[1]);

@@ -40,6 +40,7 @@ static const char *const ns_files[RT_NS_COUNT] = {
 
 struct execution {
 	struct rt_process proc;
+	struct rt_seccomp *seccomp; /* the container's filter applies to exec'd processes too */
 	struct rt_state *st;
 	struct rt_cgroup *cgroup;
 	int ns_fds[RT_NS_COUNT];
@@ -68,6 +69,7 @@ static void execution_done(struct execution *x)
 	if (x->pty_master >= 0)
 		close(x->pty_master);
 	rt_cgroup_free(x->cgroup);
+	rt_seccomp_free(x->seccomp);
 	rt_state_free(x->st);
 	rt_process_done(&x->proc);
 }
@@ -84,22 +86,29 @@ static int load_process_file(const char *path, struct rt_process *ret, struct er
 	return 0;
 }
 
-/* The container's own process settings, the base that flags change. */
-static int load_config_process(const struct rt_state *st, struct rt_process *ret, struct err *err)
+/*
+ * The container's config: its process settings are the base that flags change (unless
+ * --process replaces them) and its seccomp filter confines the new process too.
+ */
+static int load_config(struct execution *x, bool take_process, struct err *err)
 {
-	cleanup_free char *path = xasprintf("%s/config.json", st->bundle);
+	cleanup_free char *path = xasprintf("%s/config.json", x->st->bundle);
 	cleanup_free char *text = NULL;
 	struct rt_config *cfg = NULL;
 	size_t len;
+	int r;
 
 	if (fs_read_file(AT_FDCWD, path, &text, &len, err) < 0 ||
-	    rt_config_parse(text, len, st->bundle, &cfg, err) < 0)
+	    rt_config_parse(text, len, x->st->bundle, &cfg, err) < 0)
 		return err_wrap(err, "read the container's config");
-	*ret = cfg->process;
-	/* the config no longer owns what we took */
-	memset(&cfg->process, 0, sizeof(cfg->process));
+	r = rt_seccomp_build(cfg->seccomp, &x->seccomp, err);
+	if (r == 0 && take_process) {
+		x->proc = cfg->process;
+		/* the config no longer owns what we took */
+		memset(&cfg->process, 0, sizeof(cfg->process));
+	}
 	rt_config_free(cfg);
-	return 0;
+	return r < 0 ? err_wrap(err, "config.json") : 0;
 }
 
 static char **strv_copy(char *const *v)
@@ -203,6 +212,8 @@ static int apply_flags(struct rt_process *p, const struct rt_exec_opts *o, struc
 
 static int build_process(struct execution *x, const struct rt_exec_opts *o, struct err *err)
 {
+	if (load_config(x, !o->process_file, err) < 0)
+		return -err->code;
 	if (o->process_file) {
 		if (load_process_file(o->process_file, &x->proc, err) < 0)
 			return -err->code;
@@ -210,8 +221,6 @@ static int build_process(struct execution *x, const struct rt_exec_opts *o, stru
 			x->proc.terminal = true;
 		return 0;
 	}
-	if (load_config_process(x->st, &x->proc, err) < 0)
-		return -err->code;
 	return apply_flags(&x->proc, o, err);
 }
 
@@ -290,7 +299,8 @@ static int converse(struct execution *x, struct err *err)
 
 static int spawn(struct execution *x, const struct rt_exec_opts *o, struct err *err)
 {
-	struct rt_exec_args args = {.proc = &x->proc, .preserve_fds = o->preserve_fds};
+	struct rt_exec_args args = {
+		.proc = &x->proc, .preserve_fds = o->preserve_fds, .seccomp = x->seccomp};
 	int sv[2];
 	pid_t pid;
 

@@ -456,6 +456,12 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
 			return err_wrap(err, "set process.oomScoreAdj");
 	}
+	/*
+	 * Without no_new_privs the kernel takes a filter only from a process with
+	 * CAP_SYS_ADMIN: load it before the user and capabilities change.
+	 */
+	if (!p->no_new_privileges && rt_seccomp_load(a->seccomp, err) < 0)
+		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
 		return -err->code;
 	if (chdir(p->cwd) < 0)
@@ -527,6 +533,11 @@ void rt_init_main(const struct rt_init_args *args)
 	}
 	/* nothing of the runtime's reaches the program: only stdio and the preserved fds */
 	syscall(SYS_close_range, 3 + a->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* as late as possible: the profile need not allow the runtime's own syscalls */
+	if (a->cfg->process.no_new_privileges && rt_seccomp_load(a->seccomp, &err) < 0) {
+		dprintf(STDERR_FILENO, "%s\n", err.msg);
+		_exit(1);
+	}
 	execve(exec_path, a->cfg->process.args, env ? env : a->cfg->process.env);
 	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
 	_exit(127);
@@ -573,6 +584,8 @@ static int exec_setup(const struct rt_exec_args *x, const struct rt_init_args *a
 		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
 			return err_wrap(err, "set process.oomScoreAdj");
 	}
+	if (!p->no_new_privileges && rt_seccomp_load(x->seccomp, err) < 0)
+		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
 		return -err->code;
 	if (chdir(p->cwd) < 0)
@@ -611,6 +624,10 @@ void rt_exec_main(const struct rt_exec_args *x)
 	if (rt_sync_send(x->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
 		_exit(1);
 	syscall(SYS_close_range, 3 + x->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (x->proc->no_new_privileges && rt_seccomp_load(x->seccomp, &err) < 0) {
+		dprintf(STDERR_FILENO, "%s\n", err.msg);
+		_exit(1);
+	}
 	execve(exec_path, x->proc->args, env ? env : x->proc->env);
 	dprintf(STDERR_FILENO, "exec '%s': %s\n", exec_path, strerror(errno));
 	_exit(127);

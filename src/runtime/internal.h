@@ -218,9 +218,18 @@ int rt_cap_last(void);
 
 struct rt_seccomp;
 
-/* Validates linux.seccomp and builds the filter, before the container process exists. */
+/*
+ * Validates linux.seccomp (borrowed; NULL: none) and compiles the filter, before the
+ * container process exists. Errors name the JSON path: EINVAL for a bad field
+ * ("linux.seccomp.defaultAction: unknown action 'SCMP_ACT_FOO'"), EOPNOTSUPP for what
+ * this runtime or the kernel lacks (seccomp agents for SCMP_ACT_NOTIFY). Syscall names
+ * libseccomp does not know are skipped, as runc does. *ret is NULL when there is no filter.
+ */
 int rt_seccomp_build(const json_t *seccomp, struct rt_seccomp **ret, struct err *err);
-/* Loads the filter into the calling process; NULL is a no-op. */
+/*
+ * Loads the filter into the calling process; NULL is a no-op. Needs no_new_privs or
+ * CAP_SYS_ADMIN; every later syscall of the process is filtered.
+ */
 int rt_seccomp_load(struct rt_seccomp *s, struct err *err);
 void rt_seccomp_free(struct rt_seccomp *s);
 
@@ -352,6 +361,7 @@ struct rt_init_args {
 	int preserve_fds;
 	bool no_pivot;
 	bool no_new_keyring;
+	struct rt_seccomp *seccomp; /* linux.seccomp; may be NULL */
 };
 
 /* Runs in the cloned child: sets the container up, waits for start, execs. Never returns. */
@@ -364,6 +374,7 @@ struct rt_exec_args {
 	int sync_fd;
 	int console_fd; /* -1 without a terminal */
 	int preserve_fds;
+	struct rt_seccomp *seccomp; /* the container's filter; may be NULL */
 };
 
 /* Runs in the cloned child of `exec`: joins the container and execs. Never returns. */
