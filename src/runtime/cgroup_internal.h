@@ -204,6 +204,15 @@ void cg_v2_enable(const struct cg_dir *d, unsigned mask);
 /* Applies @res to every hierarchy (create and, later, update). */
 int cg_apply(struct rt_cgroup *cg, const struct rt_resources *res, struct err *err);
 /* Freezes (or thaws) the cgroup, waiting up to about a second for the freeze to settle. */
+/*
+ * The BPF_PROG_TYPE_CGROUP_DEVICE program for @rules (a heap array; returns its length).
+ * Pure: unit tests run it through an interpreter.
+ */
+struct bpf_insn;
+size_t cg_bpf_devices_program(const struct rt_device_rule *rules, size_t n, struct bpf_insn **ret);
+/* Loads the device program for res->devices and attaches it to @d (v2), replacing others. */
+int cg_v2_apply_devices(struct cg_dir *d, const struct rt_resources *res, struct err *err);
+
 int cg_set_frozen(const struct rt_cgroup *cg, bool frozen, struct err *err);
 
 #endif

@@ -336,9 +336,9 @@ int cg_v2_apply(struct cg_dir *d, const struct rt_resources *res, struct err *er
 		r = v2_io(d, res, err);
 	if (r >= 0)
 		r = cg_v2_apply_hugetlb(d, res, err);
-	/* device rules on v2 are an eBPF program, attached elsewhere; net_cls/prio are v1 only */
-	if (r >= 0 && res->n_devices)
-		log_debug("cgroup: device rules are not applied on cgroup v2 yet, ignoring");
+	/* device rules on v2 are an eBPF program; net_cls/prio are v1 only */
+	if (r >= 0)
+		r = cg_v2_apply_devices(d, res, err);
 	/* the unified map goes last so that its values win over converted ones */
 	if (r >= 0)
 		r = cg_v2_apply_unified(d, res->unified, err);
