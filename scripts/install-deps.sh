@@ -11,7 +11,7 @@ required=(
 	libjansson-dev libseccomp-dev libcmocka-dev
 	python3 python3-pytest
 	busybox-static runc crun
-	iproute2 util-linux procps time
+	iproute2 util-linux procps time uidmap
 )
 # Installed when the archive has them; nothing fails without them.
 optional=(hyperfine)

@@ -594,6 +594,7 @@ static int setup_log(struct rt_cli *cli, struct err *err)
 int cmd_runtime(int argc, char **argv)
 {
 	struct rt_cli cli = {0};
+	cleanup_free char *root_buf = NULL;
 	bool version = false, help_flag = false;
 	const char *criu = NULL, *rootless = NULL;
 	struct flag flags[] = {
@@ -617,6 +618,10 @@ int cmd_runtime(int argc, char **argv)
 		return cmd_fail(argv[0], &err);
 	if (setup_log(&cli, &err) < 0)
 		return cmd_fail(argv[0], &err);
+	/* an unprivileged user keeps state in its own runtime directory, as runc does */
+	if (!cli.g.root && geteuid() != 0 && getenv("XDG_RUNTIME_DIR") &&
+	    *getenv("XDG_RUNTIME_DIR"))
+		cli.g.root = root_buf = xasprintf("%s/skiff-runtime", getenv("XDG_RUNTIME_DIR"));
 	if (version) {
 		printf("skiff-runtime version %s\nspec: %s\n", SKIFF_VERSION_STRING,
 		       RT_OCI_VERSION);

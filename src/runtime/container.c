@@ -24,6 +24,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jx.h"
 #include "base/log.h"
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
@@ -154,6 +155,20 @@ static struct rt_resources *effective_resources(const struct rt_config *cfg,
 	return res;
 }
 
+/* Does the config ask for a limit (not just device rules, which rootless cannot have)? */
+static bool wants_limits(const struct rt_config *cfg)
+{
+	const struct rt_resources *r = &cfg->res;
+
+	return cfg->has_resources &&
+	       (r->mem_limit != RT_UNSET_I64 || r->mem_reservation != RT_UNSET_I64 ||
+		r->mem_swap != RT_UNSET_I64 || r->cpu_shares != RT_UNSET_I64 ||
+		r->cpu_quota != RT_UNSET_I64 || r->cpu_period != RT_UNSET_I64 || r->cpuset_cpus ||
+		r->cpuset_mems || r->pids_limit != RT_UNSET_I64 ||
+		r->blkio_weight != RT_UNSET_I64 || r->blkio || r->n_hugepages ||
+		json_object_size(r->unified) > 0);
+}
+
 static int setup_cgroup(struct creation *cr, const struct rt_global *g, struct err *err)
 {
 	cleanup_free char *path = NULL;
@@ -171,6 +186,17 @@ static int setup_cgroup(struct creation *cr, const struct rt_global *g, struct e
 	r = rt_cgroup_create(path, cr->cfg->has_resources ? &res : NULL, &cr->cgroup, err);
 	if (res.devices != cr->cfg->res.devices)
 		free(res.devices);
+	/* rootless: without a delegated cgroup the container runs in the caller's */
+	if (r < 0 && geteuid() != 0 &&
+	    (err->code == EACCES || err->code == EPERM || err->code == EROFS) &&
+	    !wants_limits(cr->cfg)) {
+		log_debug("rootless: %s, running without a cgroup of its own", err->msg);
+		err_clear(err);
+		return 0;
+	}
+	if (r < 0 && geteuid() != 0)
+		return err_wrap(err, "rootless: linux.resources needs a cgroup delegated to uid %u",
+				(unsigned)geteuid());
 	return r;
 }
 
@@ -187,6 +213,73 @@ static int write_id_map(pid_t pid, const char *file, const struct rt_id_map *map
 	if (len >= sizeof(buf))
 		return err_set(err, E2BIG, "write %s: too many mappings", file);
 	return fs_write_knob(AT_FDCWD, path, buf, len, err);
+}
+
+/*
+ * As an unprivileged user, the kernel lets us map only our own id, once; anything more
+ * goes through the setuid helpers newuidmap/newgidmap, which check /etc/subuid and
+ * /etc/subgid.
+ */
+static int map_ids_helper(const char *helper, pid_t pid, const struct rt_id_map *maps, size_t n,
+			  struct err *err)
+{
+	char **argv = xcalloc(3 * n + 3, sizeof(char *));
+	size_t k = 0;
+	int status = 0, r = 0;
+	pid_t child;
+
+	argv[k++] = xstrdup(helper);
+	argv[k++] = xasprintf("%d", (int)pid);
+	for (size_t i = 0; i < n; i++) {
+		argv[k++] = xasprintf("%u", maps[i].container_id);
+		argv[k++] = xasprintf("%u", maps[i].host_id);
+		argv[k++] = xasprintf("%u", maps[i].size);
+	}
+	child = fork();
+	if (child == 0) {
+		execvp(helper, argv);
+		_exit(127);
+	}
+	if (child < 0)
+		r = err_sys(err, "run %s", helper);
+	else if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		r = err_set(err, EPERM,
+			    "%s for pid %d failed (status %d): are the ranges in "
+			    "/etc/subuid and /etc/subgid?",
+			    helper, (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	strv_free(argv);
+	return r;
+}
+
+static bool only_own_id(const struct rt_id_map *maps, size_t n, uint32_t own)
+{
+	return n == 1 && maps[0].host_id == own && maps[0].size == 1;
+}
+
+static int write_id_maps(pid_t pid, const struct rt_config *cfg, struct err *err)
+{
+	cleanup_free char *setgroups = xasprintf("/proc/%d/setgroups", (int)pid);
+
+	if (geteuid() == 0) {
+		if (write_id_map(pid, "uid_map", cfg->uid_maps, cfg->n_uid_maps, err) < 0 ||
+		    write_id_map(pid, "gid_map", cfg->gid_maps, cfg->n_gid_maps, err) < 0)
+			return -err->code;
+		return 0;
+	}
+	if (only_own_id(cfg->uid_maps, cfg->n_uid_maps, geteuid())) {
+		if (write_id_map(pid, "uid_map", cfg->uid_maps, cfg->n_uid_maps, err) < 0)
+			return -err->code;
+	} else if (map_ids_helper("newuidmap", pid, cfg->uid_maps, cfg->n_uid_maps, err) < 0) {
+		return -err->code;
+	}
+	if (only_own_id(cfg->gid_maps, cfg->n_gid_maps, getegid())) {
+		/* the kernel wants setgroups denied before an unprivileged gid_map */
+		if (fs_write_knob(AT_FDCWD, setgroups, "deny", 4, err) < 0 ||
+		    write_id_map(pid, "gid_map", cfg->gid_maps, cfg->n_gid_maps, err) < 0)
+			return -err->code;
+		return 0;
+	}
+	return map_ids_helper("newgidmap", pid, cfg->gid_maps, cfg->n_gid_maps, err);
 }
 
 static int prepare_time_ns(const struct rt_config *cfg, struct err *err)
@@ -353,8 +446,7 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	if (cr->start_fd >= 0)
 		close(TAKE_FD(cr->start_fd));
 	if (cfg->ns[RT_NS_USER].enabled && !cfg->ns[RT_NS_USER].path) {
-		if (write_id_map(pid, "uid_map", cfg->uid_maps, cfg->n_uid_maps, err) < 0 ||
-		    write_id_map(pid, "gid_map", cfg->gid_maps, cfg->n_gid_maps, err) < 0)
+		if (write_id_maps(pid, cfg, err) < 0)
 			return err_wrap(err, "set user namespace mappings");
 	}
 	if (rt_sync_send(cr->sync_fd, RT_SYNC_GO, pid, NULL) < 0)

@@ -264,6 +264,18 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 
 	if (rt_cgroup_hierarchies(&hs, &n, err) < 0)
 		return -err->code;
+	if (!a->cgroup && a->cfg->ns[RT_NS_USER].enabled) {
+		/*
+		 * rootless without a cgroup of its own: a user namespace may not mount v1
+		 * hierarchies, so the container sees the host's tree, read-only as asked
+		 */
+		struct rt_mount host = *m;
+
+		host.source = "/sys/fs/cgroup";
+		host.bind = true;
+		host.flags |= MS_BIND | MS_REC;
+		return mount_bind(&host, rootfd, err);
+	}
 	/*
 	 * A new cgroup namespace must be rooted at the container's cgroup before the
 	 * hierarchies are mounted in it; bind mounts of the cgroup's directories need not wait.
