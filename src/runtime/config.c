@@ -174,6 +174,150 @@ static int parse_user(struct rt_process *p, const json_t *proc, struct err *err)
 	return 0;
 }
 
+int rt_cpulist_parse(const char *list, cpu_set_t *set)
+{
+	const char *p = list;
+
+	CPU_ZERO(set);
+	while (*p) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b;
+
+		if (end == p || a >= CPU_SETSIZE)
+			return -EINVAL;
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtoul(p, &end, 10);
+			if (end == p || b >= CPU_SETSIZE || b < a)
+				return -EINVAL;
+		}
+		for (unsigned long c = a; c <= b; c++)
+			CPU_SET(c, set);
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -EINVAL;
+		p = end;
+	}
+	return CPU_COUNT(set) ? 0 : -EINVAL;
+}
+
+static const struct {
+	const char *name;
+	int value;
+} sched_policies[] = {
+	{"SCHED_OTHER", 0}, {"SCHED_FIFO", 1}, {"SCHED_RR", 2},       {"SCHED_BATCH", 3},
+	{"SCHED_ISO", 4},   {"SCHED_IDLE", 5}, {"SCHED_DEADLINE", 6},
+};
+
+static const struct {
+	const char *name;
+	uint64_t value;
+} sched_flags[] = {
+	{"SCHED_FLAG_RESET_ON_FORK", 0x01},  {"SCHED_FLAG_RECLAIM", 0x02},
+	{"SCHED_FLAG_DL_OVERRUN", 0x04},     {"SCHED_FLAG_KEEP_POLICY", 0x08},
+	{"SCHED_FLAG_KEEP_PARAMS", 0x10},    {"SCHED_FLAG_UTIL_CLAMP_MIN", 0x20},
+	{"SCHED_FLAG_UTIL_CLAMP_MAX", 0x40},
+};
+
+static int parse_scheduler(struct rt_process *p, const json_t *proc, struct err *err)
+{
+	const char *path = "process.scheduler", *policy = NULL;
+	json_t *o, *flags, *v;
+	int64_t nice = 0, prio = 0;
+	size_t i, k;
+
+	if (jx_obj(proc, "process", "scheduler", &o, err) <= 0)
+		return -err->code;
+	TRY(jx_str(o, path, "policy", &policy, err));
+	if (!policy)
+		return err_set(err, EINVAL, "%s.policy: required", path);
+	for (k = 0; k < sizeof(sched_policies) / sizeof(sched_policies[0]); k++)
+		if (!strcmp(sched_policies[k].name, policy))
+			break;
+	if (k == sizeof(sched_policies) / sizeof(sched_policies[0]))
+		return err_set(err, EINVAL, "%s.policy: unknown policy '%s'", path, policy);
+	p->sched.policy = (uint32_t)sched_policies[k].value;
+	TRY(jx_int(o, path, "nice", &nice, err));
+	if (nice < -20 || nice > 19)
+		return err_set(err, EINVAL, "%s.nice: %lld out of range -20 to 19", path,
+			       (long long)nice);
+	p->sched.nice = (int32_t)nice;
+	TRY(jx_int(o, path, "priority", &prio, err));
+	if (prio < 0 || prio > 99)
+		return err_set(err, EINVAL, "%s.priority: %lld out of range 0 to 99", path,
+			       (long long)prio);
+	p->sched.priority = (uint32_t)prio;
+	TRY(jx_uint(o, path, "runtime", &p->sched.runtime, err));
+	TRY(jx_uint(o, path, "deadline", &p->sched.deadline, err));
+	TRY(jx_uint(o, path, "period", &p->sched.period, err));
+	if (jx_arr(o, path, "flags", &flags, err) > 0) {
+		json_array_foreach (flags, i, v) {
+			const char *f = json_string_value(v);
+
+			for (k = 0; f && k < sizeof(sched_flags) / sizeof(sched_flags[0]); k++)
+				if (!strcmp(sched_flags[k].name, f))
+					break;
+			if (!f || k == sizeof(sched_flags) / sizeof(sched_flags[0]))
+				return err_set(err, EINVAL, "%s.flags[%zu]: unknown flag", path, i);
+			p->sched.flags |= sched_flags[k].value;
+		}
+	}
+	TRY(-err->code);
+	p->has_scheduler = true;
+	return 0;
+}
+
+static int parse_io_priority(struct rt_process *p, const json_t *proc, struct err *err)
+{
+	static const char *const classes[] = {"IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE",
+					      "IOPRIO_CLASS_IDLE"};
+	const char *path = "process.ioPriority", *cls = NULL;
+	int64_t prio = 0;
+	json_t *o;
+	size_t k;
+
+	if (jx_obj(proc, "process", "ioPriority", &o, err) <= 0)
+		return -err->code;
+	TRY(jx_str(o, path, "class", &cls, err));
+	for (k = 0; cls && k < 3; k++)
+		if (!strcmp(classes[k], cls))
+			break;
+	if (!cls || k == 3)
+		return err_set(err, EINVAL, "%s.class: expected IOPRIO_CLASS_RT, _BE or _IDLE",
+			       path);
+	TRY(jx_int(o, path, "priority", &prio, err));
+	if (prio < 0 || prio > 7)
+		return err_set(err, EINVAL, "%s.priority: %lld out of range 0 to 7", path,
+			       (long long)prio);
+	p->has_io_priority = true;
+	p->ioprio_class = (int)k + 1; /* IOPRIO_CLASS_RT is 1 */
+	p->ioprio_level = (int)prio;
+	return 0;
+}
+
+static int parse_affinity(struct rt_process *p, const json_t *proc, struct err *err)
+{
+	const char *path = "process.execCPUAffinity", *s;
+	json_t *o;
+	cpu_set_t set;
+
+	if (jx_obj(proc, "process", "execCPUAffinity", &o, err) <= 0)
+		return -err->code;
+	s = NULL;
+	TRY(jx_str(o, path, "initial", &s, err));
+	if (s && *s && rt_cpulist_parse(s, &set) < 0)
+		return err_set(err, EINVAL, "%s.initial: invalid cpu list '%s'", path, s);
+	p->cpu_affinity_initial = dup_or_null(s && *s ? s : NULL);
+	s = NULL;
+	TRY(jx_str(o, path, "final", &s, err));
+	if (s && *s && rt_cpulist_parse(s, &set) < 0)
+		return err_set(err, EINVAL, "%s.final: invalid cpu list '%s'", path, s);
+	p->cpu_affinity_final = dup_or_null(s && *s ? s : NULL);
+	return 0;
+}
+
 static int parse_process_fields(struct rt_process *p, const json_t *proc, struct err *err)
 {
 	const char *s = NULL;
@@ -224,6 +368,9 @@ static int parse_process_fields(struct rt_process *p, const json_t *proc, struct
 	s = NULL;
 	TRY(jx_str(proc, "process", "selinuxLabel", &s, err));
 	p->selinux_label = dup_or_null(s && *s ? s : NULL);
+	TRY(parse_scheduler(p, proc, err));
+	TRY(parse_io_priority(p, proc, err));
+	TRY(parse_affinity(p, proc, err));
 	return 0;
 }
 
@@ -246,6 +393,8 @@ void rt_process_done(struct rt_process *p)
 	free(p->rlimits);
 	free(p->apparmor_profile);
 	free(p->selinux_label);
+	free(p->cpu_affinity_initial);
+	free(p->cpu_affinity_final);
 	memset(p, 0, sizeof(*p));
 }
 

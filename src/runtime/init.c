@@ -394,6 +394,90 @@ static int resolve_exec(const struct rt_process *p, char **ret, struct err *err)
 	return err_set(err, ENOENT, "exec '%s': executable file not found in $PATH", name);
 }
 
+/* ---- scheduling, I/O priority, affinity and LSM labels ---- */
+
+struct sched_attr_v1 {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+static int set_affinity(const char *list, const char *what, struct err *err)
+{
+	cpu_set_t set;
+
+	if (!list)
+		return 0;
+	if (rt_cpulist_parse(list, &set) < 0)
+		return err_set(err, EINVAL, "process.execCPUAffinity.%s: invalid cpu list '%s'",
+			       what, list);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		return err_sys(err, "set process.execCPUAffinity.%s '%s'", what, list);
+	return 0;
+}
+
+static bool lsm_enabled(const char *lsm)
+{
+	char buf[8] = "";
+	cleanup_close int fd = -1;
+
+	if (!strcmp(lsm, "selinux"))
+		return access("/sys/fs/selinux/enforce", F_OK) == 0;
+	fd = open("/sys/module/apparmor/parameters/enabled", O_RDONLY | O_CLOEXEC);
+	return fd >= 0 && read(fd, buf, 1) == 1 && buf[0] == 'Y';
+}
+
+/* Scheduler, I/O priority and the LSM checks: before capabilities are dropped. */
+static int apply_process_extras(const struct rt_process *p, struct err *err)
+{
+	if (p->has_scheduler) {
+		struct sched_attr_v1 a = {
+			.size = sizeof(a),
+			.sched_policy = p->sched.policy,
+			.sched_flags = p->sched.flags,
+			.sched_nice = p->sched.nice,
+			.sched_priority = p->sched.priority,
+			.sched_runtime = p->sched.runtime,
+			.sched_deadline = p->sched.deadline,
+			.sched_period = p->sched.period,
+		};
+
+		if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+			return err_sys(err, "set process.scheduler");
+	}
+	if (p->has_io_priority && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0,
+					  (p->ioprio_class << 13) | p->ioprio_level) < 0)
+		return err_sys(err, "set process.ioPriority");
+	if (p->apparmor_profile && !lsm_enabled("apparmor"))
+		return err_set(err, EOPNOTSUPP,
+			       "process.apparmorProfile '%s': AppArmor is not enabled on this host",
+			       p->apparmor_profile);
+	if (p->selinux_label && !lsm_enabled("selinux"))
+		return err_set(err, EOPNOTSUPP,
+			       "process.selinuxLabel '%s': SELinux is not enabled on this host",
+			       p->selinux_label);
+	return 0;
+}
+
+/* Just before execve: what applies to the program only. Errors go to its stderr. */
+static int apply_exec_attributes(const struct rt_process *p, struct err *err)
+{
+	if (set_affinity(p->cpu_affinity_final, "final", err) < 0)
+		return -err->code;
+	if (p->apparmor_profile) {
+		cleanup_free char *v = xasprintf("exec %s", p->apparmor_profile);
+
+		if (fs_write_knob(AT_FDCWD, "/proc/self/attr/apparmor/exec", v, strlen(v), err) < 0)
+			return err_wrap(err, "set process.apparmorProfile");
+	}
+	if (p->selinux_label && fs_write_knob(AT_FDCWD, "/proc/self/attr/exec", p->selinux_label,
+					      strlen(p->selinux_label), err) < 0)
+		return err_wrap(err, "set process.selinuxLabel");
+	return 0;
+}
+
 static int setup(struct init_ctx *c, char **ret_exec)
 {
 	const struct rt_init_args *a = c->a;
@@ -460,6 +544,8 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	 * Without no_new_privs the kernel takes a filter only from a process with
 	 * CAP_SYS_ADMIN: load it before the user and capabilities change.
 	 */
+	if (apply_process_extras(p, err) < 0)
+		return -err->code;
 	if (!p->no_new_privileges && rt_seccomp_load(a->seccomp, err) < 0)
 		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
@@ -505,6 +591,8 @@ void rt_init_main(const struct rt_init_args *args)
 	if (recv_expect(a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
 	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
+	if (set_affinity(a->cfg->process.cpu_affinity_initial, "initial", &err) < 0)
+		fail(a, &err);
 	if (setup(&c, &exec_path) < 0)
 		fail(a, &err);
 	env = env_with_home(&a->cfg->process);
@@ -533,6 +621,10 @@ void rt_init_main(const struct rt_init_args *args)
 	}
 	/* nothing of the runtime's reaches the program: only stdio and the preserved fds */
 	syscall(SYS_close_range, 3 + a->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (apply_exec_attributes(&a->cfg->process, &err) < 0) {
+		dprintf(STDERR_FILENO, "%s\n", err.msg);
+		_exit(1);
+	}
 	/* as late as possible: the profile need not allow the runtime's own syscalls */
 	if (a->cfg->process.no_new_privileges && rt_seccomp_load(a->seccomp, &err) < 0) {
 		dprintf(STDERR_FILENO, "%s\n", err.msg);
@@ -584,6 +676,8 @@ static int exec_setup(const struct rt_exec_args *x, const struct rt_init_args *a
 		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
 			return err_wrap(err, "set process.oomScoreAdj");
 	}
+	if (apply_process_extras(p, err) < 0)
+		return -err->code;
 	if (!p->no_new_privileges && rt_seccomp_load(x->seccomp, err) < 0)
 		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
@@ -617,6 +711,8 @@ void rt_exec_main(const struct rt_exec_args *x)
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	if (recv_expect(&a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
+	if (set_affinity(x->proc->cpu_affinity_initial, "initial", &err) < 0)
+		fail(&a, &err);
 	if (exec_setup(x, &a, &exec_path, &err) < 0)
 		fail(&a, &err);
 	env = env_with_home(x->proc);
@@ -624,6 +720,10 @@ void rt_exec_main(const struct rt_exec_args *x)
 	if (rt_sync_send(x->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
 		_exit(1);
 	syscall(SYS_close_range, 3 + x->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (apply_exec_attributes(x->proc, &err) < 0) {
+		dprintf(STDERR_FILENO, "%s\n", err.msg);
+		_exit(1);
+	}
 	if (x->proc->no_new_privileges && rt_seccomp_load(x->seccomp, &err) < 0) {
 		dprintf(STDERR_FILENO, "%s\n", err.msg);
 		_exit(1);

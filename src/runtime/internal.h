@@ -142,7 +142,22 @@ struct rt_process {
 	int oom_score_adj;
 	char *apparmor_profile;
 	char *selinux_label;
+	bool has_scheduler; /* process.scheduler, for sched_setattr(2) */
+	struct {
+		uint32_t policy;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t flags, runtime, deadline, period;
+	} sched;
+	bool has_io_priority; /* process.ioPriority */
+	int ioprio_class, ioprio_level;
+	char *cpu_affinity_initial; /* process.execCPUAffinity: while the runtime sets up */
+	char *cpu_affinity_final;   /* ... and for the program */
 };
+
+#include <sched.h>
+/* Parses a cpu list ("0-3,7") into @set; -EINVAL when malformed or out of range. */
+int rt_cpulist_parse(const char *list, cpu_set_t *set);
 
 enum rt_cap_set {
 	RT_CAP_EFFECTIVE,
@@ -232,6 +247,12 @@ int rt_seccomp_build(const json_t *seccomp, struct rt_seccomp **ret, struct err 
  */
 int rt_seccomp_load(struct rt_seccomp *s, struct err *err);
 void rt_seccomp_free(struct rt_seccomp *s);
+/*
+ * The linux.seccomp profile `runtime spec` writes: Docker's default for a container whose
+ * bounding set holds the @n_caps capability names @caps, for the architecture skiff was
+ * built for. Every syscall it does not allow fails with EPERM. A new reference.
+ */
+json_t *rt_spec_seccomp(const char *const *caps, size_t n_caps);
 
 /* ---- cgroups (v1, v2 and hybrid hosts) ---- */
 

@@ -123,3 +123,32 @@ def test_blkio_throttle_is_written(runtime, bundle, cid):
     files = [d / "blkio.throttle.read_bps_device" for d in cgroup_dirs(path)]
     values = [f.read_text().strip() for f in files if f.exists()]
     assert values == [f"{major}:{minor} 1048576"]
+
+
+def test_scheduler_io_priority_and_affinity_are_applied(runtime, bundle, cid):
+    if not runtime.is_skiff:
+        pytest.skip("runc 1.1 predates process.scheduler, ioPriority and execCPUAffinity")
+    proc = bundle.config["process"]
+    proc["scheduler"] = {"policy": "SCHED_BATCH", "nice": 5}
+    proc["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+    proc["execCPUAffinity"] = {"initial": "0", "final": "1"}
+    out = run_shell(runtime, bundle, cid,
+                    "grep -E '^policy' /proc/self/sched | tr -d ' '; "
+                    "cut -d' ' -f19 /proc/self/stat; ionice; "
+                    "grep Cpus_allowed_list /proc/self/status | cut -f2")
+    policy, nice, ioprio, cpus = out.split("\n")[:4]
+    assert policy == "policy:3"  # SCHED_BATCH
+    assert nice == "5"
+    assert ioprio.startswith("idle")
+    assert cpus == "1"
+
+
+def test_lsm_profile_without_the_lsm_is_a_clear_error(runtime, bundle, cid):
+    if Path("/sys/module/apparmor/parameters/enabled").exists():
+        pytest.skip("AppArmor is enabled on this host")
+    bundle.config["process"]["apparmorProfile"] = "skiff-test-profile"
+    bundle.shell("true")
+    proc = runtime.run(bundle, cid)
+    assert proc.returncode != 0
+    if runtime.is_skiff:
+        assert "apparmorProfile" in proc.stderr and "not enabled" in proc.stderr
