@@ -511,6 +511,7 @@ static void apply_mount_opt(struct rt_mount *m, const char *o, char **data)
 			break;
 		case OPT_IDMAP:
 			m->idmap = true;
+			m->idmap_recursive = mo->flag != 0;
 			break;
 		case OPT_IGNORE:
 			break;
@@ -526,6 +527,36 @@ static void apply_mount_opt(struct rt_mount *m, const char *o, char **data)
 	} else {
 		*data = xstrdup(o);
 	}
+}
+
+static int parse_id_maps(const json_t *obj, const char *parent, const char *key,
+			 struct rt_id_map **ret, size_t *ret_n, struct err *err)
+{
+	json_t *arr, *v;
+	size_t i;
+
+	if (jx_arr(obj, parent, key, &arr, err) <= 0)
+		return -err->code;
+	*ret = xcalloc(json_array_size(arr), sizeof(**ret));
+	json_array_foreach (arr, i, v) {
+		struct rt_id_map *m = &(*ret)[i];
+		char path[80];
+
+		snprintf(path, sizeof(path), "%s.%s[%zu]", parent, key, i);
+		if (!json_is_object(v))
+			return err_set(err, EINVAL, "%s: expected object", path);
+		if (jx_u32(v, path, "containerID", &m->container_id, err) <= 0 ||
+		    jx_u32(v, path, "hostID", &m->host_id, err) <= 0 ||
+		    jx_u32(v, path, "size", &m->size, err) <= 0)
+			return err->code ? -err->code
+					 : err_set(err, EINVAL,
+						   "%s: containerID, hostID and size are required",
+						   path);
+		if (m->size == 0)
+			return err_set(err, EINVAL, "%s.size: must be greater than zero", path);
+		(*ret_n)++;
+	}
+	return 0;
 }
 
 static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, struct err *err)
@@ -546,6 +577,11 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 	for (char **o = opts; o && *o; o++)
 		apply_mount_opt(m, *o, &m->data);
 	strv_free(opts);
+	TRY(parse_id_maps(v, path, "uidMappings", &m->uid_maps, &m->n_uid_maps, err));
+	TRY(parse_id_maps(v, path, "gidMappings", &m->gid_maps, &m->n_gid_maps, err));
+	/* runtime-spec 1.1: mappings on a mount ask for an idmapped mount */
+	if (m->n_uid_maps || m->n_gid_maps)
+		m->idmap = true;
 	if (type && !strcmp(type, "rbind"))
 		m->flags |= MS_REC;
 	if (type && (!strcmp(type, "bind") || !strcmp(type, "rbind")))
@@ -563,6 +599,14 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 	}
 	if (!m->source)
 		m->source = xstrdup(m->type ? m->type : "none");
+	if (m->idmap && !m->bind)
+		return err_set(err, EINVAL, "%s.options: idmap is supported on bind mounts only",
+			       path);
+	if (m->idmap && (!m->n_uid_maps) != (!m->n_gid_maps))
+		return err_set(err, EINVAL,
+			       "%s: an idmapped mount needs both uidMappings and "
+			       "gidMappings",
+			       path);
 	if (m->bind && m->source[0] != '/')
 		return err_set(err, EINVAL,
 			       "%s.source: a bind mount needs an absolute path, "
@@ -696,36 +740,6 @@ static int parse_namespaces(struct rt_config *c, const json_t *linux_, struct er
 			return err_set(err, EINVAL, "%s.path: an absolute path is required", path);
 		c->ns[t].enabled = true;
 		c->ns[t].path = p && *p ? xstrdup(p) : NULL;
-	}
-	return 0;
-}
-
-static int parse_id_maps(const json_t *linux_, const char *key, struct rt_id_map **ret,
-			 size_t *ret_n, struct err *err)
-{
-	json_t *arr, *v;
-	size_t i;
-
-	if (jx_arr(linux_, "linux", key, &arr, err) <= 0)
-		return -err->code;
-	*ret = xcalloc(json_array_size(arr), sizeof(**ret));
-	json_array_foreach (arr, i, v) {
-		struct rt_id_map *m = &(*ret)[i];
-		char path[80];
-
-		snprintf(path, sizeof(path), "linux.%s[%zu]", key, i);
-		if (!json_is_object(v))
-			return err_set(err, EINVAL, "%s: expected object", path);
-		if (jx_u32(v, path, "containerID", &m->container_id, err) <= 0 ||
-		    jx_u32(v, path, "hostID", &m->host_id, err) <= 0 ||
-		    jx_u32(v, path, "size", &m->size, err) <= 0)
-			return err->code ? -err->code
-					 : err_set(err, EINVAL,
-						   "%s: containerID, hostID and size are required",
-						   path);
-		if (m->size == 0)
-			return err_set(err, EINVAL, "%s.size: must be greater than zero", path);
-		(*ret_n)++;
 	}
 	return 0;
 }
@@ -1015,8 +1029,8 @@ static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 		return 0;
 	}
 	TRY(parse_namespaces(c, linux_, err));
-	TRY(parse_id_maps(linux_, "uidMappings", &c->uid_maps, &c->n_uid_maps, err));
-	TRY(parse_id_maps(linux_, "gidMappings", &c->gid_maps, &c->n_gid_maps, err));
+	TRY(parse_id_maps(linux_, "linux", "uidMappings", &c->uid_maps, &c->n_uid_maps, err));
+	TRY(parse_id_maps(linux_, "linux", "gidMappings", &c->gid_maps, &c->n_gid_maps, err));
 	if ((c->n_uid_maps || c->n_gid_maps) && !c->ns[RT_NS_USER].enabled)
 		return err_set(err, EINVAL, "linux.%s: given without a user namespace",
 			       c->n_uid_maps ? "uidMappings" : "gidMappings");
@@ -1118,6 +1132,13 @@ static int parse_all(struct rt_config *c, const char *bundle, struct err *err)
 	TRY(parse_hooks(c, root, err));
 	TRY(jx_obj(root, "", "annotations", &c->annotations, err));
 	TRY(parse_linux(c, root, err));
+	for (size_t i = 0; i < c->n_mounts; i++)
+		if (c->mounts[i].idmap && !c->mounts[i].n_uid_maps && !c->n_uid_maps)
+			return err_set(
+				err, EINVAL,
+				"mounts[%zu]: idmap needs uidMappings and gidMappings on the "
+				"mount or in linux",
+				i);
 	if (c->hostname && *c->hostname && !c->ns[RT_NS_UTS].enabled)
 		return err_set(err, EINVAL, "hostname: setting it needs a new uts namespace");
 	if (c->hostname && c->ns[RT_NS_UTS].path)
@@ -1160,6 +1181,8 @@ void rt_config_free(struct rt_config *c)
 		free(c->mounts[i].type);
 		free(c->mounts[i].source);
 		free(c->mounts[i].data);
+		free(c->mounts[i].uid_maps);
+		free(c->mounts[i].gid_maps);
 	}
 	free(c->mounts);
 	for (int k = 0; k < RT_HOOK_COUNT; k++)

@@ -53,6 +53,7 @@ struct creation {
 	int console_fd;
 	int console_peer; /* run without --console-socket: our end of the terminal's socket */
 	int pty_master;
+	int *idmap_fds; /* per mount: user namespace for an idmapped mount, or -1 */
 };
 
 static void creation_undo(struct creation *cr)
@@ -87,6 +88,10 @@ static void creation_done(struct creation *cr)
 		close(cr->pty_master);
 	if (cr->rootfd >= 0)
 		close(cr->rootfd);
+	for (size_t i = 0; cr->idmap_fds && i < cr->cfg->n_mounts; i++)
+		if (cr->idmap_fds[i] >= 0)
+			close(cr->idmap_fds[i]);
+	free(cr->idmap_fds);
 	rt_cgroup_free(cr->cgroup);
 	rt_seccomp_free(cr->seccomp);
 	rt_config_free(cr->cfg);
@@ -403,6 +408,67 @@ static int converse(struct creation *cr, struct err *err)
 	}
 }
 
+/*
+ * A user namespace holding @u/@g, as an fd: the id mapping an idmapped mount takes. A
+ * child is created in it, mapped, and killed once its namespace is open.
+ */
+static int userns_fd(const struct rt_config *cfg, const struct rt_mount *m, int *ret_fd,
+		     struct err *err)
+{
+	struct rt_config mapped = *cfg;
+	cleanup_free char *path = NULL;
+	pid_t pid;
+	int fd, r;
+
+	if (m->n_uid_maps) {
+		mapped.uid_maps = m->uid_maps;
+		mapped.n_uid_maps = m->n_uid_maps;
+		mapped.gid_maps = m->gid_maps;
+		mapped.n_gid_maps = m->n_gid_maps;
+	}
+	/*
+	 * As the spec says, the mappings read like a user namespace's: an id on the source
+	 * file system (containerID, inside) shows as hostID (outside) through the mount.
+	 */
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0)
+		return err_sys(err, "create a user namespace for idmapped mount '%s'",
+			       m->destination);
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	r = write_id_maps(pid, &mapped, err);
+	path = xasprintf("/proc/%d/ns/user", (int)pid);
+	fd = r < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (r == 0 && fd < 0)
+		r = err_sys(err, "open '%s'", path);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	if (r < 0)
+		return err_wrap(err, "idmapped mount '%s'", m->destination);
+	*ret_fd = fd;
+	return 0;
+}
+
+static int prepare_idmaps(struct creation *cr, struct err *err)
+{
+	const struct rt_config *cfg = cr->cfg;
+
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		if (!cfg->mounts[i].idmap)
+			continue;
+		if (!cr->idmap_fds) {
+			cr->idmap_fds = xcalloc(cfg->n_mounts, sizeof(int));
+			for (size_t j = 0; j < cfg->n_mounts; j++)
+				cr->idmap_fds[j] = -1;
+		}
+		if (userns_fd(cfg, &cfg->mounts[i], &cr->idmap_fds[i], err) < 0)
+			return err_wrap(err, "mounts[%zu]", i);
+	}
+	return 0;
+}
+
 static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_mode,
 		 struct err *err)
 {
@@ -425,6 +491,7 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	args.sync_fd = sv[1];
 	args.cgroup = cr->cgroup;
 	args.seccomp = cr->seccomp;
+	args.idmap_fds = cr->idmap_fds;
 	args.start_fd = run_mode ? sv[1] : cr->start_fd;
 	if (prepare_time_ns(cfg, err) < 0 || join_pid_ns(cfg, err) < 0) {
 		close(sv[1]);
@@ -546,7 +613,7 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	}
 	if (setup_cgroup(cr, g, err) < 0)
 		return -err->code;
-	if (spawn(cr, o, run_mode, err) < 0)
+	if (prepare_idmaps(cr, err) < 0 || spawn(cr, o, run_mode, err) < 0)
 		return -err->code;
 	if (cr->console_peer >= 0 && rt_recv_fd(cr->console_peer, &cr->pty_master, err) < 0)
 		return -err->code;

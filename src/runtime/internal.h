@@ -35,13 +35,13 @@ struct rt_ns {
 	char *path;   /* join this namespace instead of creating one; NULL: new */
 };
 
-struct rt_id_map {
-	uint32_t container_id, host_id, size;
-};
-
 struct rt_rlimit {
 	int resource; /* RLIMIT_* */
 	uint64_t soft, hard;
+};
+
+struct rt_id_map {
+	uint32_t container_id, host_id, size;
 };
 
 struct rt_mount {
@@ -54,7 +54,10 @@ struct rt_mount {
 	bool bind;
 	uint64_t rec_attr_set; /* MOUNT_ATTR_* applied recursively (rro, rnosuid ...) */
 	uint64_t rec_attr_clr;
-	bool idmap;
+	bool idmap; /* an idmapped bind mount (idmap, ridmap, or mappings given) */
+	bool idmap_recursive;
+	struct rt_id_map *uid_maps, *gid_maps; /* NULL: the container's own mappings */
+	size_t n_uid_maps, n_gid_maps;
 	char *data; /* comma-joined options the kernel parses (size=, mode= ...) */
 };
 
@@ -383,6 +386,7 @@ struct rt_init_args {
 	bool no_pivot;
 	bool no_new_keyring;
 	struct rt_seccomp *seccomp; /* linux.seccomp; may be NULL */
+	const int *idmap_fds;       /* per mount: a user namespace fd for idmapped mounts, or -1 */
 };
 
 /* Runs in the cloned child: sets the container up, waits for start, execs. Never returns. */

@@ -167,7 +167,28 @@ static int mount_attrs(const struct rt_mount *m, int rootfd, int *fd, struct err
 	return 0;
 }
 
-static int mount_bind(const struct rt_mount *m, int rootfd, struct err *err)
+/* An idmapped bind mount: a detached copy of the source, id-shifted, moved into place. */
+static int mount_idmapped(const struct rt_mount *m, int userns, int target, struct err *err)
+{
+	unsigned rec = m->idmap_recursive || (m->flags & MS_REC) ? AT_RECURSIVE : 0;
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	cleanup_close int tree = -1;
+
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+	if (tree < 0)
+		return err_sys(err, "clone mount '%s'", m->source);
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0)
+		return err_sys(err,
+			       "idmap mount '%s' (the file system must support idmapped mounts)",
+			       m->source);
+	if (syscall(SYS_move_mount, tree, "", target, "",
+		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return err_sys(err, "move idmapped mount to '%s'", m->destination);
+	return 0;
+}
+
+static int mount_bind(const struct rt_mount *m, int rootfd, int userns, struct err *err)
 {
 	cleanup_close int fd = -1;
 	unsigned long rest = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
@@ -179,8 +200,13 @@ static int mount_bind(const struct rt_mount *m, int rootfd, struct err *err)
 	if (open_in_root(rootfd, m->destination, S_ISDIR(st.st_mode) ? CREATE_DIR : CREATE_FILE,
 			 &fd, err) < 0)
 		return -err->code;
-	if (mount(m->source, fd_path(buf, fd), NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+	if (userns >= 0) {
+		if (mount_idmapped(m, userns, fd, err) < 0)
+			return -err->code;
+	} else if (mount(m->source, fd_path(buf, fd), NULL, MS_BIND | (m->flags & MS_REC), NULL) <
+		   0) {
 		return err_sys(err, "bind mount '%s' on '%s'", m->source, m->destination);
+	}
 	if (rest || m->clear_flags) {
 		unsigned long f;
 
@@ -274,7 +300,7 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 		host.source = "/sys/fs/cgroup";
 		host.bind = true;
 		host.flags |= MS_BIND | MS_REC;
-		return mount_bind(&host, rootfd, err);
+		return mount_bind(&host, rootfd, -1, err);
 	}
 	/*
 	 * A new cgroup namespace must be rooted at the container's cgroup before the
@@ -299,7 +325,7 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 			one.source = (char *)rt_cgroup_dir(a->cgroup, hs[0].mount_point);
 			one.bind = true;
 			one.flags |= MS_BIND | MS_REC;
-			return one.source ? mount_bind(&one, rootfd, err) : 0;
+			return one.source ? mount_bind(&one, rootfd, -1, err) : 0;
 		}
 		return mount_fs(&one, rootfd, err);
 	}
@@ -504,7 +530,7 @@ int rt_rootfs_setup(const struct rt_init_args *a, int (*before_pivot)(void *), v
 		if (m->type && !strcmp(m->type, "cgroup"))
 			r = mount_cgroup_tree(m, a, rootfd, err);
 		else if (m->bind)
-			r = mount_bind(m, rootfd, err);
+			r = mount_bind(m, rootfd, a->idmap_fds ? a->idmap_fds[i] : -1, err);
 		else
 			r = mount_fs(m, rootfd, err);
 		if (r < 0)

@@ -152,3 +152,25 @@ def test_lsm_profile_without_the_lsm_is_a_clear_error(runtime, bundle, cid):
     assert proc.returncode != 0
     if runtime.is_skiff:
         assert "apparmorProfile" in proc.stderr and "not enabled" in proc.stderr
+
+
+def test_idmapped_bind_mount_shifts_owners(runtime, bundle, cid, workdir):
+    if not runtime.is_skiff:
+        pytest.skip("runc 1.1 predates idmapped mounts")
+    src = workdir / "owned"
+    src.mkdir()
+    (src / "by-root").write_text("x")
+    os.chown(src / "by-root", 0, 0)
+    (src / "by-1234").write_text("y")
+    os.chown(src / "by-1234", 1234, 1234)
+    bundle.config["mounts"].append({
+        "destination": "/idmapped", "type": "bind", "source": str(src),
+        "options": ["rbind", "idmap"],
+        # as in a user namespace: source id (containerID) shows as hostID
+        "uidMappings": [{"containerID": 0, "hostID": 5000, "size": 2000}],
+        "gidMappings": [{"containerID": 0, "hostID": 6000, "size": 2000}]})
+    out = run_shell(runtime, bundle, cid,
+                    "stat -c '%n %u %g' /idmapped/by-root /idmapped/by-1234")
+    assert out.splitlines() == ["/idmapped/by-root 5000 6000", "/idmapped/by-1234 6234 7234"]
+    # the host's files keep their owners
+    assert (src / "by-root").stat().st_uid == 0
