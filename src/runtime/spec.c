@@ -83,18 +83,35 @@ static const struct mount_def default_mounts[] = {
 static const struct mount_def rootless_sys = {
 	"/sys", "none", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro", NULL}};
 
-/* Ambient capabilities are left out: raising one needs it inheritable, and none are. */
-static const char *const default_caps[] = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
+/*
+ * Docker's default set, in its order, as bounding, effective and permitted. Inheritable and
+ * ambient stay empty: an inheritable capability survives execve of a file that carries it
+ * (CVE-2022-29162), and an ambient one cannot be raised without it.
+ */
+static const char *const default_caps[] = {
+	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+	"CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+	"CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+	"CAP_KILL",    "CAP_AUDIT_WRITE",
+};
 
 static const char *const default_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	"TERM=xterm",
 };
 
+/*
+ * containerd's list (Docker's, sorted differently) and Docker's later /proc/interrupts
+ * (GHSA-6fw5-f8r9-fgfm). Docker's per-CPU thermal_throttle entries depend on the host and
+ * are left out so the document does not.
+ */
 static const char *const masked_paths[] = {
-	"/proc/acpi",          "/proc/asound",     "/proc/kcore",       "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/sys/firmware",       "/proc/scsi",
+	"/proc/acpi",          "/proc/asound",
+	"/proc/kcore",         "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list",
+	"/proc/timer_stats",   "/proc/sched_debug",
+	"/sys/firmware",       "/sys/devices/virtual/powercap",
+	"/proc/scsi",          "/proc/interrupts",
 };
 
 static const char *const readonly_paths[] = {
@@ -182,6 +199,8 @@ static json_t *linux_default(bool rootless)
 	for (size_t i = 0; i < n; i++)
 		append(ns, json_pack("{s:s}", "type", names[i]));
 	set(j, "namespaces", ns);
+	/* with noNewPrivileges set, loading a filter needs no privilege: rootless gets it too */
+	set(j, "seccomp", rt_spec_seccomp(default_caps, N_ELEMS(default_caps)));
 	set(j, "maskedPaths", str_array(masked_paths, N_ELEMS(masked_paths)));
 	set(j, "readonlyPaths", str_array(readonly_paths, N_ELEMS(readonly_paths)));
 	return j;

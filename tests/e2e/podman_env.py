@@ -105,8 +105,10 @@ driver = "vfs"
 graphroot = "{self.root}"
 runroot = "{self.runroot}"
 """)
+        # XDG_CONFIG_HOME: `system reset` makes $XDG_CONFIG_HOME/containers/podman
         self.env = dict(os.environ, CONTAINERS_CONF=str(conf),
-                        CONTAINERS_STORAGE_CONF=str(storage), TMPDIR=str(self.tmpdir))
+                        CONTAINERS_STORAGE_CONF=str(storage), TMPDIR=str(self.tmpdir),
+                        XDG_CONFIG_HOME=str(self.workdir / "config"))
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
         subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
 
