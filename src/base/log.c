@@ -51,6 +51,11 @@ void log_set_component(const char *component)
 	log_component = component;
 }
 
+int log_fd_get(void)
+{
+	return log_fd;
+}
+
 bool log_to_file(void)
 {
 	return log_fd != STDERR_FILENO;

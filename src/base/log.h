@@ -26,6 +26,8 @@ bool log_enabled(enum log_level level);
 
 /* True when messages go to a log file rather than stderr. */
 bool log_to_file(void);
+/* The descriptor messages are written to. */
+int log_fd_get(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

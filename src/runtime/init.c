@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/log.h"
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
 
@@ -107,6 +109,65 @@ int rt_init_wait_cgroup(const struct rt_init_args *a, struct err *err)
 	if (*a->in_cgroup)
 		return 0;
 	return recv_expect(a, RT_SYNC_CGROUP, &m, err);
+}
+
+/* ---- what the container process inherits ---- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * Closes every descriptor the clone inherited from the runtime (state and cgroup
+ * directories, among others) except stdio, the preserved ones and @keep: a directory fd
+ * left open could serve as a way out of the rootfs (process.cwd = /proc/self/fd/N).
+ */
+static void close_inherited(int preserve_fds, const int *keep, size_t n)
+{
+	int sorted[RT_NS_COUNT + 16];
+	int from = 3 + preserve_fds;
+	size_t m = 0;
+
+	for (size_t i = 0; i < n && m < sizeof(sorted) / sizeof(sorted[0]); i++)
+		if (keep[i] >= from)
+			sorted[m++] = keep[i];
+	qsort(sorted, m, sizeof(int), cmp_int);
+	for (size_t i = 0; i < m; i++) {
+		if (sorted[i] > from)
+			syscall(SYS_close_range, from, sorted[i] - 1, 0);
+		from = sorted[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
+/* chdir that refuses a directory outside the container's root. */
+static int enter_cwd(const char *cwd, struct err *err)
+{
+	char buf[4096];
+
+	if (chdir(cwd) < 0)
+		return err_sys(err, "chdir to process.cwd '%s'", cwd);
+	/* the kernel reports a directory it cannot reach from our root as unreachable */
+	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+		return err_set(err, EPERM, "process.cwd '%s': outside the container's root", cwd);
+	return 0;
+}
+
+/* A new network namespace comes with lo down; containers expect it up, as runc sets it. */
+static int loopback_up(struct err *err)
+{
+	struct ifreq ifr = {.ifr_name = "lo"};
+	cleanup_close int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (sock < 0)
+		return err_sys(err, "open a socket to set up 'lo'");
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return err_sys(err, "read the flags of 'lo'");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		return err_sys(err, "bring up 'lo'");
+	return 0;
 }
 
 struct init_ctx {
@@ -488,6 +549,8 @@ static int setup(struct init_ctx *c, char **ret_exec)
 
 	if (join_namespaces(cfg, err) < 0)
 		return -err->code;
+	if (cfg->ns[RT_NS_NET].enabled && !cfg->ns[RT_NS_NET].path && loopback_up(err) < 0)
+		return -err->code;
 	if (cfg->ns[RT_NS_USER].enabled && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return err_sys(err, "become root in the user namespace");
 	/*
@@ -550,8 +613,8 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
 		return -err->code;
-	if (chdir(p->cwd) < 0)
-		return err_sys(err, "chdir to process.cwd '%s'", p->cwd);
+	if (enter_cwd(p->cwd, err) < 0)
+		return -err->code;
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_sys(err, "set process.noNewPrivileges");
 	if (p->umask >= 0)
@@ -588,6 +651,19 @@ void rt_init_main(const struct rt_init_args *args)
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	copy.in_cgroup = &in_cgroup;
 	copy.unshared_cgroupns = &unshared_cgroupns;
+	{
+		int keep[RT_NS_COUNT + 16];
+		size_t n = 0;
+
+		keep[n++] = a->sync_fd;
+		keep[n++] = a->start_fd;
+		keep[n++] = a->console_fd;
+		keep[n++] = log_fd_get();
+		for (size_t i = 0; a->idmap_fds && i < a->cfg->n_mounts && n < RT_NS_COUNT + 16;
+		     i++)
+			keep[n++] = a->idmap_fds[i];
+		close_inherited(a->preserve_fds, keep, n);
+	}
 	if (recv_expect(a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
 	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
@@ -682,8 +758,8 @@ static int exec_setup(const struct rt_exec_args *x, const struct rt_init_args *a
 		return -err->code;
 	if (set_user_and_caps(p, err) < 0)
 		return -err->code;
-	if (chdir(p->cwd) < 0)
-		return err_sys(err, "chdir to process.cwd '%s'", p->cwd);
+	if (enter_cwd(p->cwd, err) < 0)
+		return -err->code;
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_sys(err, "set process.noNewPrivileges");
 	if (p->umask >= 0)
@@ -709,6 +785,17 @@ void rt_exec_main(const struct rt_exec_args *x)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	{
+		int keep[RT_NS_COUNT + 4];
+		size_t n = 0;
+
+		keep[n++] = x->sync_fd;
+		keep[n++] = x->console_fd;
+		keep[n++] = log_fd_get();
+		for (int t = 0; t < RT_NS_COUNT; t++)
+			keep[n++] = x->ns_fds[t];
+		close_inherited(x->preserve_fds, keep, n);
+	}
 	if (recv_expect(&a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
 	if (set_affinity(x->proc->cpu_affinity_initial, "initial", &err) < 0)

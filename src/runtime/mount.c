@@ -153,13 +153,16 @@ static int mount_attrs(const struct rt_mount *m, int rootfd, int *fd, struct err
 {
 	char buf[FD_PATH_MAX];
 
+	if (!m->propagation && !m->rec_attr_set && !m->rec_attr_clr)
+		return 0;
+	/* the fd from before the mount names what it covers: these act on the new mount */
+	if (reopen(rootfd, m->destination, fd, err) < 0)
+		return -err->code;
 	if (m->propagation && mount(NULL, fd_path(buf, *fd), NULL, m->propagation, NULL) < 0)
 		return err_sys(err, "set propagation of '%s'", m->destination);
 	if (m->rec_attr_set || m->rec_attr_clr) {
 		struct mount_attr attr = {.attr_set = m->rec_attr_set, .attr_clr = m->rec_attr_clr};
 
-		if (reopen(rootfd, m->destination, fd, err) < 0)
-			return -err->code;
 		if (syscall(SYS_mount_setattr, *fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
 			    sizeof(attr)) < 0)
 			return err_sys(err, "set recursive attributes of '%s'", m->destination);

@@ -63,12 +63,6 @@ def run_script(runtime, default_bundle, cid, script, **kwargs):
     return proc
 
 
-def only_runc_passes(request, runtime, reason):
-    """Mark a test that finds a skiff bug: it must fail with skiff until the fix."""
-    if runtime.is_skiff:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 # ---- what must still work ----
 
 def test_ordinary_commands_work_with_dockers_capabilities(runtime, default_bundle, cid):
@@ -87,9 +81,8 @@ def test_ordinary_commands_work_with_dockers_capabilities(runtime, default_bundl
     }
 
 
-def test_loopback_answers_ping(request, runtime, default_bundle, cid):
+def test_loopback_answers_ping(runtime, default_bundle, cid):
     # runc (and crun) bring lo up in a new network namespace; ping needs CAP_NET_RAW
-    only_runc_passes(request, runtime, "skiff leaves lo down in a new network namespace")
     proc = run_script(runtime, default_bundle, cid, "ping -c 1 -W 2 127.0.0.1")
     assert "1 packets received" in proc.stdout, proc.stdout + proc.stderr
 
@@ -191,11 +184,9 @@ def test_no_host_file_is_reachable_through_fds_or_proc_root(runtime, default_bun
     assert "host only" not in proc.stdout
 
 
-def test_process_cwd_cannot_name_a_runtime_fd(request, runtime, default_bundle, cid, workdir):
+def test_process_cwd_cannot_name_a_runtime_fd(runtime, default_bundle, cid, workdir):
     # CVE-2024-21626: a directory fd of the runtime still open at chdir (a cgroup or state
     # directory) gives the container a working directory on the host
-    only_runc_passes(request, runtime,
-                     "skiff's container init holds host directory fds when it does chdir")
     secret = workdir / "host-secret"
     secret.write_text("host only\n")
     up = "../" * 16
