@@ -544,15 +544,41 @@ static void test_config_mount_joins_unknown_options_into_data_in_order(void **st
 		"{'mounts': [{'destination': '/dev', 'type': 'tmpfs', 'source': 'tmpfs',"
 		"             'options': ['nosuid', 'mode=755', 'strictatime', 'size=65536k']},"
 		"            {'destination': '/dev/pts', 'type': 'devpts',"
-		"             'options': ['newinstance', 'ptmxmode=0666', 'gid=5', 'defaults',"
-		"                         'idmap']}]}");
+		"             'options': ['newinstance', 'ptmxmode=0666', 'gid=5', 'defaults']}]}");
 
 	(void)state;
 	assert_string_equal(c->mounts[0].data, "mode=755,size=65536k");
 	assert_int_equal(c->mounts[0].flags, MS_NOSUID | MS_STRICTATIME);
 	assert_string_equal(c->mounts[1].data, "newinstance,ptmxmode=0666,gid=5");
-	assert_true(c->mounts[1].idmap);
 	rt_config_free(c);
+}
+
+static void test_config_idmap_mount_takes_its_own_mappings(void **state)
+{
+	struct rt_config *c = parse_ok(
+		"{'mounts': [{'destination': '/data', 'type': 'bind', 'source': '/srv',"
+		"             'options': ['ridmap'],"
+		"             'uidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 10}],"
+		"             'gidMappings': [{'containerID': 0, 'hostID': 2000, 'size': 10}]}]}");
+
+	(void)state;
+	assert_true(c->mounts[0].idmap);
+	assert_true(c->mounts[0].idmap_recursive);
+	assert_int_equal(c->mounts[0].n_uid_maps, 1);
+	assert_int_equal(c->mounts[0].uid_maps[0].host_id, 1000);
+	assert_int_equal(c->mounts[0].gid_maps[0].host_id, 2000);
+	rt_config_free(c);
+}
+
+static void test_config_rejects_idmap_on_other_than_bind_mounts(void **state)
+{
+	(void)state;
+	check_rejected("{'mounts': [{'destination': '/dev/pts', 'type': 'devpts',"
+		       " 'options': ['idmap']}]}",
+		       "mounts[0].options: idmap is supported on bind mounts only");
+	check_rejected("{'mounts': [{'destination': '/d', 'type': 'bind', 'source': '/s',"
+		       " 'options': ['idmap']}]}",
+		       "mounts[0]: idmap needs uidMappings and gidMappings");
 }
 
 static void test_config_bind_mount_by_type_bind(void **state)
@@ -1284,6 +1310,8 @@ int main(void)
 		cmocka_unit_test(test_config_mount_propagation_options_set_propagation_only),
 		cmocka_unit_test(test_config_mount_rro_sets_recursive_readonly_attribute),
 		cmocka_unit_test(test_config_mount_joins_unknown_options_into_data_in_order),
+		cmocka_unit_test(test_config_idmap_mount_takes_its_own_mappings),
+		cmocka_unit_test(test_config_rejects_idmap_on_other_than_bind_mounts),
 		cmocka_unit_test(test_config_bind_mount_by_type_bind),
 		cmocka_unit_test(test_config_bind_mount_by_option_with_type_none_or_no_type),
 		cmocka_unit_test(test_config_rejects_relative_mount_destination_with_its_index),
