@@ -12,6 +12,7 @@ required=(
 	python3 python3-pytest
 	busybox-static runc crun
 	iproute2 util-linux procps time uidmap
+	podman conmon netavark iptables
 )
 # Installed when the archive has them; nothing fails without them.
 optional=(hyperfine)

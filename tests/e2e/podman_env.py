@@ -96,6 +96,7 @@ events_logger = "file"
 image_copy_tmp_dir = "{self.tmpdir}"
 
 [network]
+network_backend = "netavark"
 network_config_dir = "{self.netconf}"
 """)
         storage = self.workdir / "storage.conf"
@@ -129,8 +130,9 @@ runroot = "{self.runroot}"
         """Run `podman ARGS`; return the CompletedProcess (text, output captured)."""
         if input is None:
             kwargs.setdefault("stdin", subprocess.DEVNULL)
-        return subprocess.run(self.command(*args, runtime=runtime), input=input, capture_output=True,
-                              text=True, env=self.env, timeout=timeout, **kwargs)
+        return subprocess.run(self.command(*args, runtime=runtime), input=input,
+                              capture_output=True, text=True, env=self.env, timeout=timeout,
+                              **kwargs)
 
     def ok(self, *args, **kwargs):
         """Run `podman ARGS`, assert it succeeded, return its stdout."""
@@ -241,3 +243,49 @@ def make_scratch():
     d.chmod(0o755)
     return d
 
+
+
+def main(argv):
+    """scripts/podman-env.sh: podman on a runtime in a throwaway environment, by hand."""
+    runtime = "skiff"
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: podman-env.sh [-r skiff|runc|crun|PATH] [PODMAN-ARGS...]\n"
+              f"Runs podman on the runtime in a throwaway environment (storage, netns,\n"
+              f"cgroup parent) holding the busybox image {IMAGE}; the word IMAGE in\n"
+              f"PODMAN-ARGS stands for it. Without PODMAN-ARGS, opens a shell whose\n"
+              f"`podman` is that. Everything is removed on exit.")
+        return 0
+    if argv[:1] in (["-r"], ["--runtime"]) and len(argv) > 1:
+        runtime, argv = argv[1], argv[2:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    repo = Path(__file__).resolve().parents[2]
+    skiff = os.environ.get("SKIFF_BIN", repo / "build" / "skiff-runtime")
+    scratch = make_scratch()
+    pm = None
+    try:
+        pm = Podman(scratch / "podman", runtime_path(runtime, skiff, scratch))
+        pm.import_image()
+        args = [IMAGE if a == "IMAGE" else a for a in argv]
+        if "run" in args[:args.index(IMAGE) if IMAGE in args else len(args)]:
+            i = args.index("run")  # podman's run, not the container's: it precedes IMAGE
+            args[i + 1:i + 1] = ["--cgroup-parent", pm.cgroup_parent]
+        if args:
+            return subprocess.run(pm.command(*args), env=pm.env).returncode
+        rc = scratch / "bashrc"
+        rc.write_text(f"podman() {{\n"
+                      f"  [ \"$1\" = run ] && set -- {shlex.join(pm.run_args())} \"${{@:2}}\"\n"
+                      f"  {shlex.join(pm.command())} \"$@\"\n}}\n"
+                      f"IMAGE={IMAGE}\nPS1='podman-env$ '\n"
+                      f"echo 'podman runs on {pm.runtime}; the image is $IMAGE'\n")
+        return subprocess.run(["bash", "--rcfile", str(rc), "-i"], env=pm.env).returncode
+    finally:
+        if pm:
+            pm.reset()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

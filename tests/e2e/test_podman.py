@@ -119,10 +119,16 @@ def test_run_with_a_terminal(podman, name):
     assert proc.returncode == 7, explain(proc)
 
 
+def test_info_reports_the_runtime(podman):
+    info = podman.ok("info", "--format", "{{.Host.OCIRuntime.Path}}")
+    assert info.strip() == podman.runtime
+
+
 def test_detached_container_shows_in_ps_and_logs(podman, serving):
     n = serving()
     assert n in podman.ok("ps", "--format", "{{.Names}}").split()
     assert podman.inspect(n, "{{.State.Status}}") == "running"
+    assert podman.inspect(n, "{{.OCIRuntime}}") == podman.runtime
     assert "ready" in podman.ok("logs", n)
 
 
@@ -236,6 +242,7 @@ def test_pids_limit(podman, serving):
     proc = podman("exec", n, "sh", "-c",
                   "i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo forked")
     assert "forked" not in proc.stdout, explain(proc)
+    assert "can't fork" in proc.stderr, explain(proc)
 
 
 def test_cap_drop_all_leaves_no_capability(podman, name):
