@@ -56,13 +56,26 @@ struct creation {
 	int *idmap_fds; /* per mount: user namespace for an idmapped mount, or -1 */
 };
 
+static char *hook_state(const struct creation *cr, const char *status);
+
 static void creation_undo(struct creation *cr)
 {
 	struct err err = ERR_INIT;
+	bool started = cr->pid > 0;
 
 	if (cr->pid > 0) {
 		kill(cr->pid, SIGKILL);
 		waitpid(cr->pid, NULL, 0);
+	}
+	/* runtime-spec lifecycle: a failed create is destroyed, then poststop hooks run */
+	if (started && cr->cfg && cr->cfg->hooks[RT_HOOK_POSTSTOP].n) {
+		cleanup_free char *state = hook_state(cr, "stopped");
+
+		if (rt_hooks_run(&cr->cfg->hooks[RT_HOOK_POSTSTOP], RT_HOOK_POSTSTOP, state, &err) <
+		    0) {
+			log_warn("container '%s': %s, continuing", cr->id, err.msg);
+			err_clear(&err);
+		}
 	}
 	if (cr->cgroup && rt_cgroup_destroy(cr->cgroup, &err) < 0) {
 		log_debug("remove cgroup of '%s': %s", cr->id, err.msg);
@@ -679,6 +692,25 @@ int rt_state(const struct rt_global *g, const char *id, json_t **ret, struct err
 	return 0;
 }
 
+static bool exec_done(pid_t pid);
+
+/* Waits until the process has executed the program (true) or died before (false). */
+static bool wait_started(const struct rt_state *st)
+{
+	for (int i = 0; i < 50000; i++) {
+		unsigned long long start;
+		char state;
+
+		if (rt_proc_stat(st->pid, &start, &state) < 0 || start != st->start_time ||
+		    state == 'Z' || state == 'X')
+			return false;
+		if (exec_done(st->pid))
+			return true;
+		usleep(200);
+	}
+	return true;
+}
+
 static bool exec_done(pid_t pid)
 {
 	char path[32], comm[32] = "";
@@ -739,10 +771,19 @@ int rt_start(const struct rt_global *g, const char *id, struct err *err)
 		goto out;
 	}
 	unlinkat(rootfd, fifo, 0);
-	if (st->hooks && json_object_get(st->hooks, "poststart")) {
-		/* poststart runs once the program is executing */
-		for (int i = 0; i < 5000 && !exec_done(st->pid); i++)
-			usleep(1000);
+	if (st->hooks && (json_object_get(st->hooks, "startContainer") ||
+			  json_object_get(st->hooks, "poststart"))) {
+		/*
+		 * startContainer hooks run in the container process before the program;
+		 * poststart hooks run once the program is executing: learn which came first
+		 */
+		if (!wait_started(st)) {
+			r = err_set(err, EIO,
+				    "start container '%s': its process exited before running "
+				    "the program (a startContainer hook failed?)",
+				    id);
+			goto out;
+		}
 		run_post_hooks(st, RT_HOOK_POSTSTART, RT_STATUS_RUNNING);
 	}
 out:

@@ -250,3 +250,34 @@ def test_terminal_through_console_socket(runtime, bundle, cid, console_socket):
     assert output.splitlines() == ["/dev/pts/0", "stdin-tty", "stdout-tty"]
     runtime.wait_status(cid, "stopped")
     assert runtime("delete", cid).returncode == 0
+
+
+def test_failing_create_runtime_hook_destroys_the_container(runtime, bundle, cid, workdir):
+    marker = workdir / "poststop-ran"
+    bundle.new_cgroup()
+    bundle.config["hooks"] = {
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}"]}],
+    }
+    bundle.shell("true")
+    proc = runtime.create(bundle, cid)
+    assert proc.returncode != 0
+    if runtime.is_skiff:
+        assert "createRuntime" in proc.stderr
+        # runtime-spec lifecycle: destroyed, then poststop hooks (runc 1.1 skips them)
+        assert marker.exists()
+    assert runtime("state", cid).returncode != 0
+    assert not cgroup_dirs(bundle.cgroups_path)
+
+
+def test_failing_start_container_hook_fails_start(runtime, bundle, cid):
+    bundle.config["hooks"] = {
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]}
+    bundle.shell("true")
+    created = runtime.create(bundle, cid)
+    assert created.returncode == 0, created.stderr
+    started = runtime("start", cid)
+    if runtime.is_skiff:
+        assert started.returncode != 0
+        assert "startContainer" in started.stderr
+    runtime.wait_status(cid, "stopped")
