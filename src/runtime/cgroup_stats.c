@@ -95,6 +95,72 @@ static json_t *percpu(const struct cg_dir *d)
 	return a;
 }
 
+/* v1 "MAJ:MIN Op value" lines (blkio.throttle.*) as runc's list of entries. */
+static json_t *blkio_entries(const struct cg_dir *d, const char *file)
+{
+	cleanup_free char *buf = xmalloc(STAT_BUF);
+	json_t *a = json_array();
+	char *line, *save = NULL;
+	ssize_t n;
+
+	if (!d || (n = cg_read_raw(d, file, buf, STAT_BUF - 1)) <= 0)
+		return a;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned major, minor;
+		char op[16];
+		long long v;
+
+		if (sscanf(line, "%u:%u %15s %lld", &major, &minor, op, &v) == 4)
+			json_array_append_new(a, json_pack("{s:i, s:i, s:s, s:I}", "major", major,
+							   "minor", minor, "op", op, "value",
+							   (json_int_t)v));
+	}
+	return a;
+}
+
+/* v2 io.stat: "MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.." in the same shape. */
+static json_t *io_stat_v2(const struct cg_dir *d, json_t **ret_ios)
+{
+	cleanup_free char *buf = xmalloc(STAT_BUF);
+	json_t *bytes = json_array(), *ios = json_array();
+	char *line, *save = NULL;
+	ssize_t n;
+
+	*ret_ios = ios;
+	if (!d || (n = cg_read_raw(d, "io.stat", buf, STAT_BUF - 1)) <= 0)
+		return bytes;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned major, minor;
+		long long rb = 0, wb = 0, ri = 0, wi = 0;
+		char *p;
+
+		if (sscanf(line, "%u:%u", &major, &minor) != 2)
+			continue;
+		if ((p = strstr(line, "rbytes=")))
+			rb = strtoll(p + 7, NULL, 10);
+		if ((p = strstr(line, "wbytes=")))
+			wb = strtoll(p + 7, NULL, 10);
+		if ((p = strstr(line, "rios=")))
+			ri = strtoll(p + 5, NULL, 10);
+		if ((p = strstr(line, "wios=")))
+			wi = strtoll(p + 5, NULL, 10);
+		json_array_append_new(bytes,
+				      json_pack("{s:i,s:i,s:s,s:I}", "major", major, "minor", minor,
+						"op", "Read", "value", (json_int_t)rb));
+		json_array_append_new(bytes,
+				      json_pack("{s:i,s:i,s:s,s:I}", "major", major, "minor", minor,
+						"op", "Write", "value", (json_int_t)wb));
+		json_array_append_new(ios, json_pack("{s:i,s:i,s:s,s:I}", "major", major, "minor",
+						     minor, "op", "Read", "value", (json_int_t)ri));
+		json_array_append_new(ios,
+				      json_pack("{s:i,s:i,s:s,s:I}", "major", major, "minor", minor,
+						"op", "Write", "value", (json_int_t)wi));
+	}
+	return bytes;
+}
+
 static json_t *stats_v1(const struct rt_cgroup *cg)
 {
 	const struct cg_dir *cpu = cg_find(cg, CG_CPUACCT), *mem = cg_find(cg, CG_MEMORY);
@@ -128,6 +194,16 @@ static json_t *stats_v1(const struct rt_cgroup *cg)
 		(json_int_t)read_num(pids, "pids.max"));
 	json_decref(cpustat);
 	json_decref(acct);
+	{
+		const struct cg_dir *blk = cg_find(cg, CG_BLKIO);
+
+		json_object_set_new(
+			o, "blkio",
+			json_pack("{s:o, s:o}", "ioServiceBytesRecursive",
+				  blkio_entries(blk, "blkio.throttle.io_service_bytes_recursive"),
+				  "ioServicedRecursive",
+				  blkio_entries(blk, "blkio.throttle.io_serviced_recursive")));
+	}
 	return o;
 }
 
@@ -154,6 +230,13 @@ static json_t *stats_v2(const struct rt_cgroup *cg)
 		"pids", "current", (json_int_t)read_num(d, "pids.current"), "limit",
 		(json_int_t)read_num(d, "pids.max"));
 	json_decref(cpu);
+	{
+		json_t *ios = NULL, *bytes = io_stat_v2(d, &ios);
+
+		json_object_set_new(o, "blkio",
+				    json_pack("{s:o, s:o}", "ioServiceBytesRecursive", bytes,
+					      "ioServicedRecursive", ios));
+	}
 	return o;
 }
 

@@ -84,6 +84,7 @@ def test_events_stats_reports_the_cgroup(runtime, running):
     assert ev["type"] == "stats" and ev["id"] == running
     assert ev["data"]["pids"]["current"] == 2
     assert ev["data"]["memory"]["usage"]["usage"] > 0
+    assert set(ev["data"]["blkio"]) == {"ioServiceBytesRecursive", "ioServicedRecursive"}
 
 
 def test_events_stream_ends_with_the_container(runtime, running):
