@@ -6,14 +6,17 @@ CC ?= cc
 BUILD ?= build
 PREFIX ?= /usr/local
 
-PKGS := jansson libseccomp
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Linked: small, cheap to load. Loaded on first use (src/base/dl.h): the rest, so the
+# runtime's short-lived processes never pay for them.
+PKGS := jansson libseccomp nettle
+DL_PKGS := libarchive libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
 	-Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS)
+CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS)
 ifeq ($(SAN),1)
 BUILD := $(BUILD)/san
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -46,7 +49,14 @@ $(BUILD)/skiff: $(OBJS)
 $(BUILD)/skiff-runtime: $(BUILD)/skiff
 	$(Q)ln -sf skiff $@
 
-$(BUILD)/%.o: %.c
+# Each function libs.h lists, redirected to its dlopen'ed pointer.
+GEN := $(BUILD)/gen/image/libs_redirect.h
+$(GEN): src/image/libs.h
+	@mkdir -p $(dir $@)
+	$(Q){ echo '/* generated from src/image/libs.h */'; \
+	  sed -n 's/^\tX(\([a-z_0-9]*\)).*/#define \1 (*img_dl_\1)/p' $<; } > $@
+
+$(BUILD)/%.o: %.c | $(GEN)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<

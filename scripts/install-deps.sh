@@ -8,9 +8,9 @@ set -euo pipefail
 
 required=(
 	build-essential pkg-config clang-format
-	libjansson-dev libseccomp-dev libcmocka-dev
+	libjansson-dev libseccomp-dev libcmocka-dev libarchive-dev libcurl4-gnutls-dev nettle-dev
 	python3 python3-pytest
-	busybox-static runc crun
+	busybox-static runc crun skopeo umoci docker-registry
 	iproute2 util-linux procps time uidmap
 	podman conmon netavark iptables
 )
