@@ -13,6 +13,7 @@ required=(
 	busybox-static runc crun skopeo umoci docker-registry
 	iproute2 util-linux procps time uidmap
 	podman conmon netavark iptables
+	containerd docker.io
 )
 # Installed when the archive has them; nothing fails without them.
 optional=(hyperfine)
@@ -72,7 +73,9 @@ fi
 if [ ${#missing_optional[@]} -gt 0 ]; then
 	mapfile -t missing_optional < <(available "${missing_optional[@]}")
 fi
-if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" "${missing_optional[@]}" \
+# RUNLEVEL=1: package scripts must not start daemons (docker, containerd,
+# docker-registry) on the host; the tests start their own, privately.
+if ! RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" "${missing_optional[@]}" \
 	>"$log" 2>&1; then
 	cat "$log" >&2
 	echo "install-deps: apt-get install failed" >&2
