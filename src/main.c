@@ -18,6 +18,7 @@ struct cmd {
 
 static const struct cmd commands[] = {
 	{"runtime", cmd_runtime},
+	{"image", cmd_image},
 };
 
 static const struct cmd *find(const char *name)
@@ -33,6 +34,7 @@ static int usage(FILE *f)
 	fprintf(f, "usage: skiff <command> [flags] ...\n\n"
 		   "commands:\n"
 		   "  runtime   OCI runtime with runc's command line (also as 'skiff-runtime')\n"
+		   "  image     images: pull, push, import, save, load, mount, bundle ...\n"
 		   "\n"
 		   "skiff --version prints the version.\n");
 	return f == stderr ? 2 : 0;

@@ -14,6 +14,7 @@ struct err;
 extern char **skiff_argv;
 
 int cmd_runtime(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 /* Prints @err's message (and logs it), clears it and returns exit status 1. */
 int cmd_fail(const char *prog, struct err *err);

@@ -29,19 +29,6 @@ struct rt_cli {
 	bool debug;
 };
 
-int cmd_fail(const char *prog, struct err *err)
-{
-	const char *msg = err->msg ? err->msg : "unknown error";
-
-	(void)prog;
-	/* engines read the log file; people read stderr: runc writes both */
-	log_error("%s", msg);
-	if (log_to_file())
-		fprintf(stderr, "%s\n", msg);
-	err_clear(err);
-	return 1;
-}
-
 static int need_args(const char *cmd, int n, int min, int max, struct err *err)
 {
 	if (n < min)

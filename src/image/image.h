@@ -73,4 +73,57 @@ int img_untag(struct img_store *s, const char *name, struct err *err);
 /* Deletes blobs and snapshots no name reaches; reports what it freed. */
 int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struct err *err);
 
+/* ---- import and export ---- */
+
+struct img_import_opts {
+	const char *platform; /* "os/arch[/variant]" for the config; NULL: the host's */
+	char **changes; /* Dockerfile-like "CMD [...]", "ENV K=V", "WORKDIR /x"; may be NULL */
+};
+
+/*
+ * Imports a root file system tarball (plain, gzip or zstd) read from @fd as a one-layer
+ * OCI image named @name. ret_digest: the manifest's digest.
+ */
+int img_import_rootfs(struct img_store *s, int fd, const char *name,
+		      const struct img_import_opts *o, char ret_digest[IMG_DIGEST_MAX],
+		      struct err *err);
+
+enum img_archive_format {
+	IMG_ARCHIVE_DOCKER,  /* docker save / docker load tarball */
+	IMG_ARCHIVE_OCI,     /* OCI image layout in a tarball */
+	IMG_ARCHIVE_OCI_DIR, /* OCI image layout directory */
+};
+
+/* Parses "docker-archive", "oci-archive", "oci-dir" (podman's names). */
+int img_archive_format_parse(const char *s, enum img_archive_format *ret, struct err *err);
+/* Writes @images (with their names) to @path in @format. */
+int img_save(struct img_store *s, const struct img_image *images, size_t n,
+	     enum img_archive_format format, const char *path, struct err *err);
+/*
+ * Loads every image of a docker archive, OCI archive or OCI layout directory at @path
+ * (the format is detected) into the store; returns the names given to them.
+ */
+int img_load(struct img_store *s, const char *path, char ***ret_names, struct err *err);
+
+/* ---- containers' root file systems ---- */
+
+/*
+ * Mounts an overlay of @image's layers (unpacked on demand into shared snapshots) with a
+ * writable layer of its own at @target; @id names that layer (reused if it exists).
+ */
+int img_mount(struct img_store *s, const struct img_image *image, const char *id,
+	      const char *target, struct err *err);
+/* Unmounts @target and, with @remove, deletes the writable layer @id. */
+int img_unmount(struct img_store *s, const char *id, const char *target, bool remove,
+		struct err *err);
+/*
+ * Writes an OCI bundle in @dir: rootfs/ (an overlay mount of the image, writable layer
+ * named after @dir's path) and config.json from the image config (entrypoint, cmd, env,
+ * working dir, user, exposed ports as annotations) on top of the runtime's default spec.
+ */
+int img_bundle(struct img_store *s, const struct img_image *image, const char *dir,
+	       json_t *base_spec, struct err *err);
+/* The writable-layer id img_bundle() uses for @dir (which must exist); heap, or NULL. */
+char *img_bundle_id(const char *dir);
+
 #endif

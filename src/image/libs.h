@@ -25,6 +25,7 @@ struct err;
 	X(archive_read_support_filter_none)                                                        \
 	X(archive_read_support_format_tar)                                                         \
 	X(archive_read_support_format_raw)                                                         \
+	X(archive_read_support_format_empty)                                                       \
 	X(archive_read_open_fd)                                                                    \
 	X(archive_read_open)                                                                       \
 	X(archive_read_open_memory)                                                                \
@@ -58,7 +59,9 @@ struct err;
 	X(archive_write_free)                                                                      \
 	X(archive_write_close)                                                                     \
 	X(archive_write_set_format_pax_restricted)                                                 \
+	X(archive_write_set_format_raw)                                                            \
 	X(archive_write_add_filter_gzip)                                                           \
+	X(archive_write_add_filter_zstd)                                                           \
 	X(archive_write_add_filter_none)                                                           \
 	X(archive_write_open_fd)                                                                   \
 	X(archive_write_open)                                                                      \
