@@ -54,7 +54,7 @@ GEN := $(BUILD)/gen/image/libs_redirect.h
 $(GEN): src/image/libs.h
 	@mkdir -p $(dir $@)
 	$(Q){ echo '/* generated from src/image/libs.h */'; \
-	  sed -n 's/^\tX(\([a-z_0-9]*\)).*/#define \1 (*img_dl_\1)/p' $<; } > $@
+	  sed -n 's/^\tX(\([a-z_0-9]*\)).*/#undef \1\n#define \1 (*img_dl_\1)/p' $<; } > $@
 
 $(BUILD)/%.o: %.c | $(GEN)
 	@mkdir -p $(dir $@)

@@ -11,6 +11,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+/* curl's type-checking macros would shadow the redirects below */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 struct err;
