@@ -17,6 +17,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/jx.h"
+#include "base/log.h"
 #include "runtime/internal.h"
 
 #ifndef MS_NOSYMFOLLOW
@@ -128,11 +129,16 @@ static int parse_caps(struct rt_process *p, const json_t *proc, struct err *err)
 				return err_set(err, EINVAL,
 					       "process.capabilities.%s[%zu]: expected string",
 					       sets[s], i);
-			if (cap < 0)
-				return err_set(err, EINVAL,
-					       "process.capabilities.%s[%zu]: unknown capability "
-					       "'%s'",
-					       sets[s], i, json_string_value(v));
+			/*
+			 * runtime-spec 1.1: an unknown capability is logged, not fatal (a
+			 * config written for a newer kernel still runs)
+			 */
+			if (cap < 0) {
+				log_warn("config.json: process.capabilities.%s[%zu]: unknown "
+					 "capability '%s', ignoring",
+					 sets[s], i, json_string_value(v));
+				continue;
+			}
 			p->caps[s] |= 1ULL << cap;
 		}
 	}
@@ -409,7 +415,16 @@ static int parse_process(struct rt_config *c, const json_t *root, struct err *er
 
 /* ---- mounts ---- */
 
-enum opt_kind { OPT_FLAG, OPT_CLEAR, OPT_PROP, OPT_REC_SET, OPT_REC_CLR, OPT_IGNORE, OPT_IDMAP };
+enum opt_kind {
+	OPT_FLAG,
+	OPT_CLEAR,
+	OPT_PROP,
+	OPT_REC_SET,
+	OPT_REC_CLR,
+	OPT_REC_ATIME, /* one of the atime modes: they are set as a group */
+	OPT_IGNORE,
+	OPT_IDMAP
+};
 
 static const struct mount_opt {
 	const char *name;
@@ -467,12 +482,12 @@ static const struct mount_opt {
 	{"rexec", OPT_REC_CLR, MOUNT_ATTR_NOEXEC},
 	{"rnodiratime", OPT_REC_SET, MOUNT_ATTR_NODIRATIME},
 	{"rdiratime", OPT_REC_CLR, MOUNT_ATTR_NODIRATIME},
-	{"rrelatime", OPT_REC_SET, MOUNT_ATTR_RELATIME},
-	{"rnorelatime", OPT_REC_CLR, MOUNT_ATTR_RELATIME},
-	{"rnoatime", OPT_REC_SET, MOUNT_ATTR_NOATIME},
-	{"ratime", OPT_REC_CLR, MOUNT_ATTR_NOATIME},
-	{"rstrictatime", OPT_REC_SET, MOUNT_ATTR_STRICTATIME},
-	{"rnostrictatime", OPT_REC_CLR, MOUNT_ATTR_STRICTATIME},
+	{"rrelatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME},
+	{"rnorelatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME},
+	{"rnoatime", OPT_REC_ATIME, MOUNT_ATTR_NOATIME},
+	{"ratime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME},
+	{"rstrictatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME},
+	{"rnostrictatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME},
 	{"rnosymfollow", OPT_REC_SET, MOUNT_ATTR_NOSYMFOLLOW},
 	{"rsymfollow", OPT_REC_CLR, MOUNT_ATTR_NOSYMFOLLOW},
 	{"tmpcopyup", OPT_IGNORE, 0},
@@ -508,6 +523,12 @@ static void apply_mount_opt(struct rt_mount *m, const char *o, char **data)
 		case OPT_REC_CLR:
 			m->rec_attr_clr |= mo->flag;
 			m->rec_attr_set &= ~mo->flag;
+			break;
+		case OPT_REC_ATIME:
+			/* the kernel takes an atime mode only with the whole mode mask cleared */
+			m->rec_attr_set =
+				(m->rec_attr_set & ~(uint64_t)MOUNT_ATTR__ATIME) | mo->flag;
+			m->rec_attr_clr |= MOUNT_ATTR__ATIME;
 			break;
 		case OPT_IDMAP:
 			m->idmap = true;
@@ -559,7 +580,8 @@ static int parse_id_maps(const json_t *obj, const char *parent, const char *key,
 	return 0;
 }
 
-static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, struct err *err)
+static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, const char *bundle,
+		       struct err *err)
 {
 	const char *dest = NULL, *type = NULL, *source = NULL;
 	char **opts = NULL;
@@ -567,12 +589,13 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 	if (!json_is_object(v))
 		return err_set(err, EINVAL, "%s: expected object", path);
 	TRY(jx_str(v, path, "destination", &dest, err));
-	if (!dest || dest[0] != '/')
-		return err_set(err, EINVAL, "%s.destination: an absolute path is required", path);
+	if (!dest || !*dest)
+		return err_set(err, EINVAL, "%s.destination: required", path);
 	TRY(jx_str(v, path, "type", &type, err));
 	TRY(jx_str(v, path, "source", &source, err));
 	TRY(jx_strv(v, path, "options", &opts, err));
-	m->destination = xstrdup(dest);
+	/* runtime-spec: a relative destination is taken relative to the container's / */
+	m->destination = dest[0] == '/' ? xstrdup(dest) : xasprintf("/%s", dest);
 	m->source = dup_or_null(source);
 	for (char **o = opts; o && *o; o++)
 		apply_mount_opt(m, *o, &m->data);
@@ -607,15 +630,20 @@ static int parse_mount(struct rt_mount *m, const json_t *v, const char *path, st
 			       "%s: an idmapped mount needs both uidMappings and "
 			       "gidMappings",
 			       path);
-	if (m->bind && m->source[0] != '/')
-		return err_set(err, EINVAL,
-			       "%s.source: a bind mount needs an absolute path, "
-			       "got '%s'",
-			       path, m->source);
+	if (m->bind && !source)
+		return err_set(err, EINVAL, "%s.source: required for a bind mount", path);
+	if (m->bind && m->source[0] != '/') {
+		/* runtime-spec: a relative bind source is relative to the bundle */
+		char *abs = xasprintf("%s/%s", bundle, m->source);
+
+		free(m->source);
+		m->source = abs;
+	}
 	return 0;
 }
 
-static int parse_mounts(struct rt_config *c, const json_t *root, struct err *err)
+static int parse_mounts(struct rt_config *c, const json_t *root, const char *bundle,
+			struct err *err)
 {
 	json_t *arr, *v;
 	size_t i;
@@ -628,7 +656,7 @@ static int parse_mounts(struct rt_config *c, const json_t *root, struct err *err
 
 		snprintf(path, sizeof(path), "mounts[%zu]", i);
 		c->n_mounts++;
-		TRY(parse_mount(&c->mounts[i], v, path, err));
+		TRY(parse_mount(&c->mounts[i], v, path, bundle, err));
 	}
 	return 0;
 }
@@ -1018,6 +1046,62 @@ static int parse_time_offsets(struct rt_config *c, const json_t *linux_, struct 
 	return 0;
 }
 
+static int parse_memory_policy(struct rt_config *c, const json_t *linux_, struct err *err)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} modes[] =
+		{
+			{"MPOL_DEFAULT", 0},
+			{"MPOL_PREFERRED", 1},
+			{"MPOL_BIND", 2},
+			{"MPOL_INTERLEAVE", 3},
+			{"MPOL_LOCAL", 4},
+			{"MPOL_PREFERRED_MANY", 5},
+			{"MPOL_WEIGHTED_INTERLEAVE", 6},
+		},
+	  flags[] = {
+		  {"MPOL_F_NUMA_BALANCING", 1 << 13},
+		  {"MPOL_F_RELATIVE_NODES", 1 << 14},
+		  {"MPOL_F_STATIC_NODES", 1 << 15},
+	  };
+	const char *path = "linux.memoryPolicy", *mode = NULL, *nodes = NULL;
+	json_t *o, *arr, *v;
+	cpu_set_t set;
+	size_t i, k;
+
+	if (jx_obj(linux_, "linux", "memoryPolicy", &o, err) <= 0)
+		return -err->code;
+	TRY(jx_str(o, path, "mode", &mode, err));
+	for (k = 0; mode && k < sizeof(modes) / sizeof(modes[0]); k++)
+		if (!strcmp(modes[k].name, mode))
+			break;
+	if (!mode || k == sizeof(modes) / sizeof(modes[0]))
+		return err_set(err, EINVAL, "%s.mode: unknown mode '%s'", path, mode ? mode : "");
+	c->mpol_mode = modes[k].value;
+	TRY(jx_str(o, path, "nodes", &nodes, err));
+	/* a node list has the shape of a cpu list */
+	if (nodes && *nodes && rt_cpulist_parse(nodes, &set) < 0)
+		return err_set(err, EINVAL, "%s.nodes: invalid node list '%s'", path, nodes);
+	c->mpol_nodes = nodes && *nodes ? xstrdup(nodes) : NULL;
+	if (jx_arr(o, path, "flags", &arr, err) > 0) {
+		json_array_foreach (arr, i, v) {
+			const char *f = json_string_value(v);
+
+			for (k = 0; f && k < sizeof(flags) / sizeof(flags[0]); k++)
+				if (!strcmp(flags[k].name, f))
+					break;
+			if (!f || k == sizeof(flags) / sizeof(flags[0]))
+				return err_set(err, EINVAL, "%s.flags[%zu]: unknown flag", path, i);
+			c->mpol_mode |= flags[k].value;
+		}
+	}
+	TRY(-err->code);
+	c->has_memory_policy = true;
+	return 0;
+}
+
 static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 {
 	json_t *linux_, *o, *v;
@@ -1070,6 +1154,12 @@ static int parse_linux(struct rt_config *c, const json_t *root, struct err *err)
 	s = NULL;
 	TRY(jx_str(linux_, "linux", "mountLabel", &s, err));
 	c->mount_label = dup_or_null(s && *s ? s : NULL);
+	TRY(parse_memory_policy(c, linux_, err));
+	if (jx_obj(linux_, "linux", "netDevices", &o, err) > 0 && json_object_size(o))
+		return err_set(err, EOPNOTSUPP,
+			       "linux.netDevices: moving network devices into the container is not "
+			       "supported by this runtime");
+	TRY(-err->code);
 	if (jx_obj(linux_, "linux", "intelRdt", &o, err) > 0)
 		return err_set(err, EOPNOTSUPP,
 			       "linux.intelRdt: Intel RDT is not supported by this runtime");
@@ -1128,7 +1218,7 @@ static int parse_all(struct rt_config *c, const char *bundle, struct err *err)
 	TRY(jx_str(root, "", "domainname", &s, err));
 	c->domainname = dup_or_null(s);
 	TRY(parse_process(c, root, err));
-	TRY(parse_mounts(c, root, err));
+	TRY(parse_mounts(c, root, bundle, err));
 	TRY(parse_hooks(c, root, err));
 	TRY(jx_obj(root, "", "annotations", &c->annotations, err));
 	TRY(parse_linux(c, root, err));
@@ -1200,6 +1290,7 @@ void rt_config_free(struct rt_config *c)
 	strv_free(c->masked_paths);
 	strv_free(c->readonly_paths);
 	free(c->mount_label);
+	free(c->mpol_nodes);
 	json_decref(c->json);
 	free(c);
 }

@@ -67,16 +67,6 @@ static void creation_undo(struct creation *cr)
 		kill(cr->pid, SIGKILL);
 		waitpid(cr->pid, NULL, 0);
 	}
-	/* runtime-spec lifecycle: a failed create is destroyed, then poststop hooks run */
-	if (started && cr->cfg && cr->cfg->hooks[RT_HOOK_POSTSTOP].n) {
-		cleanup_free char *state = hook_state(cr, "stopped");
-
-		if (rt_hooks_run(&cr->cfg->hooks[RT_HOOK_POSTSTOP], RT_HOOK_POSTSTOP, state, &err) <
-		    0) {
-			log_warn("container '%s': %s, continuing", cr->id, err.msg);
-			err_clear(&err);
-		}
-	}
 	if (cr->cgroup && rt_cgroup_destroy(cr->cgroup, &err) < 0) {
 		log_debug("remove cgroup of '%s': %s", cr->id, err.msg);
 		err_clear(&err);
@@ -84,6 +74,13 @@ static void creation_undo(struct creation *cr)
 	if (cr->dir_made && fs_remove_tree(cr->rootfd, cr->id, &err) < 0) {
 		log_debug("remove state of '%s': %s", cr->id, err.msg);
 		err_clear(&err);
+	}
+	/* runtime-spec lifecycle: a failed create is destroyed, then poststop hooks run */
+	if (started && cr->cfg && cr->cfg->hooks[RT_HOOK_POSTSTOP].n) {
+		cleanup_free char *state = hook_state(cr, "stopped");
+
+		rt_hooks_run_all(&cr->cfg->hooks[RT_HOOK_POSTSTOP], RT_HOOK_POSTSTOP, state,
+				 cr->id);
 	}
 }
 
@@ -598,6 +595,16 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 	cr->dir_made = true;
 	if (load_config(cr, o->bundle, err) < 0)
 		return -err->code;
+	/* until the process exists, `state` reports "creating" with the bundle */
+	{
+		struct rt_state early = {.id = cr->id,
+					 .bundle = cr->bundle,
+					 .created = "",
+					 .annotations = cr->cfg->annotations};
+
+		if (rt_state_save(cr->rootfd, &early, err) < 0)
+			return -err->code;
+	}
 	if (cr->cfg->process.terminal && o->console_socket) {
 		if (rt_console_connect(o->console_socket, &cr->console_fd, err) < 0)
 			return -err->code;
@@ -728,27 +735,36 @@ static bool exec_done(pid_t pid)
 	return strcmp(comm, "skiff:init\n") != 0;
 }
 
-static void run_post_hooks(const struct rt_state *st, enum rt_hook_kind kind, enum rt_status status)
+/* Runs poststart (fail-fast: returns -1 on failure) or poststop (all, warnings) hooks. */
+static int run_post_hooks(const struct rt_state *st, enum rt_hook_kind kind, enum rt_status status,
+			  struct err *err)
 {
-	struct err err = ERR_INIT;
+	struct err lerr = ERR_INIT;
 	struct rt_hooks hs;
 	cleanup_free char *text = NULL;
 	json_t *o;
+	int r = 0;
 
-	if (!st->hooks || rt_hooks_from_json(st->hooks, kind, &hs, &err) < 0 || !hs.n) {
-		err_clear(&err);
-		return;
+	if (!st->hooks || rt_hooks_from_json(st->hooks, kind, &hs, &lerr) < 0 || !hs.n) {
+		err_clear(&lerr);
+		return 0;
 	}
 	o = rt_state_json(st, status);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	/* runtime-spec: a failing poststart or poststop hook is a warning, nothing more */
-	if (rt_hooks_run(&hs, kind, text, &err) < 0) {
-		log_warn("container '%s': %s, continuing", st->id, err.msg);
-		err_clear(&err);
-	}
+	if (kind == RT_HOOK_POSTSTOP)
+		rt_hooks_run_all(&hs, kind, text, st->id);
+	else
+		r = rt_hooks_run(&hs, kind, text, err);
 	rt_hooks_done(&hs);
+	return r;
 }
+
+/*
+ * runtime-spec 1.3 lifecycle step 9: a failed poststart hook is an error, and the
+ * container is stopped and destroyed.
+ */
+static int poststart_or_destroy(int rootfd, struct rt_state *st, struct err *err);
 
 int rt_start(const struct rt_global *g, const char *id, struct err *err)
 {
@@ -784,7 +800,7 @@ int rt_start(const struct rt_global *g, const char *id, struct err *err)
 				    id);
 			goto out;
 		}
-		run_post_hooks(st, RT_HOOK_POSTSTART, RT_STATUS_RUNNING);
+		r = poststart_or_destroy(rootfd, st, err);
 	}
 out:
 	rt_state_free(st);
@@ -865,7 +881,8 @@ static int do_delete(int rootfd, struct rt_state *st, bool force, struct err *er
 	struct rt_cgroup *cg = NULL;
 	int r;
 
-	if ((st->status == RT_STATUS_RUNNING || st->status == RT_STATUS_PAUSED) && !force)
+	/* runtime-spec: deleting a container that is not stopped is an error */
+	if (st->status != RT_STATUS_STOPPED && st->status != RT_STATUS_CREATING && !force)
 		return err_set(err, EBUSY,
 			       "cannot delete container '%s' that is not stopped: %s (use --force)",
 			       st->id, rt_status_name(st->status));
@@ -885,11 +902,27 @@ static int do_delete(int rootfd, struct rt_state *st, bool force, struct err *er
 			err_clear(err);
 		wait_gone(st, 10000);
 	}
-	if (st->status != RT_STATUS_CREATING)
-		run_post_hooks(st, RT_HOOK_POSTSTOP, RT_STATUS_STOPPED);
 	r = destroy(rootfd, st, cg, err);
 	rt_cgroup_free(cg);
+	/* poststop hooks run after the container is deleted */
+	if (r == 0 && st->status != RT_STATUS_CREATING)
+		run_post_hooks(st, RT_HOOK_POSTSTOP, RT_STATUS_STOPPED, err);
 	return r;
+}
+
+static int poststart_or_destroy(int rootfd, struct rt_state *st, struct err *err)
+{
+	struct err derr = ERR_INIT;
+
+	if (run_post_hooks(st, RT_HOOK_POSTSTART, RT_STATUS_RUNNING, err) == 0)
+		return 0;
+	st->status = RT_STATUS_RUNNING;
+	if (do_delete(rootfd, st, true, &derr) < 0) {
+		log_warn("destroy container '%s' after its poststart hook failed: %s", st->id,
+			 derr.msg);
+		err_clear(&derr);
+	}
+	return err_wrap(err, "start container '%s'", st->id);
 }
 
 int rt_delete(const struct rt_global *g, const char *id, bool force, struct err *err)
@@ -935,8 +968,12 @@ int rt_run(const struct rt_global *g, const char *id, const struct rt_create_opt
 	}
 	r = run_start(&cr, err);
 	if (r == 0 && rt_state_load(cr.rootfd, id, &st, err) == 0 &&
-	    cr.cfg->hooks[RT_HOOK_POSTSTART].n)
-		run_post_hooks(st, RT_HOOK_POSTSTART, RT_STATUS_RUNNING);
+	    cr.cfg->hooks[RT_HOOK_POSTSTART].n && poststart_or_destroy(cr.rootfd, st, err) < 0) {
+		waitpid(cr.pid, NULL, 0);
+		rt_state_free(st);
+		creation_done(&cr);
+		return -err->code;
+	}
 	err_clear(err);
 	if (o->detach) {
 		*ret_status = 0;

@@ -19,6 +19,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/jx.h"
+#include "base/log.h"
 #include "runtime/internal.h"
 
 extern char **environ;
@@ -103,6 +104,24 @@ int rt_hooks_run(const struct rt_hooks *hs, enum rt_hook_kind kind, const char *
 			return err_wrap(err, "run %s hook %zu '%s'", rt_hook_name(kind), i,
 					hs->list[i].path);
 	return 0;
+}
+
+int rt_hooks_run_all(const struct rt_hooks *hs, enum rt_hook_kind kind, const char *state_json,
+		     const char *id)
+{
+	struct err err = ERR_INIT;
+	int failed = 0;
+
+	for (size_t i = 0; i < hs->n; i++) {
+		if (run_one(&hs->list[i], state_json, &err) == 0)
+			continue;
+		/* runtime-spec: a failing poststop hook is a warning, the others still run */
+		log_warn("container '%s': run %s hook %zu '%s': %s, continuing", id,
+			 rt_hook_name(kind), i, hs->list[i].path, err.msg);
+		err_clear(&err);
+		failed++;
+	}
+	return failed;
 }
 
 int rt_hooks_from_json(const json_t *hooks, enum rt_hook_kind kind, struct rt_hooks *ret,

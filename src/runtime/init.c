@@ -181,7 +181,7 @@ static char *state_text(const struct init_ctx *c, const char *status)
 	const struct rt_config *cfg = c->a->cfg;
 	json_t *o =
 		json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", RT_OCI_VERSION, "id", c->a->id,
-			  "status", status, "pid", (json_int_t)c->host_pid, "bundle", c->a->bundle);
+			  "status", status, "pid", (json_int_t)getpid(), "bundle", c->a->bundle);
 	char *s;
 
 	if (cfg->annotations)
@@ -219,20 +219,47 @@ static int join_namespaces(const struct rt_config *cfg, struct err *err)
 	return 0;
 }
 
-static int run_parent_hooks(void *data)
+int rt_init_unshare_cgroupns(const struct rt_init_args *a, struct err *err)
+{
+	const struct rt_config *cfg = a->cfg;
+
+	if (!cfg->ns[RT_NS_CGROUP].enabled || cfg->ns[RT_NS_CGROUP].path || *a->unshared_cgroupns)
+		return 0;
+	/* rooted at the container's cgroup: only once the runtime has moved us there */
+	if (rt_init_wait_cgroup(a, err) < 0)
+		return -err->code;
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return err_sys(err, "create cgroup namespace");
+	*a->unshared_cgroupns = true;
+	return 0;
+}
+
+/*
+ * Just before pivot_root: the runtime runs prestart and createRuntime hooks, then this
+ * process runs createContainer hooks, in the container's namespaces but with paths still
+ * resolving as the runtime sees them (runtime-spec config.md#createcontainer-hooks).
+ */
+static int before_pivot(void *data)
 {
 	struct init_ctx *c = data;
+	const struct rt_config *cfg = c->a->cfg;
 	struct rt_sync_msg m;
-	int r;
+	cleanup_free char *state = NULL;
 
-	if (!c->a->cfg->hooks[RT_HOOK_PRESTART].n && !c->a->cfg->hooks[RT_HOOK_CREATE_RUNTIME].n)
+	if (cfg->hooks[RT_HOOK_PRESTART].n || cfg->hooks[RT_HOOK_CREATE_RUNTIME].n) {
+		if (rt_sync_send(c->a->sync_fd, RT_SYNC_HOOKS, 0, NULL) < 0)
+			return err_sys(c->err, "ask the runtime to run hooks");
+		if (recv_expect(c->a, RT_SYNC_HOOKS_DONE, &m, c->err) < 0)
+			return err_wrap(c->err, "run prestart and createRuntime hooks");
+	}
+	if (!cfg->hooks[RT_HOOK_CREATE_CONTAINER].n)
 		return 0;
-	if (rt_sync_send(c->a->sync_fd, RT_SYNC_HOOKS, 0, NULL) < 0)
-		return err_sys(c->err, "ask the runtime to run hooks");
-	r = recv_expect(c->a, RT_SYNC_HOOKS_DONE, &m, c->err);
-	if (r < 0)
-		return err_wrap(c->err, "run prestart and createRuntime hooks");
-	return 0;
+	/* hooks fork: their processes must start inside the container's cgroup */
+	if (rt_init_wait_cgroup(c->a, c->err) < 0 || rt_init_unshare_cgroupns(c->a, c->err) < 0)
+		return -c->err->code;
+	state = state_text(c, "creating");
+	return rt_hooks_run(&cfg->hooks[RT_HOOK_CREATE_CONTAINER], RT_HOOK_CREATE_CONTAINER, state,
+			    c->err);
 }
 
 static int write_proc_sys(const char *key, const char *value, struct err *err)
@@ -490,6 +517,28 @@ static bool lsm_enabled(const char *lsm)
 	return fd >= 0 && read(fd, buf, 1) == 1 && buf[0] == 'Y';
 }
 
+static int set_memory_policy(const struct rt_config *cfg, struct err *err)
+{
+	unsigned long mask[16] = {0};
+	cpu_set_t set;
+	int max = 0;
+
+	if (!cfg->has_memory_policy)
+		return 0;
+	if (cfg->mpol_nodes) {
+		rt_cpulist_parse(cfg->mpol_nodes, &set);
+		for (int n = 0; n < (int)(sizeof(mask) * 8); n++)
+			if (CPU_ISSET(n, &set)) {
+				mask[n / (8 * sizeof(long))] |= 1UL << (n % (8 * sizeof(long)));
+				max = n + 1;
+			}
+	}
+	if (syscall(SYS_set_mempolicy, cfg->mpol_mode, cfg->mpol_nodes ? mask : NULL,
+		    cfg->mpol_nodes ? max + 1 : 0) < 0)
+		return err_sys(err, "set linux.memoryPolicy");
+	return 0;
+}
+
 /* Scheduler, I/O priority and the LSM checks: before capabilities are dropped. */
 static int apply_process_extras(const struct rt_process *p, struct err *err)
 {
@@ -560,7 +609,7 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	 */
 	if (setsid() < 0)
 		return err_sys(err, "create session");
-	if (rt_rootfs_setup(a, run_parent_hooks, c, err) < 0)
+	if (rt_rootfs_setup(a, before_pivot, c, err) < 0)
 		return -err->code;
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return err_sys(err, "set hostname '%s'", cfg->hostname);
@@ -574,21 +623,8 @@ static int setup(struct init_ctx *c, char **ret_exec)
 		return -err->code;
 	if (p->terminal && setup_console(p, a->console_fd, true, err) < 0)
 		return -err->code;
-	/* hooks fork: their processes must start inside the container's cgroup */
-	if (rt_init_wait_cgroup(a, err) < 0)
+	if (rt_init_wait_cgroup(a, err) < 0 || rt_init_unshare_cgroupns(a, err) < 0)
 		return -err->code;
-	if (cfg->ns[RT_NS_CGROUP].enabled && !cfg->ns[RT_NS_CGROUP].path &&
-	    !*a->unshared_cgroupns) {
-		if (unshare(CLONE_NEWCGROUP) < 0)
-			return err_sys(err, "create cgroup namespace");
-		*a->unshared_cgroupns = true;
-	}
-	if (cfg->hooks[RT_HOOK_CREATE_CONTAINER].n) {
-		state = state_text(c, "creating");
-		if (rt_hooks_run(&cfg->hooks[RT_HOOK_CREATE_CONTAINER], RT_HOOK_CREATE_CONTAINER,
-				 state, err) < 0)
-			return -err->code;
-	}
 	if (cfg->has_personality && personality(cfg->personality) < 0)
 		return err_sys(err, "set linux.personality");
 	if (!a->no_new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, a->id) < 0 &&
@@ -607,7 +643,7 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	 * Without no_new_privs the kernel takes a filter only from a process with
 	 * CAP_SYS_ADMIN: load it before the user and capabilities change.
 	 */
-	if (apply_process_extras(p, err) < 0)
+	if (apply_process_extras(p, err) < 0 || set_memory_policy(cfg, err) < 0)
 		return -err->code;
 	if (!p->no_new_privileges && rt_seccomp_load(a->seccomp, err) < 0)
 		return -err->code;

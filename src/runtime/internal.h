@@ -201,6 +201,9 @@ struct rt_config {
 	char *mount_label;
 	bool has_personality;
 	unsigned long personality;
+	bool has_memory_policy; /* linux.memoryPolicy, for set_mempolicy(2) */
+	int mpol_mode;          /* MPOL_* | MPOL_F_* flags */
+	char *mpol_nodes;       /* node list ("0-1,3"); NULL: none */
 };
 
 /*
@@ -362,6 +365,9 @@ int rt_state_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct er
  */
 int rt_hooks_run(const struct rt_hooks *hs, enum rt_hook_kind kind, const char *state_json,
 		 struct err *err);
+/* Runs every hook of @hs, logging a warning for each that fails; returns how many failed. */
+int rt_hooks_run_all(const struct rt_hooks *hs, enum rt_hook_kind kind, const char *state_json,
+		     const char *id);
 /* Converts the config's hooks JSON (as kept in the state) back; for poststart/poststop. */
 int rt_hooks_from_json(const json_t *hooks, enum rt_hook_kind kind, struct rt_hooks *ret,
 		       struct err *err);
@@ -407,6 +413,9 @@ void rt_exec_main(const struct rt_exec_args *x) __attribute__((noreturn));
 
 /* Waits until the runtime has moved this process into its cgroup (idempotent). */
 int rt_init_wait_cgroup(const struct rt_init_args *a, struct err *err);
+
+/* Creates the container's new cgroup namespace (after joining its cgroup), once. */
+int rt_init_unshare_cgroupns(const struct rt_init_args *a, struct err *err);
 
 /* Sets up the root file system in the (new) mount namespace and pivots into it. */
 int rt_rootfs_setup(const struct rt_init_args *a, int (*before_pivot)(void *), void *data,

@@ -309,14 +309,8 @@ static int mount_cgroup_tree(const struct rt_mount *m, const struct rt_init_args
 	 * A new cgroup namespace must be rooted at the container's cgroup before the
 	 * hierarchies are mounted in it; bind mounts of the cgroup's directories need not wait.
 	 */
-	if (a->cfg->ns[RT_NS_CGROUP].enabled && !a->cfg->ns[RT_NS_CGROUP].path &&
-	    !*a->unshared_cgroupns) {
-		if (rt_init_wait_cgroup(a, err) < 0)
-			return -err->code;
-		if (unshare(CLONE_NEWCGROUP) < 0)
-			return err_sys(err, "create cgroup namespace");
-		*a->unshared_cgroupns = true;
-	}
+	if (rt_init_unshare_cgroupns(a, err) < 0)
+		return -err->code;
 	if (open_in_root(rootfd, m->destination, CREATE_DIR, &fd, err) < 0)
 		return -err->code;
 	if (n == 1 && hs[0].v2) {
@@ -364,7 +358,8 @@ static const struct rt_device default_devices[] = {
 	{"/dev/tty", 'c', 5, 0, 0666, true, 0, 0, false, false},
 };
 
-static int create_device(const struct rt_device *d, int rootfd, bool in_userns, struct err *err)
+static int create_device(const struct rt_device *d, int rootfd, bool in_userns, bool from_config,
+			 struct err *err)
 {
 	cleanup_close int parent = -1;
 	cleanup_free char *dir = xstrdup(d->path);
@@ -385,6 +380,18 @@ static int create_device(const struct rt_device *d, int rootfd, bool in_userns, 
 			return err_sys(err, "open '%s'", *dir ? dir : "/");
 		close(parent);
 		parent = dfd;
+	}
+	if (from_config) {
+		struct stat st;
+
+		/* config-linux.md#devices: what is already there must be this very device */
+		if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    ((st.st_mode & S_IFMT) != type ||
+		     (type != S_IFIFO && st.st_rdev != makedev(d->major, d->minor))))
+			return err_set(
+				err, EEXIST,
+				"linux.devices: '%s' exists in the rootfs and is not that device",
+				d->path);
 	}
 	unlinkat(parent, name, 0);
 	if (in_userns && type != S_IFIFO) {
@@ -460,10 +467,10 @@ static int setup_devices(const struct rt_config *cfg, int rootfd, struct err *er
 			if (!strcmp(cfg->devices[j].path, default_devices[i].path))
 				overridden = true;
 		if (!overridden)
-			r = create_device(&default_devices[i], rootfd, in_userns, err);
+			r = create_device(&default_devices[i], rootfd, in_userns, false, err);
 	}
 	for (size_t j = 0; r == 0 && j < cfg->n_devices; j++)
-		r = create_device(&cfg->devices[j], rootfd, in_userns, err);
+		r = create_device(&cfg->devices[j], rootfd, in_userns, true, err);
 	umask(old);
 	if (r < 0)
 		return r;
