@@ -32,11 +32,11 @@
 #include "image/internal.h"
 #include "image/libs.h"
 
-#define BUF_SIZE  (128u << 10)
-#define META_MAX  (16u << 20) /* manifest.json, index.json and the like */
-#define LINK_HOPS 8           /* symlinks followed to a docker archive's file */
-#define NEST_MAX  4           /* index → manifest depth followed in a layout */
-#define TAR_BLOCK 512
+#define BUF_SIZE   (128u << 10)
+#define META_MAX   (16u << 20) /* manifest.json, index.json and the like */
+#define LINK_HOPS  8           /* symlinks followed to a docker archive's file */
+#define IMAGES_MAX 1000        /* entries of manifest.json or index.json */
+#define TAR_BLOCK  512
 
 #define MT_DOCKER_LAYER_TAR "application/vnd.docker.image.rootfs.diff.tar"
 #define MT_DOCKER_FOREIGN   "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
@@ -706,9 +706,11 @@ static int apply_change(json_t *cfg, const char *change, struct err *err)
 		       change, (int)klen, p);
 }
 
-/* config.md: platform, created, the changes, rootfs and one history entry. */
-static int import_config(const struct img_import_opts *o, const char *diff_id, json_t **ret,
-			 struct err *err)
+/*
+ * config.md: platform, created, the changes, history; rootfs.diff_ids stays empty for the
+ * caller. Built before the tarball is read, so bad options cost nothing.
+ */
+static int import_config(const struct img_import_opts *o, json_t **ret, struct err *err)
 {
 	cleanup_json json_t *doc = NULL, *cfg = json_object();
 	cleanup_free char *created = now_rfc3339();
@@ -725,8 +727,7 @@ static int import_config(const struct img_import_opts *o, const char *diff_id, j
 		json_object_set_new(doc, "variant", json_string(plat.variant));
 	img_platform_done(&plat);
 	json_object_set_new(doc, "config", TAKE_PTR(cfg));
-	json_object_set_new(doc, "rootfs",
-			    json_pack("{s:s, s:[s]}", "type", "layers", "diff_ids", diff_id));
+	json_object_set_new(doc, "rootfs", json_pack("{s:s, s:[]}", "type", "layers", "diff_ids"));
 	json_object_set_new(
 		doc, "history",
 		json_pack("[{s:s, s:s}]", "created", created, "created_by", IMPORT_CREATED_BY));
@@ -739,7 +740,7 @@ int img_import_rootfs(struct img_store *s, int fd, const char *name,
 		      struct err *err)
 {
 	cleanup_free char *full = NULL;
-	cleanup_json json_t *cfg = NULL, *probe = json_object();
+	cleanup_json json_t *cfg = NULL;
 	struct source src = {.fd = fd, .what = "rootfs tarball"};
 	struct layer_blob lb;
 	char config[IMG_DIGEST_MAX], manifest[IMG_DIGEST_MAX];
@@ -747,13 +748,11 @@ int img_import_rootfs(struct img_store *s, int fd, const char *name,
 
 	if (img_libs_archive(err) < 0 || store_name(name, &full, err) < 0)
 		return err_wrap(err, "import '%s'", name);
-	/* bad changes are refused before the tarball is read */
-	for (char **c = o ? o->changes : NULL; c && *c; c++)
-		if (apply_change(probe, *c, err) < 0)
-			return err_wrap(err, "import '%s'", full);
-	if (ingest_layer(s, &src, NULL, -1, &lb, err) < 0 ||
-	    import_config(o, lb.diff_id, &cfg, err) < 0 ||
-	    put_json(s, cfg, config, &config_size, err) < 0 ||
+	if (import_config(o, &cfg, err) < 0 || ingest_layer(s, &src, NULL, -1, &lb, err) < 0)
+		return err_wrap(err, "import '%s'", full);
+	json_array_append_new(json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"),
+			      json_string(lb.diff_id));
+	if (put_json(s, cfg, config, &config_size, err) < 0 ||
 	    put_manifest(s, config, config_size,
 			 json_pack("[o]",
 				   descriptor_json(layer_media_type(lb.comp), lb.digest, lb.size)),
@@ -850,6 +849,7 @@ static int out_open_tar(struct out *o, const char *path, struct err *err)
 
 static int out_open_dir(struct out *o, const char *path, struct err *err)
 {
+	cleanup_close int dirfd = -1;
 	cleanup_dir DIR *d = NULL;
 	struct dirent *de;
 	int fd;
@@ -859,21 +859,23 @@ static int out_open_dir(struct out *o, const char *path, struct err *err)
 		o->created = true;
 	else if (errno != EEXIST)
 		return err_sys(err, "create '%s'", path);
-	o->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (o->fd < 0)
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
 		return err_sys(err, "open '%s'", path);
-	if (o->created)
-		return 0;
-	fd = dup(o->fd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return err_sys(err, "read '%s'", path);
+	if (!o->created) {
+		fd = dup(dirfd);
+		if (fd < 0 || !(d = fdopendir(fd))) {
+			if (fd >= 0)
+				close(fd);
+			return err_sys(err, "read '%s'", path);
+		}
+		/* writing into a layout someone else keeps would need merging its index.json */
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				return err_set(err, EEXIST, "'%s' exists and is not empty", path);
 	}
-	/* writing into a layout someone else keeps would need merging its index.json */
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			return err_set(err, EEXIST, "'%s' exists and is not empty", path);
+	/* only now is the directory ours to clean up on failure */
+	o->fd = TAKE_FD(dirfd);
 	return 0;
 }
 
@@ -1025,6 +1027,9 @@ static void out_free(struct out *o)
 		if (o->created)
 			rmdir(o->path);
 	}
+	/* a failed archive gets no end-of-archive blocks: on a pipe it must not look whole */
+	if (o->ar && !o->done)
+		archive_write_fail(o->ar);
 	if (o->ar)
 		archive_write_free(o->ar);
 	if (o->entry)
@@ -1062,7 +1067,7 @@ static int read_doc(struct img_store *s, const char *digest, const char *media_t
 static int host_manifest(struct img_store *s, const struct img_image *im, char **ret_text,
 			 size_t *ret_len, struct err *err)
 {
-	cleanup_free char *text = NULL, *mt = NULL, *child = NULL;
+	cleanup_free char *text = NULL, *mt = NULL;
 	cleanup_index struct img_index *ix = NULL;
 	struct img_platform host = {0};
 	const struct img_descriptor *d;
@@ -1115,7 +1120,8 @@ static void docker_add_name(struct docker_save *ds, json_t *entry, const char *n
 	cleanup_free char *repo = NULL;
 	struct err err = ERR_INIT;
 	struct img_ref ref = {0};
-	json_t *repos;
+	json_t *repos, *tags, *v;
+	size_t i;
 
 	/* a name the store holds always parses with a tag; anything else is left out */
 	if (img_ref_parse(name, &ref, &err) < 0 || !ref.tag || ref.digest) {
@@ -1123,7 +1129,12 @@ static void docker_add_name(struct docker_save *ds, json_t *entry, const char *n
 		img_ref_done(&ref);
 		return;
 	}
-	json_array_append_new(json_object_get(entry, "RepoTags"), json_string(name));
+	tags = json_object_get(entry, "RepoTags");
+	json_array_foreach (tags, i, v)
+		if (!strcmp(json_string_value(v), name))
+			break;
+	if (i == json_array_size(tags))
+		json_array_append_new(tags, json_string(name));
 	repo = xasprintf("%s/%s", ref.domain, ref.path);
 	repos = json_object_get(ds->repos, repo);
 	if (!repos) {
@@ -1141,28 +1152,27 @@ static int docker_plan(struct img_store *s, const struct img_image *im, struct d
 	cleanup_free char *mtext = NULL, *ctext = NULL, *config_path = NULL;
 	cleanup_manifest struct img_manifest *m = NULL;
 	cleanup_config struct img_config *c = NULL;
-	json_t *layers = json_array(), *entry = NULL, *v;
+	cleanup_json json_t *layers = json_array();
+	json_t *entry = NULL, *v;
 	size_t mlen, clen, i;
 
 	if (host_manifest(s, im, &mtext, &mlen, err) < 0 ||
 	    img_manifest_parse(mtext, mlen, &m, err) < 0 ||
 	    img_blob_read(s, m->config.digest, &ctext, &clen, err) < 0 ||
 	    img_config_parse(ctext, clen, &c, err) < 0)
-		goto fail;
-	if (c->n_diff_ids != m->n_layers) {
-		err_set(err, EINVAL, "config '%s' has %zu diff ids for %zu layers",
-			m->config.digest, c->n_diff_ids, m->n_layers);
-		goto fail;
-	}
+		return err_wrap(err, "image '%s'", im->name);
+	if (c->n_diff_ids != m->n_layers)
+		return err_set(err, EINVAL,
+			       "image '%s': config '%s' has %zu diff ids for %zu layers", im->name,
+			       m->config.digest, c->n_diff_ids, m->n_layers);
 	config_path = xasprintf("%s.json", hex_of(m->config.digest));
 	json_object_set_new(ds->files, config_path, json_pack("{s:s}", "digest", m->config.digest));
 	for (i = 0; i < m->n_layers; i++) {
 		cleanup_free char *path = xasprintf("%s/layer.tar", hex_of(c->diff_ids[i]));
 
-		if (!img_blob_exists(s, m->layers[i].digest)) {
-			err_set(err, ENOENT, "layer '%s' is not in the store", m->layers[i].digest);
-			goto fail;
-		}
+		if (!img_blob_exists(s, m->layers[i].digest))
+			return err_set(err, ENOENT, "image '%s': layer '%s' is not in the store",
+				       im->name, m->layers[i].digest);
 		json_array_append_new(layers, json_string(path));
 		if (!json_object_get(ds->files, path))
 			json_object_set_new(ds->files, path,
@@ -1174,23 +1184,20 @@ static int docker_plan(struct img_store *s, const struct img_image *im, struct d
 		if (!strcmp(json_string_value(json_object_get(v, "Config")), config_path))
 			entry = v;
 	if (!entry) {
-		entry = json_pack("{s:s, s:[], s:o}", "Config", config_path, "RepoTags", "Layers",
-				  json_incref(layers));
+		entry = json_pack("{s:s, s:[], s:O}", "Config", config_path, "RepoTags", "Layers",
+				  layers);
 		json_array_append_new(ds->manifest, entry);
 	}
 	docker_add_name(ds, entry, im->name,
 			m->n_layers ? hex_of(c->diff_ids[m->n_layers - 1]) : NULL);
-	json_decref(layers);
 	return 0;
-fail:
-	json_decref(layers);
-	return err_wrap(err, "image '%s'", im->name);
 }
 
 static int docker_write_layer(struct out *o, struct img_store *s, const char *path,
 			      const char *digest, const char *diff_id, struct err *err)
 {
 	cleanup_free unsigned char *buf = xmalloc(BUF_SIZE);
+	cleanup_free char *dir = NULL;
 	cleanup_close int fd = -1;
 	struct source src = {.what = digest};
 	struct tar_hash th = {0};
@@ -1200,7 +1207,9 @@ static int docker_write_layer(struct out *o, struct img_store *s, const char *pa
 	ssize_t n;
 	int r;
 
-	if (img_blob_open(s, digest, &fd, err) < 0)
+	/* <diff id hex>/ first, as docker writes it */
+	dir = xstrndup(path, strcspn(path, "/"));
+	if (out_dir(o, dir, err) < 0 || img_blob_open(s, digest, &fd, err) < 0)
 		return -err->code;
 	src.fd = fd;
 	n = pread(fd, buf, 8, 0);
@@ -1223,8 +1232,9 @@ static int docker_write_layer(struct out *o, struct img_store *s, const char *pa
 	if (r < 0)
 		return r;
 	if (strcmp(got, diff_id))
-		return err_set(err, EBADMSG, "layer '%s' decompresses to '%s', not its diff id '%s'",
-			       digest, got, diff_id);
+		return err_set(err, EBADMSG,
+			       "layer '%s' decompresses to '%s', not its diff id '%s'", digest, got,
+			       diff_id);
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return err_sys(err, "rewind blob '%s'", digest);
 	t = (struct tee){.src = &src, .buf = buf, .err = err};
@@ -1244,18 +1254,9 @@ static int docker_write(struct out *o, struct img_store *s, const struct docker_
 		const char *digest = json_string_value(json_object_get(v, "digest"));
 		const char *diff_id = json_string_value(json_object_get(v, "diff_id"));
 
-		if (!diff_id) {
-			if (out_blob(o, s, path, digest, err) < 0)
-				return -err->code;
-			continue;
-		}
-		{
-			cleanup_free char *dir = xstrndup(path, strcspn(path, "/"));
-
-			if (out_dir(o, dir, err) < 0 ||
-			    docker_write_layer(o, s, path, digest, diff_id, err) < 0)
-				return -err->code;
-		}
+		if (diff_id ? docker_write_layer(o, s, path, digest, diff_id, err) < 0
+			    : out_blob(o, s, path, digest, err) < 0)
+			return -err->code;
 	}
 	if (out_data(o, "manifest.json", manifest, strlen(manifest), err) < 0 ||
 	    out_data(o, "repositories", repos, strlen(repos), err) < 0)
@@ -1468,8 +1469,9 @@ static int oci_plan(struct img_store *s, const struct img_image *im, struct oci_
 
 	r = read_doc(s, im->digest, im->media_type, &text, &len, &mt, err);
 	if (r == 0)
-		r = img_media_is_index(mt) ? oci_plan_index(s, p, im->digest, text, len, mt, &d, err)
-					   : oci_plan_manifest(s, p, im->digest, &d, err);
+		r = img_media_is_index(mt)
+			    ? oci_plan_index(s, p, im->digest, text, len, mt, &d, err)
+			    : oci_plan_manifest(s, p, im->digest, &d, err);
 	if (r < 0)
 		return err_wrap(err, "image '%s'", im->name);
 	json_array_append_new(p->manifests,
@@ -1480,8 +1482,7 @@ static int oci_plan(struct img_store *s, const struct img_image *im, struct oci_
 	return 0;
 }
 
-static int oci_write(struct out *o, struct img_store *s, const struct oci_save *p,
-		     struct err *err)
+static int oci_write(struct out *o, struct img_store *s, const struct oci_save *p, struct err *err)
 {
 	cleanup_json json_t *index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
 					       IMG_MT_OCI_INDEX, "manifests", p->manifests);
@@ -1652,8 +1653,8 @@ static void scan_done(struct scan *sc)
 	json_decref(sc->links);
 }
 
-static int read_meta(struct archive *a, struct archive_entry *e, const char *name,
-		     char **ret, size_t *ret_len, struct err *err)
+static int read_meta(struct archive *a, struct archive_entry *e, const char *name, char **ret,
+		     size_t *ret_len, struct err *err)
 {
 	int64_t size = archive_entry_size(e);
 	struct source src = {.fd = -1, .ar = a, .what = name};
@@ -1796,9 +1797,9 @@ static int oci_entry_name(const json_t *desc, const char *stem, char **ret, stru
 	if (strpbrk(ref, "/:@"))
 		return store_name(ref, ret, err);
 	if (!tag_valid(ref))
-		return err_set(err, EINVAL,
-			       "annotation " ANN_REF_NAME " '%s' is neither an image name nor a tag",
-			       ref);
+		return err_set(
+			err, EINVAL,
+			"annotation " ANN_REF_NAME " '%s' is neither an image name nor a tag", ref);
 	local = xasprintf("localhost/%s:%s", stem, ref);
 	return store_name(local, ret, err);
 }
@@ -1837,9 +1838,9 @@ static int layout_fetch(struct img_store *s, const struct layout *l, const char 
 	name = xasprintf(BLOBS_PREFIX "%s", hex_of(digest));
 	fd = openat(l->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? err_set(err, ENOENT, "blob '%s' is not in '%s'", digest,
-						 l->path)
-				       : err_sys(err, "open '%s' in '%s'", name, l->path);
+		return errno == ENOENT
+			       ? err_set(err, ENOENT, "blob '%s' is not in '%s'", digest, l->path)
+			       : err_sys(err, "open '%s' in '%s'", name, l->path);
 	src.fd = fd;
 	src.what = name;
 	return ingest_blob(s, &src, digest, size, got, err);
@@ -1906,8 +1907,8 @@ static int load_oci_entry(struct img_store *s, const struct layout *l, const jso
 	int64_t size = -1;
 	size_t len;
 
-	if (jx_str(v, "", "digest", &digest, err) < 0 || jx_str(v, "", "mediaType", &dmt, err) < 0 ||
-	    jx_int(v, "", "size", &size, err) < 0)
+	if (jx_str(v, "", "digest", &digest, err) < 0 ||
+	    jx_str(v, "", "mediaType", &dmt, err) < 0 || jx_int(v, "", "size", &size, err) < 0)
 		return -err->code;
 	if (!digest)
 		return err_set(err, EINVAL, "digest: missing");
@@ -1939,8 +1940,8 @@ static int layout_version_check(const char *text, size_t len, struct err *err)
 }
 
 /* Every image index.json lists, each with what it references. */
-static int load_oci_index(struct img_store *s, const struct layout *l, const char *text,
-			  size_t len, const char *stem, struct loaded *ld, struct err *err)
+static int load_oci_index(struct img_store *s, const struct layout *l, const char *text, size_t len,
+			  const char *stem, struct loaded *ld, struct err *err)
 {
 	cleanup_json json_t *doc = NULL;
 	json_t *manifests = NULL, *v;
@@ -1951,6 +1952,9 @@ static int load_oci_index(struct img_store *s, const struct layout *l, const cha
 		return -err->code;
 	if (!manifests || !json_array_size(manifests))
 		return err_set(err, EINVAL, "index.json lists no images");
+	if (json_array_size(manifests) > IMAGES_MAX)
+		return err_set(err, EINVAL, "index.json: %zu images, more than the limit of %d",
+			       json_array_size(manifests), IMAGES_MAX);
 	json_array_foreach (manifests, i, v)
 		if (load_oci_entry(s, l, v, stem, ld, err) < 0)
 			return err_wrap(err, "index.json manifests[%zu]", i);
@@ -2043,7 +2047,8 @@ static int docker_ingest(struct img_store *s, int fd, const char *path, const js
 		if (!blob_path_digest(name, expected))
 			*expected = '\0';
 		if (!strcmp(role, "config")) {
-			if (ingest_blob(s, &src, *expected ? expected : NULL, size, digest, err) < 0)
+			if (ingest_blob(s, &src, *expected ? expected : NULL, size, digest, err) <
+			    0)
 				return -err->code;
 			json_object_set_new(got, name,
 					    json_pack("{s:s, s:I}", "digest", digest, "size",
@@ -2107,10 +2112,9 @@ static int docker_image(struct img_store *s, const json_t *entry, const json_t *
 				       "layer '%s' has diff id '%s', the config says '%s'",
 				       json_string_value(v), diff_id, c->diff_ids[i]);
 		json_array_append_new(
-			layers,
-			descriptor_json(json_string_value(json_object_get(l, "mediaType")),
-					json_string_value(json_object_get(l, "digest")),
-					json_integer_value(json_object_get(l, "size"))));
+			layers, descriptor_json(json_string_value(json_object_get(l, "mediaType")),
+						json_string_value(json_object_get(l, "digest")),
+						json_integer_value(json_object_get(l, "size"))));
 	}
 	if (put_manifest(s, config_digest, (int64_t)clen, json_incref(layers), digest, err) < 0)
 		return -err->code;
@@ -2136,9 +2140,13 @@ static int docker_manifest_check(const json_t *doc, struct err *err)
 
 	if (!json_is_array(doc) || !json_array_size(doc))
 		return err_set(err, EINVAL, "manifest.json: expected a non-empty array");
+	if (json_array_size(doc) > IMAGES_MAX)
+		return err_set(err, EINVAL, "manifest.json: %zu images, more than the limit of %d",
+			       json_array_size(doc), IMAGES_MAX);
 	json_array_foreach (doc, i, v) {
 		if (!json_is_string(json_object_get(v, "Config")))
-			return err_set(err, EINVAL, "manifest.json[%zu].Config: expected string", i);
+			return err_set(err, EINVAL, "manifest.json[%zu].Config: expected string",
+				       i);
 		if (!json_is_array(json_object_get(v, "Layers")))
 			return err_set(err, EINVAL, "manifest.json[%zu].Layers: expected array", i);
 		json_array_foreach (json_object_get(v, "Layers"), k, l)
@@ -2161,7 +2169,8 @@ static int load_docker(struct img_store *s, int fd, const char *path, const stru
 	    docker_manifest_check(doc, err) < 0)
 		return -err->code;
 	json_array_foreach (doc, i, v) {
-		char *target = resolve_link(sc->links, json_string_value(json_object_get(v, "Config")));
+		char *target =
+			resolve_link(sc->links, json_string_value(json_object_get(v, "Config")));
 
 		if (target)
 			json_object_set_new(want, target, json_string("config"));
@@ -2241,13 +2250,12 @@ static int name_loaded(struct img_store *s, const struct loaded *ld, const char 
 	json_t *e;
 
 	json_array_foreach (ld->unnamed, i, e) {
-		cleanup_free char *local =
-			n_unnamed == 1 ? xasprintf("localhost/%s:latest", stem)
-				       : xasprintf("localhost/%s:%zu", stem, i + 1);
+		cleanup_free char *local = n_unnamed == 1
+						   ? xasprintf("localhost/%s:latest", stem)
+						   : xasprintf("localhost/%s:%zu", stem, i + 1);
 
-		json_array_append_new(ld->named,
-				      json_pack("[s, O, O]", local, json_array_get(e, 0),
-						json_array_get(e, 1)));
+		json_array_append_new(ld->named, json_pack("[s, O, O]", local, json_array_get(e, 0),
+							   json_array_get(e, 1)));
 	}
 	json_array_foreach (ld->named, i, e) {
 		name = json_string_value(json_array_get(e, 0));
@@ -2265,7 +2273,8 @@ static int name_loaded(struct img_store *s, const struct loaded *ld, const char 
 
 int img_load(struct img_store *s, const char *path, char ***ret_names, struct err *err)
 {
-	struct loaded ld = {json_array(), json_array()};
+	cleanup_json json_t *named = json_array(), *unnamed = json_array();
+	struct loaded ld = {named, unnamed};
 	cleanup_free char *stem = archive_stem(path);
 	cleanup_close int fd = -1;
 	struct stat st;
@@ -2291,7 +2300,5 @@ int img_load(struct img_store *s, const char *path, char ***ret_names, struct er
 	}
 	if (r == 0)
 		r = name_loaded(s, &ld, stem, ret_names, err);
-	json_decref(ld.named);
-	json_decref(ld.unnamed);
 	return r < 0 ? err_wrap(err, "load '%s'", path) : 0;
 }

@@ -60,6 +60,7 @@ struct err;
 	X(archive_write_new)                                                                       \
 	X(archive_write_free)                                                                      \
 	X(archive_write_close)                                                                     \
+	X(archive_write_fail)                                                                      \
 	X(archive_write_set_format_pax_restricted)                                                 \
 	X(archive_write_set_format_raw)                                                            \
 	X(archive_write_add_filter_gzip)                                                           \

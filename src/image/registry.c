@@ -18,10 +18,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-/* curl.h makes these two checking macros; libs.h redefines them to the loaded library */
-#undef curl_easy_getinfo
-#undef curl_easy_setopt
-
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
@@ -72,8 +68,8 @@ struct req {
 	const char *method; /* GET, HEAD, POST, PUT, PATCH */
 	const char *accept; /* whole header lines, or NULL */
 	const char *content_type;
-	const char *range;
-	bool has_body; /* POST, PUT, PATCH: @data or @fd from @off, @len bytes (may be 0) */
+	const char *range; /* a whole "Range:" or "Content-Range:" line, or NULL */
+	bool has_body;     /* POST, PUT, PATCH: @data or @fd from @off, @len bytes (may be 0) */
 	bool from_file;
 	const char *data;
 	int fd;
@@ -458,25 +454,30 @@ static int status_error(const struct client *c, const struct xfer *x, const char
 	cleanup_free char *msg = registry_messages(x);
 	cleanup_free char *where =
 		c->repo ? xasprintf("%s/%s", c->domain, c->repo) : xstrdup(c->domain);
-	const char *sep = msg ? ": " : "";
 
+	/* docker's registry says no more than the status; anything else is worth passing on */
+	if (msg && (!strcasecmp(msg, "authentication required") ||
+		    !strcasecmp(msg, "manifest unknown") || !strcasecmp(msg, "blob unknown"))) {
+		free(msg);
+		msg = NULL;
+	}
+	if (!msg)
+		msg = xstrdup("");
 	switch (x->status) {
 	case 401:
 	case 403:
-		/* docker's registry says only that; anything else is worth passing on */
-		if (msg && !strcasecmp(msg, "authentication required"))
-			sep = "";
-		return err_set(err, EACCES, "authentication required for '%s'%s%s", where, sep,
-			       *sep ? msg : "");
+		return err_set(err, EACCES, "authentication required for '%s'%s%s", where,
+			       *msg ? ": " : "", msg);
 	case 404:
-		return err_set(err, ENOENT, "%s unknown: %s", kind, object);
+		return err_set(err, ENOENT, "%s unknown: %s%s%s", kind, object, *msg ? ": " : "",
+			       msg);
 	case 429:
 		return err_set(err, EAGAIN, "%s %s: too many requests to '%s'%s%s", kind, object,
-			       c->domain, sep, msg ? msg : "");
+			       c->domain, *msg ? ": " : "", msg);
 	default:
 		return err_set(err, x->status >= 500 ? EIO : EPROTO,
 			       "%s %s: registry '%s' answered %ld%s%s", kind, object, c->domain,
-			       x->status, sep, msg ? msg : "");
+			       x->status, *msg ? ": " : "", msg);
 	}
 }
 
@@ -601,8 +602,8 @@ static int fetch_token(struct client *c, const struct img_challenge *ch, struct 
 			       "authenticate to '%s' as '%s': invalid username or password",
 			       c->domain, c->user);
 	if (c->x.status == 401 || c->x.status == 403)
-		return err_set(err, EACCES, "authentication required for '%s/%s'", c->domain,
-			       c->repo ? c->repo : "");
+		return err_set(err, EACCES, "authentication required for '%s%s%s'", c->domain,
+			       c->repo ? "/" : "", c->repo ? c->repo : "");
 	if (c->x.status != 200) {
 		cleanup_free char *msg = registry_messages(&c->x);
 
@@ -940,7 +941,7 @@ static int job_finished(struct pull *p, struct slot *sl, CURLcode rc, struct err
 	x->job = NULL;
 	j->running = false;
 	if (rc != CURLE_OK) {
-		r = transfer_error(x, rc, "GET", j->url, &why);
+		transfer_error(x, rc, "GET", j->url, &why);
 		if (!x->transient) {
 			*err = why;
 			return err_wrap(err, "fetch blob %s", object);
@@ -1145,24 +1146,19 @@ static int fetch_platform_manifest(struct client *c, const struct doc *top, stru
 	int r;
 
 	r = img_index_parse(top->text, top->len, &ix, err);
-	if (r < 0) {
-		err_wrap(err, "index %s", object);
-		goto out;
-	}
-	r = img_platform_parse(c->o->platform, &want, err);
+	if (r == 0)
+		r = img_platform_parse(c->o->platform, &want, err);
 	if (r == 0)
 		r = img_index_select(ix, &want, &d, err);
-	if (r < 0) {
-		err_wrap(err, "pull %s", object);
-		goto out;
-	}
-	r = fetch_manifest(c, d->digest, d->digest, ret, err);
+	if (r < 0)
+		err_wrap(err, "index %s", object);
+	else
+		r = fetch_manifest(c, d->digest, d->digest, ret, err);
 	if (r == 0 && img_media_is_index(ret->media_type)) {
 		r = err_set(err, ENOTSUP, "index %s: entry %s is an index itself", object,
 			    d->digest);
 		doc_done(ret);
 	}
-out:
 	img_platform_done(&want);
 	img_index_free(ix);
 	return r;
@@ -1312,28 +1308,47 @@ static int upload_send(struct client *c, const char *digest, int fd, int64_t siz
 	return 0;
 }
 
-static int push_blob(struct client *c, const char *digest, struct err *err)
+/* One attempt at a blob: nothing when the registry has it, a mount if it can, else an upload. */
+static int push_blob_once(struct client *c, const char *digest, int64_t size, struct err *err)
 {
-	const struct req head = {.method = "HEAD"};
+	const struct req head = {.method = "HEAD", .follow = true};
 	cleanup_free char *path = xasprintf("/v2/%s/blobs/%s", c->repo, digest);
 	cleanup_free char *object = xasprintf("%s/%s@%s", c->domain, c->repo, digest);
 	cleanup_free char *location = NULL;
 	cleanup_close int fd = -1;
+
+	if (client_do(c, &head, path, err) < 0)
+		return err_wrap(err, "check blob %s", object);
+	if (c->x.status == 200)
+		return 0;
+	if (c->x.status != 404)
+		return status_error(c, &c->x, "blob", object, err);
+	if (upload_start(c, digest, &location, err) < 0)
+		return -err->code;
+	if (location && (img_blob_open(c->s, digest, &fd, err) < 0 ||
+			 upload_send(c, digest, fd, size, &location, err) < 0))
+		return -err->code;
+	return 0;
+}
+
+static int push_blob(struct client *c, const char *digest, struct err *err)
+{
 	int64_t size;
 
 	if (img_blob_size(c->s, digest, &size, err) < 0)
 		return -err->code;
 	progress(c, digest, 0, size);
-	if (client_do(c, &head, path, err) < 0)
-		return err_wrap(err, "check blob %s", object);
-	if (c->x.status != 200 && c->x.status != 404)
-		return status_error(c, &c->x, "blob", object, err);
-	if (c->x.status == 404) {
-		if (upload_start(c, digest, &location, err) < 0)
-			return -err->code;
-		if (location && (img_blob_open(c->s, digest, &fd, err) < 0 ||
-				 upload_send(c, digest, fd, size, &location, err) < 0))
-			return -err->code;
+	for (int attempt = 0;; attempt++) {
+		int r = push_blob_once(c, digest, size, err);
+
+		if (r == 0)
+			break;
+		/* a broken upload session cannot be trusted to resume: open a new one */
+		if (attempt >= RETRIES || !(c->x.transient || is_retryable(c->x.status)))
+			return r;
+		log_debug("%s, retrying", err->msg);
+		err_clear(err);
+		sleep_ms(backoff_ms(attempt));
 	}
 	progress(c, digest, size, size);
 	return 0;
@@ -1382,40 +1397,76 @@ static int push_manifest(struct client *c, const char *digest, const char *refer
 	return r;
 }
 
+/* The one entry of @ix whose manifest the store has; NULL if none or several. */
+static const struct img_descriptor *only_present(struct client *c, const struct img_index *ix)
+{
+	const struct img_descriptor *found = NULL;
+
+	for (size_t i = 0; i < ix->n; i++) {
+		if (!img_blob_exists(c->s, ix->manifests[i].digest))
+			continue;
+		if (found)
+			return NULL;
+		found = &ix->manifests[i];
+	}
+	return found;
+}
+
+/*
+ * The entry of a partly pulled index to push: the platform asked for, else the host's,
+ * else the only one the store has.
+ */
+static int pick_present(struct client *c, const struct img_index *ix, const char *digest,
+			const struct img_descriptor **ret, struct err *err)
+{
+	struct img_platform want = {0};
+	const struct img_descriptor *d = NULL;
+	int r;
+
+	r = img_platform_parse(c->o->platform, &want, err);
+	if (r == 0 && img_index_select(ix, &want, &d, err) < 0) {
+		if (c->o->platform)
+			r = -err->code;
+		else
+			err_clear(err);
+	}
+	if (r == 0 && !c->o->platform && (!d || !img_blob_exists(c->s, d->digest)))
+		d = only_present(c, ix);
+	if (r == 0 && (!d || !img_blob_exists(c->s, d->digest)))
+		r = err_set(err, ENOENT, "the store has no manifest of index %s for %s", digest,
+			    c->o->platform ? c->o->platform : "this host's platform");
+	img_platform_done(&want);
+	if (r == 0)
+		*ret = d;
+	return r;
+}
+
 /*
  * Pushes an index: every entry and then the index when the store has them all, else only
- * the entry for the wanted platform, under @reference (as podman pushes one image).
+ * one image (see pick_present()) under @reference, as podman pushes an image.
  */
 static int push_index(struct client *c, const char *digest, const char *text, size_t len,
 		      const char *media_type, const char *reference, struct err *err)
 {
 	struct img_index *ix = NULL;
-	struct img_platform want = {0};
 	const struct img_descriptor *d = NULL;
 	bool all = true;
-	int r;
+	int r = 0;
 
 	if (img_index_parse(text, len, &ix, err) < 0)
 		return err_wrap(err, "push index %s", digest);
 	for (size_t i = 0; i < ix->n; i++)
 		all = all && img_blob_exists(c->s, ix->manifests[i].digest);
 	if (all) {
-		r = 0;
 		for (size_t i = 0; r == 0 && i < ix->n; i++)
 			r = push_manifest(c, ix->manifests[i].digest, ix->manifests[i].digest, err);
 		if (r == 0)
 			r = put_manifest(c, text, len, media_type, digest, reference, err);
-		img_index_free(ix);
-		return r;
+	} else {
+		r = pick_present(c, ix, digest, &d, err);
+		if (r == 0)
+			r = push_manifest(c, d->digest, reference, err);
 	}
-	r = img_platform_parse(c->o->platform, &want, err);
-	if (r == 0)
-		r = img_index_select(ix, &want, &d, err);
-	if (r == 0)
-		r = push_manifest(c, d->digest, reference, err);
-	else
-		err_wrap(err, "push index %s", digest);
-	img_platform_done(&want);
 	img_index_free(ix);
 	return r;
 }

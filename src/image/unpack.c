@@ -61,6 +61,12 @@ struct dir_fix {
 struct unpacker {
 	int root;
 	bool rootless;
+	/* what a new file gets without fchown/fchmod, to skip those calls when they match */
+	uid_t uid;
+	gid_t gid;
+	bool owner_inherited; /* a setgid root: new files take its group */
+	mode_t umask;
+	bool umask_known;
 	const char *opaque_xattr;
 	struct archive *tar;
 	struct stream *stream;
@@ -116,6 +122,8 @@ static la_ssize_t stream_read(struct archive *a, void *data, const void **ret_bu
 	int r;
 
 	(void)a;
+	if (s->err.code)
+		return -1;
 	while (!s->eof && n == 0) {
 		r = archive_read_data_block(s->outer, &buf, &n, &off);
 		if (r == ARCHIVE_EOF) {
@@ -338,6 +346,11 @@ static int walk_dir(struct unpacker *u, const char *path, int flags, bool create
 			if (mkdirat(base, comp, 0755) < 0 && errno != EEXIST)
 				return err_sys(err, "layer entry '%s': create directory '%s'",
 					       entry, buf);
+			/* owned by the layer's root, as docker makes them */
+			if (!u->rootless && (u->owner_inherited || u->uid || u->gid) &&
+			    fchownat(base, comp, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+				return err_sys(err, "layer entry '%s': set owner of '%s'", entry,
+					       buf);
 			if (whiteout && set_opaque(u, base, comp, entry, err) < 0)
 				return -err->code;
 			dir_fix_add(u, buf, 0755, omit);
@@ -467,17 +480,29 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 		ts[0] = ts[1];
 }
 
-static int entry_owner(struct archive_entry *e, const char *entry, uid_t *ret_uid, gid_t *ret_gid,
-		       struct err *err)
+/*
+ * The owner an entry wants: 1 when it must be set, 0 when there is nothing to do (rootless,
+ * or a file just made by us already has it).
+ */
+static int entry_owner(struct unpacker *u, struct archive_entry *e, bool fresh, const char *entry,
+		       uid_t *ret_uid, gid_t *ret_gid, struct err *err)
 {
 	la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
 
+	if (u->rootless)
+		return 0;
 	if (uid < 0 || uid >= UINT32_MAX || gid < 0 || gid >= UINT32_MAX)
 		return err_set(err, EPROTO, "layer entry '%s': invalid owner %lld:%lld", entry,
 			       (long long)uid, (long long)gid);
 	*ret_uid = (uid_t)uid;
 	*ret_gid = (gid_t)gid;
-	return 0;
+	return !fresh || u->owner_inherited || *ret_uid != u->uid || *ret_gid != u->gid;
+}
+
+/* Whether a node made with @perm & 0777 needs a chmod to get @perm exactly. */
+static bool mode_needs_chmod(const struct unpacker *u, mode_t perm)
+{
+	return !u->umask_known || (perm & 07000) || (perm & u->umask);
 }
 
 /* overlayfs' own attributes would let a layer fake whiteouts, redirects or metacopy */
@@ -487,12 +512,13 @@ static bool xattr_is_overlay(const char *name)
 }
 
 /*
- * Sets the entry's xattrs on @fd, or on @name in @dirfd when @fd < 0 (symlinks and
- * devices, which cannot be opened for it). Unsupported attributes are skipped; so are
- * privileged ones in rootless mode and on symlinks, where the kernel allows no user.*.
+ * Sets the entry's xattrs on @fd, or on @name in @dirfd when @fd < 0 (symlinks, devices
+ * and fifos, which cannot be opened for it). Unsupported attributes are skipped; so are
+ * privileged ones in rootless mode and user.* ones on those special files, which the
+ * kernel refuses.
  */
 static int apply_xattrs(struct unpacker *u, struct archive_entry *e, int fd, int dirfd,
-			const char *name, bool symlink, const char *entry, struct err *err)
+			const char *name, const char *entry, struct err *err)
 {
 	char proc[64];
 	const char *key;
@@ -519,7 +545,7 @@ static int apply_xattrs(struct unpacker *u, struct archive_entry *e, int fd, int
 			path = xasprintf("%s/%s", proc, name);
 			r = lsetxattr(path, key, value, size, 0);
 		}
-		if (r == 0 || errno == EOPNOTSUPP || (errno == EPERM && (u->rootless || symlink)))
+		if (r == 0 || errno == EOPNOTSUPP || (errno == EPERM && (u->rootless || fd < 0)))
 			continue;
 		return err_sys(err, "layer entry '%s': set xattr '%s'", entry, key);
 	}
@@ -530,19 +556,20 @@ static int apply_xattrs(struct unpacker *u, struct archive_entry *e, int fd, int
 static int apply_meta_fd(struct unpacker *u, struct archive_entry *e, int fd, const char *entry,
 			 struct err *err)
 {
+	mode_t perm = archive_entry_perm(e) & 07777;
 	struct timespec ts[2];
 	uid_t uid;
 	gid_t gid;
+	int r;
 
-	if (!u->rootless) {
-		if (entry_owner(e, entry, &uid, &gid, err) < 0)
-			return -err->code;
-		if (fchown(fd, uid, gid) < 0)
-			return err_sys(err, "layer entry '%s': set owner", entry);
-	}
-	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+	r = entry_owner(u, e, true, entry, &uid, &gid, err);
+	if (r < 0)
+		return r;
+	if (r > 0 && fchown(fd, uid, gid) < 0)
+		return err_sys(err, "layer entry '%s': set owner", entry);
+	if (mode_needs_chmod(u, perm) && fchmod(fd, perm) < 0)
 		return err_sys(err, "layer entry '%s': set mode", entry);
-	if (apply_xattrs(u, e, fd, -1, NULL, false, entry, err) < 0)
+	if (apply_xattrs(u, e, fd, -1, NULL, entry, err) < 0)
 		return -err->code;
 	entry_times(e, ts);
 	if (futimens(fd, ts) < 0)
@@ -554,20 +581,21 @@ static int apply_meta_fd(struct unpacker *u, struct archive_entry *e, int fd, co
 static int apply_meta_at(struct unpacker *u, struct archive_entry *e, int dirfd, const char *name,
 			 bool symlink, const char *entry, struct err *err)
 {
+	mode_t perm = archive_entry_perm(e) & 07777;
 	struct timespec ts[2];
 	uid_t uid;
 	gid_t gid;
+	int r;
 
-	if (!u->rootless) {
-		if (entry_owner(e, entry, &uid, &gid, err) < 0)
-			return -err->code;
-		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			return err_sys(err, "layer entry '%s': set owner", entry);
-	}
+	r = entry_owner(u, e, true, entry, &uid, &gid, err);
+	if (r < 0)
+		return r;
+	if (r > 0 && fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(err, "layer entry '%s': set owner", entry);
 	/* we just made it and it is no symlink: following cannot leave the directory */
-	if (!symlink && fchmodat(dirfd, name, archive_entry_perm(e) & 07777, 0) < 0)
+	if (!symlink && mode_needs_chmod(u, perm) && fchmodat(dirfd, name, perm, 0) < 0)
 		return err_sys(err, "layer entry '%s': set mode", entry);
-	if (apply_xattrs(u, e, -1, dirfd, name, symlink, entry, err) < 0)
+	if (apply_xattrs(u, e, -1, dirfd, name, entry, err) < 0)
 		return -err->code;
 	entry_times(e, ts);
 	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -594,13 +622,14 @@ static int unpack_file(struct unpacker *u, struct archive_entry *e, int dirfd, c
 		       const char *entry, struct err *err)
 {
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	cleanup_close int fd = openat(dirfd, name, flags, 0600);
+	const mode_t mode = archive_entry_perm(e) & 0777;
+	cleanup_close int fd = openat(dirfd, name, flags, mode);
 	la_int64_t pos = 0, size = archive_entry_size(e);
 
 	if (fd < 0 && errno == EEXIST) {
 		if (replace_existing(u, dirfd, name, false, entry, err) < 0)
 			return -err->code;
-		fd = openat(dirfd, name, flags, 0600);
+		fd = openat(dirfd, name, flags, mode);
 	}
 	if (fd < 0)
 		return err_sys(err, "layer entry '%s': create file", entry);
@@ -631,7 +660,7 @@ static int unpack_dir(struct unpacker *u, struct archive_entry *e, int dirfd, co
 		      const char *entry, struct err *err)
 {
 	struct timespec ts[2];
-	int kept = 0;
+	int kept = 0, r;
 	uid_t uid;
 	gid_t gid;
 
@@ -647,19 +676,18 @@ static int unpack_dir(struct unpacker *u, struct archive_entry *e, int dirfd, co
 		if (kept == 2 && set_opaque(u, dirfd, name, entry, err) < 0)
 			return -err->code;
 	}
-	if (!u->rootless) {
-		if (entry_owner(e, entry, &uid, &gid, err) < 0)
-			return -err->code;
-		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			return err_sys(err, "layer entry '%s': set owner", entry);
-	}
+	r = entry_owner(u, e, kept != 1, entry, &uid, &gid, err);
+	if (r < 0)
+		return r;
+	if (r > 0 && fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(err, "layer entry '%s': set owner", entry);
 	if (archive_entry_xattr_count(e) > 0) {
 		cleanup_close int fd =
 			openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (fd < 0)
 			return err_sys(err, "layer entry '%s': open directory", entry);
-		if (apply_xattrs(u, e, fd, -1, NULL, false, entry, err) < 0)
+		if (apply_xattrs(u, e, fd, -1, NULL, entry, err) < 0)
 			return -err->code;
 	}
 	/* mode and times last: a read-only directory must still take its contents */
@@ -892,6 +920,28 @@ static void unpacker_done(struct unpacker *u)
 	free(u->dirs);
 }
 
+/* What new files get by themselves: our ids (or a setgid root's group), the umask. */
+static void creator_init(struct unpacker *u)
+{
+	cleanup_err struct err ignored = ERR_INIT;
+	cleanup_free char *status = NULL;
+	struct stat st;
+	const char *p;
+	size_t len;
+
+	u->uid = geteuid();
+	u->gid = getegid();
+	u->owner_inherited = fstat(u->root, &st) < 0 || (st.st_mode & S_ISGID);
+	/* the umask cannot be read without setting it, which races with other threads */
+	if (fs_read_file(AT_FDCWD, "/proc/self/status", &status, &len, &ignored) < 0)
+		return;
+	p = strstr(status, "\nUmask:");
+	if (p) {
+		u->umask = (mode_t)strtoul(p + 7, NULL, 8);
+		u->umask_known = true;
+	}
+}
+
 static int unpack_all(struct unpacker *u, struct err *err)
 {
 	struct archive_entry *e;
@@ -941,6 +991,7 @@ int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 	u->tar = tar;
 	u->stream = &s;
 	u->parent_fd = -1;
+	creator_init(u);
 	r = unpack_all(u, err);
 	unpacker_done(u);
 	free(u);

@@ -480,6 +480,41 @@ static void test_layer_apply_keeps_owners_devices_and_xattrs_as_root(void **stat
 	assert_xattr(dir, "fake", "trusted.overlay.opaque", NULL);
 }
 
+static void test_layer_apply_sets_modes_exactly_whatever_the_umask(void **state)
+{
+	struct fixture *f = *state;
+	cleanup_close int dir = layer_dir(f, "l");
+	mode_t old = umask(077);
+
+	apply_ok(LAYER("", ENT(.path = "d/", .type = AE_IFDIR, .perm = 0775),
+		       ENT(.path = "d/r", .perm = 0644), ENT(.path = "d/x", .perm = 0755),
+		       ENT(.path = "d/p", .type = AE_IFIFO, .perm = 0666)),
+		 dir, !is_root());
+	umask(old);
+	assert_int_equal(lstat_at(dir, "d").st_mode, S_IFDIR | 0775);
+	assert_int_equal(lstat_at(dir, "d/r").st_mode, S_IFREG | 0644);
+	assert_int_equal(lstat_at(dir, "d/x").st_mode, S_IFREG | 0755);
+	assert_int_equal(lstat_at(dir, "d/p").st_mode, S_IFIFO | 0666);
+}
+
+static void test_layer_apply_sets_owners_below_a_setgid_directory(void **state)
+{
+	struct fixture *f = *state;
+	cleanup_close int dir = -1;
+
+	if (!is_root())
+		skip();
+	dir = layer_dir(f, "l");
+	/* new files would take the directory's group without an explicit chown */
+	assert_int_equal(fchown(dir, 0, 4321), 0);
+	assert_int_equal(fchmod(dir, 02755), 0);
+	apply_ok(LAYER("", ENT(.path = "f", .data = "x"), ENT(.path = "d/g", .data = "y")), dir,
+		 false);
+	assert_int_equal(lstat_at(dir, "f").st_gid, 0);
+	assert_int_equal(lstat_at(dir, "d").st_gid, 0);
+	assert_int_equal(lstat_at(dir, "d/g").st_gid, 0);
+}
+
 static void test_layer_apply_converts_whiteouts_to_overlay_form(void **state)
 {
 	struct fixture *f = *state;
@@ -715,6 +750,8 @@ int main(void)
 		T(test_layer_apply_diff_id_is_the_sha256_of_the_uncompressed_tar),
 		T(test_layer_apply_later_entries_replace_earlier_ones),
 		T(test_layer_apply_keeps_owners_devices_and_xattrs_as_root),
+		T(test_layer_apply_sets_modes_exactly_whatever_the_umask),
+		T(test_layer_apply_sets_owners_below_a_setgid_directory),
 		T(test_layer_apply_converts_whiteouts_to_overlay_form),
 		T(test_layer_apply_rootless_uses_user_xattrs_and_skips_owners),
 		T(test_layer_apply_refuses_entries_that_reach_outside),
