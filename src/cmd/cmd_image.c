@@ -99,16 +99,12 @@ static void progress_end(struct progress_state *p)
 static int do_pull(struct image_cli *c, int argc, char **argv, struct err *err)
 {
 	struct img_remote_opts o = {0};
-	const char *tls = NULL, *creds = NULL;
+	const char *tls = NULL;
 	bool quiet = false;
 	struct flag flags[] = {
-		{"platform", 0, FLAG_STR, &o.platform},
-		{"insecure", 0, FLAG_BOOL, &o.insecure},
-		{"tls-verify", 0, FLAG_STR, &tls},
-		{"authfile", 0, FLAG_STR, &o.auth_file},
-		{"creds", 0, FLAG_STR, &creds},
-		{"quiet", 'q', FLAG_BOOL, &quiet},
-		{NULL, 0, 0, NULL},
+		{"platform", 0, FLAG_STR, &o.platform}, {"insecure", 0, FLAG_BOOL, &o.insecure},
+		{"tls-verify", 0, FLAG_STR, &tls},      {"authfile", 0, FLAG_STR, &o.auth_file},
+		{"quiet", 'q', FLAG_BOOL, &quiet},      {NULL, 0, 0, NULL},
 	};
 	struct progress_state ps = {.blobs = json_object(), .tty = isatty(STDERR_FILENO)};
 	struct img_progress prog = {progress_blob, &ps};
@@ -234,33 +230,14 @@ static struct img_config *image_config(struct img_store *s, const struct img_ima
 				       char config_digest[IMG_DIGEST_MAX], json_t **ret_layers,
 				       struct err *err)
 {
-	cleanup_free char *text = NULL, *mt = NULL, *ctext = NULL;
+	cleanup_free char *text = NULL, *ctext = NULL;
 	struct img_manifest *m = NULL;
 	struct img_config *cfg = NULL;
+	char mdigest[IMG_DIGEST_MAX];
 	size_t len, clen;
 
-	if (img_blob_read(s, im->digest, &text, &len, err) < 0 ||
-	    img_media_type_of(text, len, &mt, err) < 0)
+	if (img_manifest_of(s, im->digest, NULL, &text, &len, mdigest, err) < 0)
 		return NULL;
-	if (img_media_is_index(mt)) {
-		struct img_index *ix = NULL;
-		struct img_platform host = {0};
-		const struct img_descriptor *d = NULL;
-		char digest[IMG_DIGEST_MAX];
-		int r = img_index_parse(text, len, &ix, err);
-
-		if (r == 0)
-			r = img_platform_parse(NULL, &host, err);
-		if (r == 0)
-			r = img_index_select(ix, &host, &d, err);
-		if (r == 0)
-			snprintf(digest, sizeof(digest), "%s", d->digest);
-		img_platform_done(&host);
-		img_index_free(ix);
-		free(TAKE_PTR(text));
-		if (r < 0 || img_blob_read(s, digest, &text, &len, err) < 0)
-			return NULL;
-	}
 	if (img_manifest_parse(text, len, &m, err) < 0)
 		return NULL;
 	snprintf(config_digest, IMG_DIGEST_MAX, "%s", m->config.digest);

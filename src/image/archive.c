@@ -17,15 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-
-/* curl.h (through libs.h) makes these two checking macros; libs.h redefines them */
-#undef curl_easy_getinfo
-#undef curl_easy_setopt
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/jx.h"
@@ -435,19 +431,6 @@ static int store_name(const char *name, char **ret, struct err *err)
 	return 0;
 }
 
-/* RFC 3339 in UTC with nanoseconds, as docker writes "created". */
-static char *now_rfc3339(void)
-{
-	struct timespec ts;
-	struct tm tm;
-	char buf[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	return xasprintf("%s.%09ldZ", buf, ts.tv_nsec);
-}
-
 /* ---- import: Dockerfile-like changes to the image config ---- */
 
 /*
@@ -713,7 +696,7 @@ static int apply_change(json_t *cfg, const char *change, struct err *err)
 static int import_config(const struct img_import_opts *o, json_t **ret, struct err *err)
 {
 	cleanup_json json_t *doc = NULL, *cfg = json_object();
-	cleanup_free char *created = now_rfc3339();
+	cleanup_free char *created = clock_rfc3339(NULL);
 	struct img_platform plat = {0};
 
 	for (char **c = o ? o->changes : NULL; c && *c; c++)

@@ -135,6 +135,14 @@ struct img_config {
 int img_config_parse(const char *text, size_t len, struct img_config **ret, struct err *err);
 void img_config_free(struct img_config *c);
 
+/*
+ * The image manifest behind @digest: itself, or for an index the entry for @platform
+ * (NULL: the host's), falling back to an entry the store has when that one was not
+ * pulled. Returns the manifest's text and digest.
+ */
+int img_manifest_of(struct img_store *s, const char *digest, const char *platform, char **ret_text,
+		    size_t *ret_len, char ret_digest[IMG_DIGEST_MAX], struct err *err);
+
 /* ---- layers and snapshots ---- */
 
 enum img_compression { IMG_COMP_NONE, IMG_COMP_GZIP, IMG_COMP_ZSTD };

@@ -27,32 +27,12 @@
 static int load_image(struct img_store *s, const struct img_image *image,
 		      struct img_manifest **ret_m, struct img_config **ret_c, struct err *err)
 {
-	cleanup_free char *text = NULL, *mt = NULL, *ctext = NULL;
+	cleanup_free char *text = NULL, *ctext = NULL;
 	char digest[IMG_DIGEST_MAX];
 	size_t len, clen;
 
-	snprintf(digest, sizeof(digest), "%s", image->digest);
-	if (img_blob_read(s, digest, &text, &len, err) < 0 ||
-	    img_media_type_of(text, len, &mt, err) < 0)
+	if (img_manifest_of(s, image->digest, NULL, &text, &len, digest, err) < 0)
 		return err_wrap(err, "image '%s'", image->name);
-	if (img_media_is_index(mt)) {
-		struct img_index *ix = NULL;
-		struct img_platform host = {0};
-		const struct img_descriptor *d = NULL;
-		int r = img_index_parse(text, len, &ix, err);
-
-		if (r == 0)
-			r = img_platform_parse(NULL, &host, err);
-		if (r == 0)
-			r = img_index_select(ix, &host, &d, err);
-		if (r == 0)
-			snprintf(digest, sizeof(digest), "%s", d->digest);
-		img_platform_done(&host);
-		img_index_free(ix);
-		free(TAKE_PTR(text));
-		if (r < 0 || img_blob_read(s, digest, &text, &len, err) < 0)
-			return err_wrap(err, "image '%s'", image->name);
-	}
 	if (img_manifest_parse(text, len, ret_m, err) < 0)
 		return err_wrap(err, "image '%s'", image->name);
 	if (img_blob_read(s, (*ret_m)->config.digest, &ctext, &clen, err) < 0 ||

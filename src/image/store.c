@@ -592,3 +592,47 @@ int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struc
 	*ret_blobs = blobs;
 	return r;
 }
+
+int img_manifest_of(struct img_store *s, const char *digest, const char *platform, char **ret_text,
+		    size_t *ret_len, char ret_digest[IMG_DIGEST_MAX], struct err *err)
+{
+	cleanup_free char *text = NULL, *mt = NULL;
+	struct img_platform want = {0};
+	struct img_index *ix = NULL;
+	const struct img_descriptor *d = NULL;
+	size_t len;
+	int r;
+
+	if (img_blob_read(s, digest, &text, &len, err) < 0 ||
+	    img_media_type_of(text, len, &mt, err) < 0)
+		return -err->code;
+	if (!img_media_is_index(mt)) {
+		snprintf(ret_digest, IMG_DIGEST_MAX, "%s", digest);
+		*ret_text = TAKE_PTR(text);
+		*ret_len = len;
+		return 0;
+	}
+	r = img_index_parse(text, len, &ix, err);
+	if (r == 0)
+		r = img_platform_parse(platform, &want, err);
+	if (r == 0 && img_index_select(ix, &want, &d, err) == 0 && !img_blob_exists(s, d->digest))
+		d = NULL;
+	if (r == 0 && !d) {
+		/* a pull for another platform stores only that entry: use what is here */
+		err_clear(err);
+		for (size_t i = 0; i < ix->n && !d; i++)
+			if (!img_media_is_index(ix->manifests[i].media_type) &&
+			    img_blob_exists(s, ix->manifests[i].digest))
+				d = &ix->manifests[i];
+		if (!d)
+			r = err_set(err, ENOENT, "index %s: none of its manifests is in the store",
+				    digest);
+	}
+	if (r == 0)
+		snprintf(ret_digest, IMG_DIGEST_MAX, "%s", d->digest);
+	img_platform_done(&want);
+	img_index_free(ix);
+	if (r < 0)
+		return r;
+	return img_blob_read(s, ret_digest, ret_text, ret_len, err);
+}

@@ -20,14 +20,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/*
- * curl.h defines curl_easy_setopt and curl_easy_getinfo as macros, which the redirects
- * libs.h generates would redefine; neither is used here.
- */
-#include <curl/curl.h>
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"

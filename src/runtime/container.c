@@ -22,6 +22,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/jx.h"
@@ -536,18 +537,6 @@ static int spawn(struct creation *cr, const struct rt_create_opts *o, bool run_m
 	return converse(cr, err);
 }
 
-static char *now_rfc3339(void)
-{
-	struct timespec ts;
-	struct tm tm;
-	char buf[64];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	return xasprintf("%s.%09ldZ", buf, ts.tv_nsec);
-}
-
 static int save_state(struct creation *cr, struct err *err)
 {
 	struct rt_state st = {
@@ -557,7 +546,7 @@ static int save_state(struct creation *cr, struct err *err)
 		.own_pidns = cr->cfg->ns[RT_NS_PID].enabled && !cr->cfg->ns[RT_NS_PID].path,
 		.annotations = cr->cfg->annotations,
 	};
-	cleanup_free char *created = now_rfc3339();
+	cleanup_free char *created = clock_rfc3339(NULL);
 	json_t *hooks = json_object_get(cr->cfg->json, "hooks");
 	int r;
 

@@ -23,10 +23,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-/* redefined by the redirects libs.h generates; unused here */
-#include <curl/curl.h>
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
 #include <nettle/sha2.h>
 
 #include "base/cleanup.h"
@@ -681,6 +677,32 @@ static void test_layer_apply_refuses_entries_that_reach_outside(void **state)
 	}
 }
 
+static void test_layer_apply_links_a_symlink_itself_never_its_target(void **state)
+{
+	struct fixture *f = *state;
+	cleanup_close int dir = layer_dir(f, "l");
+	cleanup_close int fd = -1;
+	char abs_file[PATH_MAX];
+
+	snprintf(abs_file, sizeof(abs_file), "%s/outside/f", f->tmp);
+	fd = openat(f->outside, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	apply_ok(LAYER("", ENT(.path = "l", .type = AE_IFLNK, .link = abs_file),
+		       ENT(.path = "h", .hardlink = "l"),
+		       ENT(.path = "l2", .type = AE_IFLNK, .link = abs_file),
+		       ENT(.path = "l2", .type = AE_IFIFO, .perm = 0666),
+		       ENT(.path = "l3", .type = AE_IFLNK, .link = abs_file),
+		       ENT(.path = "l3", .data = "replaced, not written through")),
+		 dir, !is_root());
+	assert_true(S_ISLNK(lstat_at(dir, "h").st_mode));
+	assert_int_equal(lstat_at(dir, "h").st_ino, lstat_at(dir, "l").st_ino);
+	assert_int_equal(lstat_at(dir, "l2").st_mode, S_IFIFO | 0666);
+	assert_content(dir, "l3", "replaced, not written through");
+	assert_int_equal(lstat_at(f->outside, "f").st_nlink, 1);
+	assert_int_equal(lstat_at(f->outside, "f").st_size, 0);
+	assert_int_equal(count_entries(f->outside), 1);
+}
+
 static void test_layer_apply_reports_a_truncated_gzip_stream(void **state)
 {
 	struct fixture *f = *state;
@@ -755,6 +777,7 @@ int main(void)
 		T(test_layer_apply_converts_whiteouts_to_overlay_form),
 		T(test_layer_apply_rootless_uses_user_xattrs_and_skips_owners),
 		T(test_layer_apply_refuses_entries_that_reach_outside),
+		T(test_layer_apply_links_a_symlink_itself_never_its_target),
 		T(test_layer_apply_reports_a_truncated_gzip_stream),
 		T(test_layer_apply_rejects_what_is_not_a_layer),
 		T(test_layer_apply_stops_at_the_size_limit),

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * RFC 3339 timestamps.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+
+char *clock_rfc3339(const struct timespec *ts)
+{
+	struct timespec now;
+	char date[32], frac[16] = "";
+	struct tm tm;
+
+	if (!ts) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		ts = &now;
+	}
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts->tv_nsec) {
+		size_t n;
+
+		snprintf(frac, sizeof(frac), ".%09ld", ts->tv_nsec);
+		n = strlen(frac);
+		while (frac[n - 1] == '0')
+			frac[--n] = '\0';
+	}
+	return xasprintf("%s%sZ", date, frac);
+}

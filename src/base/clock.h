@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Timestamps as the container ecosystem writes them: RFC 3339 in UTC with the fraction
+ * of a second trimmed of trailing zeros (Go's RFC3339Nano), so that a document written
+ * here and re-encoded by a Go tool keeps the same bytes and digest.
+ */
+#ifndef SKIFF_BASE_CLOCK_H
+#define SKIFF_BASE_CLOCK_H
+
+#include <time.h>
+
+/* Formats @ts (NULL: now, CLOCK_REALTIME); heap string. */
+char *clock_rfc3339(const struct timespec *ts);
+
+#endif
