@@ -1,13 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # run-unit.sh BIN...: run cmocka unit test binaries with TAP output and close
-# with one summary line, `unit: N passed, N failed`. Called by `make unit`.
+# with one summary line, `unit: N passed, N failed, N skipped`. Called by `make unit`.
 # A binary that exits non-zero without reporting a failed case (a crash, a
 # sanitizer abort) counts as one failure.
 set -uo pipefail
 
 passed=0
 failed=0
+skipped=0
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
 for bin in "$@"; do
@@ -16,14 +17,17 @@ for bin in "$@"; do
 	rc=$?
 	printf '%s\n' "$out"
 	ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+' || true)
-	not_ok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+' || true)
+	# cmocka reports a skip() as "not ok N # SKIP ..."; it is not a failure
+	skip=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+.*# SKIP' || true)
+	not_ok=$(printf '%s\n' "$out" | grep -E '^not ok [0-9]+' | grep -cvE '# SKIP' || true)
 	if [ "$rc" -ne 0 ] && [ "$not_ok" -eq 0 ]; then
 		echo "# $bin exited with status $rc"
 		not_ok=1
 	fi
 	passed=$((passed + ok))
 	failed=$((failed + not_ok))
+	skipped=$((skipped + skip))
 done
 
-echo "unit: $passed passed, $failed failed"
+echo "unit: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -159,8 +159,11 @@ struct img_unpack_opts {
  * trusted.overlay.opaque="y" xattr on its directory. Ownership, modes, xattrs, hardlinks,
  * symlinks, device nodes and timestamps are kept. Entries that would reach outside the
  * directory (absolute or ".." paths, through symlinks, hardlinks to outside) are refused
- * with EPERM and the layer is not applied (the caller removes the directory). Sets
- * @ret_diff_id to the sha256 of the uncompressed tar stream.
+ * with EPERM and the layer is not applied (the caller removes the directory); so are
+ * paths through symlinks. EFBIG past o->max_size, EPROTO for corrupt or truncated input,
+ * ENOENT for a hardlink to a missing target, EOPNOTSUPP for a whiteout a rootless caller
+ * cannot create. Rootless, the opaque marker is the user.overlay.opaque xattr and
+ * ownership is not applied. Sets @ret_diff_id to the sha256 of the uncompressed stream.
  */
 int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 		    char ret_diff_id[IMG_DIGEST_MAX], struct err *err);
