@@ -573,14 +573,14 @@ static int do_prune(struct image_cli *c, int argc, char **argv, struct err *err)
 			       {"force", 'f', FLAG_BOOL, &force},
 			       {NULL, 0, 0, NULL}};
 	uint64_t bytes = 0;
-	size_t blobs = 0;
+	size_t blobs = 0, snaps = 0;
 	int n;
 
 	if (flags_parse(flags, argc, argv, false, &n, err) < 0)
 		return err_wrap(err, "image prune");
-	if (open_store(c, err) < 0 || img_prune(c->store, &bytes, &blobs, err) < 0)
+	if (open_store(c, err) < 0 || img_prune(c->store, &bytes, &blobs, &snaps, err) < 0)
 		return -err->code;
-	printf("Deleted %zu blobs, reclaimed %.1f MB\n", blobs, bytes / 1e6);
+	printf("Deleted %zu blobs (%.1f MB) and %zu unpacked layers\n", blobs, bytes / 1e6, snaps);
 	return 0;
 }
 

@@ -70,8 +70,12 @@ int img_resolve(struct img_store *s, const char *what, struct img_image *ret, st
 void img_image_done(struct img_image *im);
 /* Removes a name; the blobs stay until img_prune(). */
 int img_untag(struct img_store *s, const char *name, struct err *err);
-/* Deletes blobs and snapshots no name reaches; reports what it freed. */
-int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struct err *err);
+/*
+ * Deletes blobs and unpacked snapshots no name reaches (snapshots a mounted overlay uses
+ * stay); reports what it freed.
+ */
+int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, size_t *ret_snapshots,
+	      struct err *err);
 
 /* ---- import and export ---- */
 

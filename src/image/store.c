@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,7 +515,35 @@ static void mark(json_t *live, const char *digest)
 }
 
 /* Marks a manifest or index and everything it references that the store holds. */
-static void mark_tree(struct img_store *s, json_t *live, const char *digest, int depth)
+/* Marks the chain ids of @m's layers: the snapshots an image needs. */
+static void mark_snapshots(struct img_store *s, json_t *snaps, const struct img_manifest *m)
+{
+	cleanup_free char *text = NULL;
+	struct img_config *c = NULL;
+	struct err err = ERR_INIT;
+	char chain[IMG_DIGEST_MAX];
+	size_t len;
+
+	if (img_blob_read(s, m->config.digest, &text, &len, &err) < 0 ||
+	    img_config_parse(text, len, &c, &err) < 0) {
+		err_clear(&err);
+		return;
+	}
+	for (size_t i = 0; i < c->n_diff_ids; i++) {
+		if (i == 0) {
+			snprintf(chain, sizeof(chain), "%s", c->diff_ids[0]);
+		} else {
+			cleanup_free char *both = xasprintf("%s %s", chain, c->diff_ids[i]);
+
+			img_digest_of(both, strlen(both), chain);
+		}
+		json_object_set_new(snaps, chain + 7, json_true());
+	}
+	img_config_free(c);
+}
+
+static void mark_tree(struct img_store *s, json_t *live, json_t *snaps, const char *digest,
+		      int depth)
 {
 	cleanup_free char *text = NULL;
 	struct err err = ERR_INIT;
@@ -532,7 +561,7 @@ static void mark_tree(struct img_store *s, json_t *live, const char *digest, int
 
 		if (img_index_parse(text, len, &ix, &err) == 0)
 			for (size_t i = 0; i < ix->n; i++)
-				mark_tree(s, live, ix->manifests[i].digest, depth + 1);
+				mark_tree(s, live, snaps, ix->manifests[i].digest, depth + 1);
 		img_index_free(ix);
 	} else {
 		struct img_manifest *m = NULL;
@@ -541,6 +570,7 @@ static void mark_tree(struct img_store *s, json_t *live, const char *digest, int
 			mark(live, m->config.digest);
 			for (size_t i = 0; i < m->n_layers; i++)
 				mark(live, m->layers[i].digest);
+			mark_snapshots(s, snaps, m);
 		}
 		img_manifest_free(m);
 	}
@@ -548,15 +578,55 @@ static void mark_tree(struct img_store *s, json_t *live, const char *digest, int
 	free(mt);
 }
 
-int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struct err *err)
+/* Is the snapshot a lower layer of a mounted overlay (a running container)? */
+static bool snapshot_in_use(const char *mountinfo, const char *hex)
 {
-	cleanup_json json_t *refs = NULL, *live = json_object();
+	cleanup_free char *needle = xasprintf("/snapshots/%s/fs", hex);
+
+	return mountinfo && strstr(mountinfo, needle);
+}
+
+/* A snapshot being unpacked by a live process ("tmp-<pid>-...") is left alone. */
+static bool unpack_in_progress(const char *name)
+{
+	int pid;
+
+	return sscanf(name, "tmp-%d-", &pid) == 1 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int prune_snapshots(struct img_store *s, json_t *snaps, size_t *ret_n, struct err *err)
+{
+	cleanup_free char *path = xasprintf("%s/snapshots", s->root);
+	cleanup_free char *mountinfo = NULL;
+	cleanup_dir DIR *d = opendir(path);
+	struct dirent *de;
+
+	*ret_n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(err, "list '%s'", path);
+	if (fs_read_file(AT_FDCWD, "/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+		return -err->code;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || json_object_get(snaps, de->d_name) ||
+		    snapshot_in_use(mountinfo, de->d_name) || unpack_in_progress(de->d_name))
+			continue;
+		if (fs_remove_tree(dirfd(d), de->d_name, err) < 0)
+			return err_wrap(err, "remove snapshot '%s'", de->d_name);
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, size_t *ret_snapshots,
+	      struct err *err)
+{
+	cleanup_json json_t *refs = NULL, *live = json_object(), *snaps = json_object();
 	cleanup_dir DIR *d = NULL;
 	struct dirent *de;
 	const char *name;
 	json_t *e;
 	uint64_t bytes = 0;
-	size_t blobs = 0;
+	size_t blobs = 0, nsnaps = 0;
 	int fd, r = 0;
 
 	if (lock(s, LOCK_EX, err) < 0)
@@ -566,7 +636,7 @@ int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struc
 		return -err->code;
 	}
 	json_object_foreach (refs, name, e)
-		mark_tree(s, live, json_string_value(json_object_get(e, "digest")), 0);
+		mark_tree(s, live, snaps, json_string_value(json_object_get(e, "digest")), 0);
 	fd = openat(s->blobsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
@@ -587,9 +657,12 @@ int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, struc
 		}
 		blobs++;
 	}
+	if (r == 0)
+		r = prune_snapshots(s, snaps, &nsnaps, err);
 	unlock(s);
 	*ret_bytes = bytes;
 	*ret_blobs = blobs;
+	*ret_snapshots = nsnaps;
 	return r;
 }
 
