@@ -56,41 +56,75 @@ static int args_exact(const char *cmd, int n, int min, int max, const char *usag
 /* ---- progress on a terminal ---- */
 
 struct progress_state {
-	json_t *blobs; /* digest -> [done, total] */
+	json_t *blobs; /* digest -> [done, total, first-seen ms], in first-seen order */
 	struct timespec start;
+	int lines; /* lines printed by the last redraw */
+	int64_t last_ms;
 	bool tty;
 	bool quiet;
 };
 
+static int64_t elapsed_ms(const struct progress_state *p)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - p->start.tv_sec) * 1000 +
+	       (now.tv_nsec - p->start.tv_nsec) / 1000000;
+}
+
+/* One line per blob (digest, bar, bytes, rate), redrawn in place with ANSI cursor moves. */
+static void progress_draw(struct progress_state *p, bool final)
+{
+	int64_t now = elapsed_ms(p);
+	const char *k;
+	json_t *v;
+
+	/* at most ten redraws a second, and always the last one */
+	if (!final && now - p->last_ms < 100)
+		return;
+	p->last_ms = now;
+	if (p->lines)
+		fprintf(stderr, "\033[%dA", p->lines);
+	p->lines = 0;
+	json_object_foreach (p->blobs, k, v) {
+		int64_t done = json_integer_value(json_array_get(v, 0));
+		int64_t total = json_integer_value(json_array_get(v, 1));
+		int64_t since = json_integer_value(json_array_get(v, 2));
+		double secs = (now - since) / 1000.0;
+		char bar[21];
+		int fill = total > 0 ? (int)(done * 20 / total) : 0;
+
+		for (int i = 0; i < 20; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[20] = '\0';
+		fprintf(stderr, "\033[2K%.19s [%s] %7.1f/%.1f MB %6.1f MB/s\n", k, bar, done / 1e6,
+			total > 0 ? total / 1e6 : 0.0, secs > 0 ? done / 1e6 / secs : 0.0);
+		p->lines++;
+	}
+	fflush(stderr);
+}
+
 static void progress_blob(void *data, const char *digest, int64_t done, int64_t total)
 {
 	struct progress_state *p = data;
-	int64_t sum_done = 0, sum_total = 0;
-	struct timespec now;
-	const char *k;
-	json_t *v;
-	double secs;
+	json_t *v = json_object_get(p->blobs, digest);
 
 	if (p->quiet || !p->tty)
 		return;
-	json_object_set_new(p->blobs, digest,
-			    json_pack("[I, I]", (json_int_t)done, (json_int_t)total));
-	json_object_foreach (p->blobs, k, v) {
-		sum_done += json_integer_value(json_array_get(v, 0));
-		sum_total += json_integer_value(json_array_get(v, 1)) > 0
-				     ? json_integer_value(json_array_get(v, 1))
-				     : 0;
+	if (!v) {
+		v = json_pack("[I, I, I]", (json_int_t)0, (json_int_t)0, (json_int_t)elapsed_ms(p));
+		json_object_set_new(p->blobs, digest, v);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - p->start.tv_sec) + (now.tv_nsec - p->start.tv_nsec) / 1e9;
-	fprintf(stderr, "\r%zu blobs: %.1f/%.1f MB  %.1f MB/s   ", json_object_size(p->blobs),
-		sum_done / 1e6, sum_total / 1e6, secs > 0 ? sum_done / 1e6 / secs : 0.0);
+	json_array_set_new(v, 0, json_integer(done));
+	json_array_set_new(v, 1, json_integer(total));
+	progress_draw(p, false);
 }
 
 static void progress_end(struct progress_state *p)
 {
 	if (p->tty && !p->quiet && json_object_size(p->blobs))
-		fprintf(stderr, "\n");
+		progress_draw(p, true);
 	json_decref(p->blobs);
 }
 
