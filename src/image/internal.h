@@ -150,6 +150,13 @@ enum img_compression { IMG_COMP_NONE, IMG_COMP_GZIP, IMG_COMP_ZSTD };
 struct img_unpack_opts {
 	bool rootless;     /* device nodes refused, ownership not applied */
 	uint64_t max_size; /* of the uncompressed stream; 0: no limit */
+	/*
+	 * The layers below, top first (directory fds): a parent directory the layer does
+	 * not list is created with the attributes it has there, so that overlay shows it
+	 * unchanged (a /tmp keeps its sticky bit).
+	 */
+	const int *lower_fds;
+	size_t n_lower;
 };
 
 /*
@@ -158,9 +165,9 @@ struct img_unpack_opts {
  * becomes a 0:0 character device NAME, an opaque ".wh..wh..opq" marker the
  * trusted.overlay.opaque="y" xattr on its directory. Ownership, modes, xattrs, hardlinks,
  * symlinks, device nodes and timestamps are kept. Entries that would reach outside the
- * directory (absolute or ".." paths, through symlinks, hardlinks to outside) are refused
- * with EPERM and the layer is not applied (the caller removes the directory); so are
- * paths through symlinks. EFBIG past o->max_size, EPROTO for corrupt or truncated input,
+ * directory (".." paths above it, through symlinks, hardlinks to outside) are refused
+ * with EPERM and the layer is not applied (the caller removes the directory); a leading
+ * "/" is dropped, as docker does. EFBIG past o->max_size, EPROTO for corrupt or truncated input,
  * ENOENT for a hardlink to a missing target, EOPNOTSUPP for a whiteout a rootless caller
  * cannot create. Rootless, the opaque marker is the user.overlay.opaque xattr and
  * ownership is not applied. Sets @ret_diff_id to the sha256 of the uncompressed stream.

@@ -119,10 +119,17 @@ int img_snapshots_prepare(struct img_store *s, const struct img_manifest *m,
 	cleanup_close int snapfd = -1;
 	char chain[IMG_DIGEST_MAX] = "";
 	char **lowers = xcalloc(m->n_layers + 1, sizeof(char *));
+	/* the unpacked layers so far, top first, at the end of the array */
+	int *fds = xcalloc(m->n_layers + 1, sizeof(int));
 	struct stat st;
+	int r = 0;
+
+	for (size_t i = 0; i <= m->n_layers; i++)
+		fds[i] = -1;
 
 	if (open_subdir(img_store_root(s), "snapshots", &snapfd, err) < 0) {
 		strv_free(lowers);
+		free(fds);
 		return -err->code;
 	}
 	for (size_t i = 0; i < m->n_layers; i++) {
@@ -134,14 +141,34 @@ int img_snapshots_prepare(struct img_store *s, const struct img_manifest *m,
 
 			img_digest_of(both, strlen(both), chain);
 		}
-		if (fstatat(snapfd, chain + 7, &st, 0) < 0 &&
-		    unpack_layer(s, snapfd, &m->layers[i], c->diff_ids[i], chain, o, err) < 0) {
-			strv_free(lowers);
-			return -err->code;
+		if (fstatat(snapfd, chain + 7, &st, 0) < 0) {
+			struct img_unpack_opts lo = *o;
+
+			lo.lower_fds = fds + (m->n_layers - i);
+			lo.n_lower = i;
+			if (unpack_layer(s, snapfd, &m->layers[i], c->diff_ids[i], chain, &lo,
+					 err) < 0) {
+				r = -err->code;
+				break;
+			}
 		}
 		/* overlay wants the top layer first */
 		lowers[m->n_layers - 1 - i] =
 			xasprintf("%s/snapshots/%s/fs", img_store_root(s), chain + 7);
+		fds[m->n_layers - 1 - i] =
+			open(lowers[m->n_layers - 1 - i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fds[m->n_layers - 1 - i] < 0) {
+			r = err_sys(err, "open snapshot '%s'", lowers[m->n_layers - 1 - i]);
+			break;
+		}
+	}
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	if (r < 0) {
+		strv_free(lowers);
+		return r;
 	}
 	*ret_lowers = lowers;
 	return 0;

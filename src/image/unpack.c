@@ -52,6 +52,8 @@ struct dir_fix {
 
 struct unpacker {
 	int root;
+	const int *lower_fds; /* the layers below, top first */
+	size_t n_lower;
 	bool rootless;
 	/* what a new file gets without fchown/fchmod, to skip those calls when they match */
 	uid_t uid;
@@ -254,6 +256,26 @@ static size_t path_depth(const char *path)
 	return d;
 }
 
+/* The directory @path in the topmost lower layer that has it, never through symlinks. */
+static bool lower_dir(const struct unpacker *u, const char *path, struct stat *ret)
+{
+	for (size_t i = 0; i < u->n_lower; i++) {
+		struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+				       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+						  RESOLVE_NO_MAGICLINKS};
+		cleanup_close int fd =
+			(int)syscall(SYS_openat2, u->lower_fds[i], path, &how, sizeof(how));
+
+		if (fd < 0)
+			continue;
+		/* a whiteout device or a file in a higher layer hides what is below */
+		if (fstat(fd, ret) < 0 || !S_ISDIR(ret->st_mode))
+			return false;
+		return true;
+	}
+	return false;
+}
+
 static void dir_fix_add(struct unpacker *u, const char *path, mode_t mode,
 			const struct timespec times[2])
 {
@@ -335,17 +357,33 @@ static int walk_dir(struct unpacker *u, const char *path, int flags, bool create
 			errno = ENOENT;
 		}
 		if (fd < 0 && errno == ENOENT && create) {
+			struct stat low;
+			bool from_lower = !whiteout && lower_dir(u, buf, &low);
+			mode_t mode = from_lower ? low.st_mode & 07777 : 0755;
+			uid_t owner = from_lower ? low.st_uid : 0;
+			gid_t group = from_lower ? low.st_gid : 0;
+
 			if (mkdirat(base, comp, 0755) < 0 && errno != EEXIST)
 				return err_sys(err, "layer entry '%s': create directory '%s'",
 					       entry, buf);
-			/* owned by the layer's root, as docker makes them */
-			if (!u->rootless && (u->owner_inherited || u->uid || u->gid) &&
-			    fchownat(base, comp, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+			/*
+			 * a parent the layer does not list: as the layers below have it (as
+			 * containerd does), else owned by the layer's root (as docker does)
+			 */
+			if (!u->rootless &&
+			    (owner || group || u->owner_inherited || u->uid || u->gid) &&
+			    fchownat(base, comp, owner, group, AT_SYMLINK_NOFOLLOW) < 0)
 				return err_sys(err, "layer entry '%s': set owner of '%s'", entry,
 					       buf);
 			if (whiteout && set_opaque(u, base, comp, entry, err) < 0)
 				return -err->code;
-			dir_fix_add(u, buf, 0755, omit);
+			if (from_lower) {
+				struct timespec times[2] = {low.st_atim, low.st_mtim};
+
+				dir_fix_add(u, buf, mode, times);
+			} else {
+				dir_fix_add(u, buf, mode, omit);
+			}
 			fd = openat(base, comp, oflags);
 		}
 		if (fd < 0 && (errno == ENOTDIR || errno == ELOOP)) {
@@ -978,6 +1016,8 @@ int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 
 	u = xcalloc(1, sizeof(*u));
 	u->root = dirfd;
+	u->lower_fds = o->lower_fds;
+	u->n_lower = o->n_lower;
 	u->rootless = o->rootless;
 	u->opaque_xattr = o->rootless ? "user.overlay.opaque" : "trusted.overlay.opaque";
 	u->tar = tar;
