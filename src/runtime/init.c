@@ -679,8 +679,6 @@ void rt_init_main(const struct rt_init_args *args)
 	char byte;
 	int r;
 
-	/* until exec nothing in the container may open this process's memory or binary */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, INIT_COMM, 0, 0, 0);
 	sigfillset(&all);
@@ -702,6 +700,12 @@ void rt_init_main(const struct rt_init_args *args)
 	}
 	if (recv_expect(a, RT_SYNC_GO, &m, &err) < 0)
 		_exit(1);
+	/*
+	 * Until exec nothing in the container may open this process's memory or binary.
+	 * Not before GO: a non-dumpable process's /proc files belong to root, and an
+	 * unprivileged runtime must still write our uid_map and gid_map.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	c.host_pid = m.code; /* GO carries our pid as the runtime sees it */
 	if (set_affinity(a->cfg->process.cpu_affinity_initial, "initial", &err) < 0)
 		fail(a, &err);
