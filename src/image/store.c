@@ -488,7 +488,10 @@ int img_resolve(struct img_store *s, const char *what, struct img_image *ret, st
 		}
 	}
 	err_clear(&perr);
-	/* an id: the manifest digest or a prefix of its hex of at least 12 digits */
+	/*
+	 * an id: a prefix (12+ hex digits) of the image id that ls and inspect print (the
+	 * config digest, as docker and podman use it) or of the manifest digest
+	 */
 	if (!strncmp(what, "sha256:", 7)) {
 		what += 7;
 		wlen -= 7;
@@ -496,8 +499,22 @@ int img_resolve(struct img_store *s, const char *what, struct img_image *ret, st
 	if (wlen >= 12 && strspn(what, "0123456789abcdef") == wlen) {
 		json_object_foreach (refs, name, e) {
 			const char *d = json_string_value(json_object_get(e, "digest"));
+			cleanup_free char *text = NULL;
+			struct img_manifest *m = NULL;
+			char mdigest[IMG_DIGEST_MAX];
+			bool match;
+			size_t len;
 
-			if (d && !strncmp(d + 7, what, wlen)) {
+			if (!d)
+				continue;
+			match = !strncmp(d + 7, what, wlen);
+			if (!match &&
+			    img_manifest_of(s, d, NULL, &text, &len, mdigest, &perr) == 0 &&
+			    img_manifest_parse(text, len, &m, &perr) == 0)
+				match = !strncmp(m->config.digest + 7, what, wlen);
+			img_manifest_free(m);
+			err_clear(&perr);
+			if (match) {
 				fill_image(ret, name, e);
 				return 0;
 			}

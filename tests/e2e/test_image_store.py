@@ -89,3 +89,12 @@ def test_unknown_image_is_a_clear_error(store):
     proc = store("inspect", "e2e/nothing:1")
     assert proc.returncode != 0
     assert "e2e/nothing:1" in proc.stderr and "not in the store" in proc.stderr
+
+
+def test_the_printed_image_id_names_the_image(store, rootfs):
+    store.ok("import", rootfs["tar"], "e2e/id:1")
+    short = store.ok("ls", "-q").strip()
+    assert len(short) == 12
+    assert store.inspect(short)["RepoTags"] == ["docker.io/e2e/id:1"]
+    full = store.inspect("e2e/id:1")["Id"]
+    assert store.inspect(full)["Id"] == full
