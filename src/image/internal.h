@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -157,6 +158,11 @@ struct img_unpack_opts {
 	 */
 	const int *lower_fds;
 	size_t n_lower;
+	/*
+	 * Without lower_fds (layers unpacked side by side): the parents created that way are
+	 * written here, one path a line, for img_layer_fix_parents() once the lowers exist.
+	 */
+	FILE *implicit_out;
 };
 
 /*
@@ -174,6 +180,10 @@ struct img_unpack_opts {
  */
 int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 		    char ret_diff_id[IMG_DIGEST_MAX], struct err *err);
+
+/* Gives the parents listed in @list the attributes the layers below have for them. */
+int img_layer_fix_parents(int dirfd, FILE *list, const int *lower_fds, size_t n_lower,
+			  struct err *err);
 
 /*
  * Makes sure the snapshot for each layer of @m exists (unpacking what is missing, each

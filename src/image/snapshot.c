@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -61,55 +62,180 @@ static int open_subdir(const char *root, const char *name, int *ret, struct err 
 	return 0;
 }
 
-/* Unpacks layer @i into a fresh directory and publishes it as snapshots/<chain>. */
-static int unpack_layer(struct img_store *s, int snapfd, const struct img_descriptor *layer,
-			const char *diff_id, const char *chain, const struct img_unpack_opts *o,
-			struct err *err)
+/* The process that prepares the snapshots: unpackers it forks name their work after it. */
+static pid_t tmp_owner;
+
+static char *tmp_name(const char *chain)
 {
-	cleanup_free char *tmp = xasprintf("tmp-%d-%s", (int)getpid(), chain + 7);
-	cleanup_close int blob = -1, tmpfd = -1, fsfd = -1;
+	return xasprintf("tmp-%d-%s", (int)tmp_owner, chain + 7);
+}
+
+static void remove_quietly(int dirfd, const char *name)
+{
+	struct err e = ERR_INIT;
+
+	fs_remove_tree(dirfd, name, &e);
+	err_clear(&e);
+}
+
+/*
+ * Unpacks one layer into tmp-<pid>-<chain>/fs, checks its diff id and lists the parent
+ * directories it made up in tmp-.../implicit (their attributes come from the layers below,
+ * which may still be unpacking alongside).
+ */
+static int unpack_to_tmp(struct img_store *s, int snapfd, const struct img_descriptor *layer,
+			 const char *diff_id, const char *chain, const struct img_unpack_opts *o,
+			 struct err *err)
+{
+	cleanup_free char *tmp = tmp_name(chain);
+	cleanup_close int blob = -1, tmpfd = -1, fsfd = -1, listfd = -1;
+	struct img_unpack_opts lo = *o;
 	char got[IMG_DIGEST_MAX];
 	int r;
 
-	fs_remove_tree(snapfd, tmp, err);
-	err_clear(err);
+	remove_quietly(snapfd, tmp);
 	if (mkdirat(snapfd, tmp, 0700) < 0)
 		return err_sys(err, "create snapshot directory");
 	tmpfd = openat(snapfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmpfd < 0 || mkdirat(tmpfd, "fs", 0755) < 0 ||
-	    (fsfd = openat(tmpfd, "fs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		r = err_sys(err, "create snapshot directory");
-		goto fail;
-	}
+	    (fsfd = openat(tmpfd, "fs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (listfd = openat(tmpfd, "implicit", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
+		    0)
+		return err_sys(err, "create snapshot directory");
+	lo.lower_fds = NULL;
+	lo.n_lower = 0;
+	lo.implicit_out = fdopen(TAKE_FD(listfd), "w");
+	if (!lo.implicit_out)
+		return err_sys(err, "open the list of implicit directories");
 	r = img_blob_open(s, layer->digest, &blob, err);
 	if (r == 0)
-		r = img_layer_apply(blob, fsfd, o, got, err);
+		r = img_layer_apply(blob, fsfd, &lo, got, err);
+	if (fclose(lo.implicit_out) != 0 && r == 0)
+		r = err_sys(err, "write the list of implicit directories");
 	if (r == 0 && strcmp(got, diff_id))
 		r = err_set(err, EBADMSG,
 			    "layer %s: uncompressed content has digest %s, the "
 			    "config says %s",
 			    layer->digest, got, diff_id);
-	if (r < 0)
-		goto fail;
-	if (syncfs(fsfd) < 0) {
+	if (r == 0 && syncfs(fsfd) < 0)
 		r = err_sys(err, "sync snapshot of layer %s", layer->digest);
-		goto fail;
-	}
-	/* another process may have unpacked the same layer meanwhile: theirs is as good */
-	if (renameat(snapfd, tmp, snapfd, chain + 7) < 0 && errno != EEXIST && errno != ENOTEMPTY) {
-		r = err_sys(err, "publish snapshot of layer %s", layer->digest);
-		goto fail;
-	}
-	fs_remove_tree(snapfd, tmp, err);
-	err_clear(err);
-	return 0;
-fail : {
-	struct err e2 = ERR_INIT;
-
-	fs_remove_tree(snapfd, tmp, &e2);
-	err_clear(&e2);
+	return r < 0 ? err_wrap(err, "unpack layer %s", layer->digest) : 0;
 }
-	return err_wrap(err, "unpack layer %s", layer->digest);
+
+/* Fixes the made-up parents from the layers below, then names the snapshot by chain id. */
+static int publish(int snapfd, const char *chain, const int *lower_fds, size_t n_lower,
+		   struct err *err)
+{
+	cleanup_free char *tmp = tmp_name(chain), *list = xasprintf("%s/implicit", tmp);
+	cleanup_free char *fs = xasprintf("%s/fs", tmp);
+	cleanup_close int fsfd = openat(snapfd, fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int lfd = openat(snapfd, list, O_RDONLY | O_CLOEXEC);
+	FILE *f;
+	int r = 0;
+
+	if (fsfd < 0 || lfd < 0)
+		return err_sys(err, "open snapshot '%s'", tmp);
+	f = fdopen(TAKE_FD(lfd), "r");
+	if (!f)
+		return err_sys(err, "open '%s'", list);
+	if (n_lower)
+		r = img_layer_fix_parents(fsfd, f, lower_fds, n_lower, err);
+	fclose(f);
+	if (r < 0)
+		return r;
+	unlinkat(snapfd, list, 0);
+	/* another process may have unpacked the same layer meanwhile: theirs is as good */
+	if (renameat(snapfd, tmp, snapfd, chain + 7) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+		return err_sys(err, "publish snapshot %s", chain);
+	remove_quietly(snapfd, tmp);
+	return 0;
+}
+
+struct worker {
+	pid_t pid;
+	int errfd; /* read end: the child's error message, if any */
+	size_t layer;
+};
+
+/* Runs unpack_to_tmp() in a child; its error message comes back through a pipe. */
+static int start_worker(struct img_store *s, int snapfd, const struct img_manifest *m,
+			const struct img_config *c, char (*chains)[IMG_DIGEST_MAX], size_t i,
+			const struct img_unpack_opts *o, struct worker *w, struct err *err)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return err_sys(err, "create pipe");
+	w->pid = fork();
+	if (w->pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return err_sys(err, "fork an unpacker");
+	}
+	if (w->pid == 0) {
+		struct err e = ERR_INIT;
+
+		close(fds[0]);
+		if (unpack_to_tmp(s, snapfd, &m->layers[i], c->diff_ids[i], chains[i], o, &e) == 0)
+			_exit(0);
+		if (write(fds[1], e.msg, strlen(e.msg)) < 0)
+			_exit(2);
+		_exit(1);
+	}
+	close(fds[1]);
+	w->errfd = fds[0];
+	w->layer = i;
+	return 0;
+}
+
+static int finish_worker(struct worker *w, int r, struct err *err)
+{
+	char msg[2048];
+	ssize_t n = read(w->errfd, msg, sizeof(msg) - 1);
+	int status = 0;
+
+	close(w->errfd);
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return r;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (n > 0) {
+		msg[n] = '\0';
+		return err_set(err, EIO, "%s", msg);
+	}
+	return err_set(err, EIO, "unpacker for layer %zu died (status %d)", w->layer, status);
+}
+
+/*
+ * Unpacks the layers that have no snapshot yet, two at a time (they are independent until
+ * their made-up parents are fixed, which publish() does in order afterwards).
+ */
+static int unpack_missing(struct img_store *s, int snapfd, const struct img_manifest *m,
+			  const struct img_config *c, char (*chains)[IMG_DIGEST_MAX],
+			  const bool *need, const struct img_unpack_opts *o, struct err *err)
+{
+	struct worker w[2];
+	size_t running = 0, next = 0;
+	int r = 0;
+
+	for (;;) {
+		while (r == 0 && running < 2 && next < m->n_layers) {
+			if (need[next] &&
+			    start_worker(s, snapfd, m, c, chains, next, o, &w[running], err) == 0)
+				running++;
+			else if (need[next])
+				r = -err->code;
+			next++;
+		}
+		if (!running)
+			return r;
+		/* wait for the oldest: layers are of similar size, and order helps publish */
+		r = finish_worker(&w[0], r, err);
+		memmove(&w[0], &w[1], sizeof(w[0]) * (running - 1));
+		running--;
+	}
 }
 
 int img_snapshots_prepare(struct img_store *s, const struct img_manifest *m,
@@ -117,55 +243,59 @@ int img_snapshots_prepare(struct img_store *s, const struct img_manifest *m,
 			  char ***ret_lowers, struct err *err)
 {
 	cleanup_close int snapfd = -1;
-	char chain[IMG_DIGEST_MAX] = "";
-	char **lowers = xcalloc(m->n_layers + 1, sizeof(char *));
-	/* the unpacked layers so far, top first, at the end of the array */
-	int *fds = xcalloc(m->n_layers + 1, sizeof(int));
+	size_t n = m->n_layers;
+	char(*chains)[IMG_DIGEST_MAX] = xcalloc(n + 1, IMG_DIGEST_MAX);
+	bool *need = xcalloc(n + 1, sizeof(bool));
+	char **lowers = xcalloc(n + 1, sizeof(char *));
+	/* the snapshots so far, top first, at the end of the array */
+	int *fds = xcalloc(n + 1, sizeof(int));
 	struct stat st;
 	int r = 0;
 
-	for (size_t i = 0; i <= m->n_layers; i++)
+	for (size_t i = 0; i <= n; i++)
 		fds[i] = -1;
-
+	tmp_owner = getpid();
 	if (open_subdir(img_store_root(s), "snapshots", &snapfd, err) < 0) {
-		strv_free(lowers);
-		free(fds);
-		return -err->code;
+		r = -err->code;
+		goto out;
 	}
-	for (size_t i = 0; i < m->n_layers; i++) {
+	for (size_t i = 0; i < n; i++) {
 		/* chain id: the first diff id, then sha256("<previous chain> <diff id>") */
 		if (i == 0) {
-			snprintf(chain, sizeof(chain), "%s", c->diff_ids[0]);
+			snprintf(chains[0], IMG_DIGEST_MAX, "%s", c->diff_ids[0]);
 		} else {
-			cleanup_free char *both = xasprintf("%s %s", chain, c->diff_ids[i]);
+			cleanup_free char *both = xasprintf("%s %s", chains[i - 1], c->diff_ids[i]);
 
-			img_digest_of(both, strlen(both), chain);
+			img_digest_of(both, strlen(both), chains[i]);
 		}
-		if (fstatat(snapfd, chain + 7, &st, 0) < 0) {
-			struct img_unpack_opts lo = *o;
+		need[i] = fstatat(snapfd, chains[i] + 7, &st, 0) < 0;
+	}
+	r = unpack_missing(s, snapfd, m, c, chains, need, o, err);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *tmp = tmp_name(chains[i]);
 
-			lo.lower_fds = fds + (m->n_layers - i);
-			lo.n_lower = i;
-			if (unpack_layer(s, snapfd, &m->layers[i], c->diff_ids[i], chain, &lo,
-					 err) < 0) {
-				r = -err->code;
-				break;
-			}
+		if (r == 0 && need[i])
+			r = publish(snapfd, chains[i], fds + (n - i), i, err);
+		if (r < 0) {
+			/* a layer not published is not kept */
+			if (need[i])
+				remove_quietly(snapfd, tmp);
+			continue;
 		}
 		/* overlay wants the top layer first */
-		lowers[m->n_layers - 1 - i] =
-			xasprintf("%s/snapshots/%s/fs", img_store_root(s), chain + 7);
-		fds[m->n_layers - 1 - i] =
-			open(lowers[m->n_layers - 1 - i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fds[m->n_layers - 1 - i] < 0) {
-			r = err_sys(err, "open snapshot '%s'", lowers[m->n_layers - 1 - i]);
-			break;
-		}
+		lowers[n - 1 - i] =
+			xasprintf("%s/snapshots/%s/fs", img_store_root(s), chains[i] + 7);
+		fds[n - 1 - i] = open(lowers[n - 1 - i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fds[n - 1 - i] < 0)
+			r = err_sys(err, "open snapshot '%s'", lowers[n - 1 - i]);
 	}
-	for (size_t i = 0; i < m->n_layers; i++)
+out:
+	for (size_t i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
+	free(need);
+	free(chains);
 	if (r < 0) {
 		strv_free(lowers);
 		return r;

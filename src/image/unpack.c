@@ -48,12 +48,14 @@ struct dir_fix {
 	mode_t mode;
 	struct timespec times[2]; /* UTIME_OMIT for directories the layer does not list */
 	size_t depth, seq;
+	bool implicit; /* a parent the layer does not list, no lower layer to copy */
 };
 
 struct unpacker {
 	int root;
 	const int *lower_fds; /* the layers below, top first */
 	size_t n_lower;
+	FILE *implicit_out;
 	bool rootless;
 	/* what a new file gets without fchown/fchmod, to skip those calls when they match */
 	uid_t uid;
@@ -291,6 +293,7 @@ static void dir_fix_add(struct unpacker *u, const char *path, mode_t mode,
 	d->times[0] = times[0];
 	d->times[1] = times[1];
 	d->depth = path_depth(path);
+	d->implicit = false;
 	d->seq = u->n_dirs++;
 }
 
@@ -383,6 +386,7 @@ static int walk_dir(struct unpacker *u, const char *path, int flags, bool create
 				dir_fix_add(u, buf, mode, times);
 			} else {
 				dir_fix_add(u, buf, mode, omit);
+				u->dirs[u->n_dirs - 1].implicit = !whiteout;
 			}
 			fd = openat(base, comp, oflags);
 		}
@@ -926,6 +930,8 @@ static int dirs_finish(struct unpacker *u, struct err *err)
 
 		if (i + 1 < u->n_dirs && !strcmp(d->path, u->dirs[i + 1].path))
 			continue;
+		if (d->implicit && u->implicit_out)
+			fprintf(u->implicit_out, "%s\n", d->path);
 		r = open_dir(u, d->path, O_RDONLY, false, d->path, &fd, err);
 		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EPERM) {
 			err_clear(err);
@@ -1018,6 +1024,7 @@ int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 	u->root = dirfd;
 	u->lower_fds = o->lower_fds;
 	u->n_lower = o->n_lower;
+	u->implicit_out = o->implicit_out;
 	u->rootless = o->rootless;
 	u->opaque_xattr = o->rootless ? "user.overlay.opaque" : "trusted.overlay.opaque";
 	u->tar = tar;
@@ -1034,5 +1041,35 @@ int img_layer_apply(int layer_fd, int dirfd, const struct img_unpack_opts *o,
 		return r;
 	}
 	img_hash_final(TAKE_PTR(hash), ret_diff_id);
+	return 0;
+}
+
+int img_layer_fix_parents(int dirfd, FILE *list, const int *lower_fds, size_t n_lower,
+			  struct err *err)
+{
+	struct unpacker u = {.root = dirfd, .lower_fds = lower_fds, .n_lower = n_lower};
+	char line[PATH_MAX];
+
+	while (fgets(line, sizeof(line), list)) {
+		cleanup_close int fd = -1;
+		struct stat low;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line || !lower_dir(&u, line, &low))
+			continue;
+		fd = open_beneath(dirfd, line, O_RDONLY | O_DIRECTORY);
+		if (fd < 0)
+			continue;
+		{
+			struct timespec times[2] = {low.st_atim, low.st_mtim};
+
+			if (fchown(fd, low.st_uid, low.st_gid) < 0 && errno != EPERM)
+				return err_sys(err, "layer directory '%s': set owner", line);
+			if (fchmod(fd, low.st_mode & 07777) < 0)
+				return err_sys(err, "layer directory '%s': set mode", line);
+			if (futimens(fd, times) < 0)
+				return err_sys(err, "layer directory '%s': set times", line);
+		}
+	}
 	return 0;
 }
