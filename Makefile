@@ -112,6 +112,7 @@ demo: deps all
 bench: deps all
 	@bench/runtime.sh
 	@bench/podman.sh
+	@bench/pull.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff
