@@ -560,16 +560,6 @@ static int save_state(struct creation *cr, struct err *err)
 	return r;
 }
 
-static int write_pid_file(const char *path, pid_t pid, struct err *err)
-{
-	char buf[16];
-	int len = snprintf(buf, sizeof(buf), "%d", (int)pid);
-
-	if (fs_write_atomic(AT_FDCWD, path, buf, (size_t)len, 0644, err) < 0)
-		return err_wrap(err, "write pid file");
-	return 0;
-}
-
 static int do_create(struct creation *cr, const struct rt_global *g, const char *id,
 		     const struct rt_create_opts *o, bool run_mode, struct err *err)
 {
@@ -628,7 +618,7 @@ static int do_create(struct creation *cr, const struct rt_global *g, const char 
 		return -err->code;
 	if (save_state(cr, err) < 0)
 		return -err->code;
-	if (o->pid_file && write_pid_file(o->pid_file, cr->pid, err) < 0)
+	if (o->pid_file && rt_write_pid_file(o->pid_file, cr->pid, err) < 0)
 		return -err->code;
 	return 0;
 }

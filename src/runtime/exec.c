@@ -348,16 +348,6 @@ static int spawn(struct execution *x, const struct rt_exec_opts *o, struct err *
 	return 0;
 }
 
-static int write_pid_file(const char *path, pid_t pid, struct err *err)
-{
-	char buf[16];
-	int len = snprintf(buf, sizeof(buf), "%d", (int)pid);
-
-	if (fs_write_atomic(AT_FDCWD, path, buf, (size_t)len, 0644, err) < 0)
-		return err_wrap(err, "write pid file");
-	return 0;
-}
-
 static int do_exec(struct execution *x, const struct rt_global *g, const char *id,
 		   const struct rt_exec_opts *o, int *ret_status, struct err *err)
 {
@@ -369,7 +359,7 @@ static int do_exec(struct execution *x, const struct rt_global *g, const char *i
 	if (build_process(x, o, err) < 0 || rt_state_cgroup(x->st, &x->cgroup, err) < 0 ||
 	    open_namespaces(x, err) < 0 || setup_terminal(x, o, err) < 0 || spawn(x, o, err) < 0)
 		return -err->code;
-	if (o->pid_file && write_pid_file(o->pid_file, x->pid, err) < 0)
+	if (o->pid_file && rt_write_pid_file(o->pid_file, x->pid, err) < 0)
 		return -err->code;
 	if (o->detach) {
 		x->pid = 0; /* it lives on without us */

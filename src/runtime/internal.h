@@ -346,6 +346,8 @@ int rt_state_load(int rootfd, const char *id, struct rt_state **ret, struct err 
 void rt_state_free(struct rt_state *st);
 /* The spec's state object (ociVersion, id, status, pid, bundle, annotations). */
 json_t *rt_state_json(const struct rt_state *st, enum rt_status status);
+/* Writes @pid to the engine's --pid-file atomically. */
+int rt_write_pid_file(const char *path, pid_t pid, struct err *err);
 /* /proc/<pid>/stat fields: start time and the state letter ('Z' for zombie). */
 int rt_proc_stat(pid_t pid, unsigned long long *ret_start, char *ret_state);
 

@@ -242,3 +242,14 @@ void rt_state_free(struct rt_state *st)
 	json_decref(st->cgroup);
 	free(st);
 }
+
+int rt_write_pid_file(const char *path, pid_t pid, struct err *err)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", (int)pid);
+
+	/* engines poll for the file: it appears whole or not at all */
+	if (fs_write_atomic(AT_FDCWD, path, buf, (size_t)len, 0644, err) < 0)
+		return err_wrap(err, "write pid file");
+	return 0;
+}
