@@ -930,8 +930,11 @@ static int dirs_finish(struct unpacker *u, struct err *err)
 
 		if (i + 1 < u->n_dirs && !strcmp(d->path, u->dirs[i + 1].path))
 			continue;
-		if (d->implicit && u->implicit_out)
-			fprintf(u->implicit_out, "%s\n", d->path);
+		/* a data file for publish(), not output */
+		if (d->implicit && u->implicit_out) {
+			fputs(d->path, u->implicit_out);
+			fputc('\n', u->implicit_out);
+		}
 		r = open_dir(u, d->path, O_RDONLY, false, d->path, &fd, err);
 		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EPERM) {
 			err_clear(err);
