@@ -144,6 +144,33 @@ static char *ingest_name(const char *resume_key)
 	return name;
 }
 
+/*
+ * Opens the writer's ingest file, locked for as long as the writer lives: two processes
+ * resuming the same download must not append to one file, nor one of them to a partial
+ * the other has just committed (renamed) into blobs/.
+ */
+static int open_partial(struct img_store *s, struct img_writer *w, struct err *err)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct stat a, b;
+
+		w->fd = openat(s->ingestfd, w->name,
+			       O_RDWR | O_CREAT | O_CLOEXEC | (w->resumable ? 0 : O_EXCL), 0600);
+		if (w->fd < 0)
+			return err_sys(err, "create '%s/ingest/%s'", s->root, w->name);
+		while (flock(w->fd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				return err_sys(err, "lock '%s/ingest/%s'", s->root, w->name);
+		/* still the file of that name? the holder may have committed it meanwhile */
+		if (fstat(w->fd, &a) == 0 && fstatat(s->ingestfd, w->name, &b, 0) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return 0;
+		close(w->fd);
+		w->fd = -1;
+	}
+	return err_set(err, EBUSY, "'%s/ingest/%s' keeps changing", s->root, w->name);
+}
+
 int img_blob_writer(struct img_store *s, const char *expected, int64_t expected_size,
 		    const char *resume_key, struct img_writer **ret, struct err *err)
 {
@@ -161,10 +188,7 @@ int img_blob_writer(struct img_store *s, const char *expected, int64_t expected_
 	w->hash = img_hash_new();
 	w->name = ingest_name(resume_key);
 	w->resumable = resume_key != NULL;
-	w->fd = openat(s->ingestfd, w->name,
-		       O_RDWR | O_CREAT | O_CLOEXEC | (w->resumable ? 0 : O_EXCL), 0600);
-	if (w->fd < 0) {
-		err_sys(err, "create '%s/ingest/%s'", s->root, w->name);
+	if (open_partial(s, w, err) < 0) {
 		img_writer_abort(w, true);
 		return -err->code;
 	}
@@ -221,10 +245,16 @@ void img_writer_abort(struct img_writer *w, bool discard)
 
 	if (!w)
 		return;
+	/* only our own file, and while we hold its lock: the name may be someone else's now */
+	if (w->fd >= 0 && (discard || !w->resumable)) {
+		struct stat a, b;
+
+		if (fstat(w->fd, &a) == 0 && fstatat(w->s->ingestfd, w->name, &b, 0) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			unlinkat(w->s->ingestfd, w->name, 0);
+	}
 	if (w->fd >= 0)
 		close(w->fd);
-	if (discard || !w->resumable)
-		unlinkat(w->s->ingestfd, w->name, 0);
 	if (w->hash)
 		img_hash_final(w->hash, sink);
 	free(w->name);
