@@ -752,3 +752,21 @@ def test_blob_redirects_to_another_host_drop_the_credentials(env, busybox_layer)
         assert "Authorization" not in headers
     direct = [h for _, p, h in proxy.seen("GET", "/blobs/") if not p.startswith("/redirected/")]
     assert len(direct) == 2 and all("Authorization" in h for h in direct)
+
+
+def test_concurrent_pulls_into_one_store_keep_every_blob_intact(env, busybox_layer):
+    reg = env.registry()
+    want = push_busybox(env, busybox_layer, f"{reg.addr}/busybox:1")
+    cmd = [str(SKIFF), "image", "--root", str(env.root), "pull", f"{reg.addr}/busybox:1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, REGISTRY_AUTH_FILE=str(env.auth_file)))
+             for _ in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=TIMEOUT)
+        assert p.returncode == 0, err
+    # every stored blob still hashes to its name
+    for digest in store_blobs(env.root):
+        data = (env.root / "blobs" / "sha256" / digest[7:]).read_bytes()
+        assert digest_of(data) == digest
+    assert env.inspect_digest(f"{reg.addr}/busybox:1") == want
+    assert not list((env.root / "ingest").iterdir())
