@@ -121,6 +121,22 @@ static void progress_blob(void *data, const char *digest, int64_t done, int64_t 
 	progress_draw(p, false);
 }
 
+/* Starts progress reporting for a pull or push, once its arguments are known to be good. */
+static void progress_begin(struct progress_state *p, struct img_progress *prog, bool quiet,
+			   const char *tls_verify, struct img_remote_opts *o)
+{
+	p->blobs = json_object();
+	p->tty = isatty(STDERR_FILENO);
+	p->quiet = quiet;
+	clock_gettime(CLOCK_MONOTONIC, &p->start);
+	prog->blob = progress_blob;
+	prog->data = p;
+	o->progress = prog;
+	/* podman's spelling of --insecure */
+	if (tls_verify && !strcmp(tls_verify, "false"))
+		o->insecure = true;
+}
+
 static void progress_end(struct progress_state *p)
 {
 	if (p->tty && !p->quiet && json_object_size(p->blobs))
@@ -140,8 +156,8 @@ static int do_pull(struct image_cli *c, int argc, char **argv, struct err *err)
 		{"tls-verify", 0, FLAG_STR, &tls},      {"authfile", 0, FLAG_STR, &o.auth_file},
 		{"quiet", 'q', FLAG_BOOL, &quiet},      {NULL, 0, 0, NULL},
 	};
-	struct progress_state ps = {.blobs = json_object(), .tty = isatty(STDERR_FILENO)};
-	struct img_progress prog = {progress_blob, &ps};
+	struct progress_state ps = {0};
+	struct img_progress prog = {0};
 	struct img_ref ref = {0};
 	char digest[IMG_DIGEST_MAX];
 	int n, r;
@@ -150,13 +166,11 @@ static int do_pull(struct image_cli *c, int argc, char **argv, struct err *err)
 		return err_wrap(err, "image pull");
 	if (args_exact("pull", n, 1, 1, "[--platform OS/ARCH] [--insecure] IMAGE", err) < 0)
 		return -err->code;
-	if (tls && !strcmp(tls, "false"))
-		o.insecure = true;
-	ps.quiet = quiet;
-	clock_gettime(CLOCK_MONOTONIC, &ps.start);
-	o.progress = &prog;
-	if (img_ref_parse(argv[0], &ref, err) < 0 || open_store(c, err) < 0)
+	if (img_ref_parse(argv[0], &ref, err) < 0 || open_store(c, err) < 0) {
+		img_ref_done(&ref);
 		return -err->code;
+	}
+	progress_begin(&ps, &prog, quiet, tls, &o);
 	r = img_pull(c->store, &ref, &o, digest, err);
 	progress_end(&ps);
 	if (r == 0)
@@ -177,8 +191,8 @@ static int do_push(struct image_cli *c, int argc, char **argv, struct err *err)
 		{"quiet", 'q', FLAG_BOOL, &quiet},
 		{NULL, 0, 0, NULL},
 	};
-	struct progress_state ps = {.blobs = json_object(), .tty = isatty(STDERR_FILENO)};
-	struct img_progress prog = {progress_blob, &ps};
+	struct progress_state ps = {0};
+	struct img_progress prog = {0};
 	struct img_image im = {0};
 	struct img_ref dest = {0};
 	int n, r;
@@ -187,13 +201,9 @@ static int do_push(struct image_cli *c, int argc, char **argv, struct err *err)
 		return err_wrap(err, "image push");
 	if (args_exact("push", n, 1, 2, "[--insecure] IMAGE [DESTINATION]", err) < 0)
 		return -err->code;
-	if (tls && !strcmp(tls, "false"))
-		o.insecure = true;
-	ps.quiet = quiet;
-	clock_gettime(CLOCK_MONOTONIC, &ps.start);
-	o.progress = &prog;
 	if (open_store(c, err) < 0 || img_resolve(c->store, argv[0], &im, err) < 0)
 		return -err->code;
+	progress_begin(&ps, &prog, quiet, tls, &o);
 	r = img_ref_parse(n == 2 ? argv[1] : im.name, &dest, err);
 	if (r == 0)
 		r = img_push(c->store, &im, &dest, &o, err);
