@@ -588,6 +588,42 @@ static int apply_exec_attributes(const struct rt_process *p, struct err *err)
 	return 0;
 }
 
+/*
+ * The process settings shared by the container's process and exec'd ones, in the order
+ * the kernel needs: limits, scheduling, seccomp, then the user and capabilities, then
+ * the working directory and no_new_privs; finally the program is looked up.
+ */
+static int finish_process(const struct rt_process *p, struct rt_seccomp *seccomp, char **ret_exec,
+			  struct err *err)
+{
+	if (set_rlimits(p, err) < 0)
+		return -err->code;
+	if (p->has_oom_score_adj) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
+		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
+			return err_wrap(err, "set process.oomScoreAdj");
+	}
+	if (apply_process_extras(p, err) < 0)
+		return -err->code;
+	/*
+	 * Without no_new_privs the kernel takes a filter only from a process with
+	 * CAP_SYS_ADMIN: load it before the user and capabilities change.
+	 */
+	if (!p->no_new_privileges && rt_seccomp_load(seccomp, err) < 0)
+		return -err->code;
+	if (set_user_and_caps(p, err) < 0)
+		return -err->code;
+	if (enter_cwd(p->cwd, err) < 0)
+		return -err->code;
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return err_sys(err, "set process.noNewPrivileges");
+	if (p->umask >= 0)
+		umask((mode_t)p->umask);
+	return resolve_exec(p, ret_exec, err);
+}
+
 static int setup(struct init_ctx *c, char **ret_exec)
 {
 	const struct rt_init_args *a = c->a;
@@ -630,32 +666,9 @@ static int setup(struct init_ctx *c, char **ret_exec)
 	if (!a->no_new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, a->id) < 0 &&
 	    errno != ENOSYS && errno != EACCES && errno != EPERM)
 		return err_sys(err, "create session keyring");
-	if (set_rlimits(p, err) < 0)
+	if (set_memory_policy(cfg, err) < 0)
 		return -err->code;
-	if (p->has_oom_score_adj) {
-		char v[16];
-
-		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
-		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
-			return err_wrap(err, "set process.oomScoreAdj");
-	}
-	/*
-	 * Without no_new_privs the kernel takes a filter only from a process with
-	 * CAP_SYS_ADMIN: load it before the user and capabilities change.
-	 */
-	if (apply_process_extras(p, err) < 0 || set_memory_policy(cfg, err) < 0)
-		return -err->code;
-	if (!p->no_new_privileges && rt_seccomp_load(a->seccomp, err) < 0)
-		return -err->code;
-	if (set_user_and_caps(p, err) < 0)
-		return -err->code;
-	if (enter_cwd(p->cwd, err) < 0)
-		return -err->code;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return err_sys(err, "set process.noNewPrivileges");
-	if (p->umask >= 0)
-		umask((mode_t)p->umask);
-	return resolve_exec(p, ret_exec, err);
+	return finish_process(p, a->seccomp, ret_exec, err);
 }
 
 static void fail(const struct rt_init_args *a, struct err *err)
@@ -783,28 +796,7 @@ static int exec_setup(const struct rt_exec_args *x, const struct rt_init_args *a
 		return -err->code;
 	if (rt_init_wait_cgroup(a, err) < 0)
 		return -err->code;
-	if (set_rlimits(p, err) < 0)
-		return -err->code;
-	if (p->has_oom_score_adj) {
-		char v[16];
-
-		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
-		if (fs_write_knob(AT_FDCWD, "/proc/self/oom_score_adj", v, strlen(v), err) < 0)
-			return err_wrap(err, "set process.oomScoreAdj");
-	}
-	if (apply_process_extras(p, err) < 0)
-		return -err->code;
-	if (!p->no_new_privileges && rt_seccomp_load(x->seccomp, err) < 0)
-		return -err->code;
-	if (set_user_and_caps(p, err) < 0)
-		return -err->code;
-	if (enter_cwd(p->cwd, err) < 0)
-		return -err->code;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return err_sys(err, "set process.noNewPrivileges");
-	if (p->umask >= 0)
-		umask((mode_t)p->umask);
-	return resolve_exec(p, ret_exec, err);
+	return finish_process(p, x->seccomp, ret_exec, err);
 }
 
 void rt_exec_main(const struct rt_exec_args *x)
