@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 # Linked: small, cheap to load. Loaded on first use (src/base/dl.h): the rest, so the
 # runtime's short-lived processes never pay for them.
 PKGS := jansson libseccomp nettle
-DL_PKGS := libarchive libcurl
+DL_PKGS := libarchive libcurl libmicrohttpd gnutls sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -51,17 +51,21 @@ $(BUILD)/skiff: $(OBJS)
 $(BUILD)/skiff-runtime: $(BUILD)/skiff
 	$(Q)ln -sf skiff $@
 
-# Each function libs.h lists, redirected to its dlopen'ed pointer.
-GEN := $(BUILD)/gen/image/libs_redirect.h
-$(GEN): src/image/libs.h
+# Headers listing a dlopen'ed library's functions as X(name) lines (base/dl.h); each
+# gets a generated header redirecting every name to its pointer dl_p_<name>.
+DL_HEADERS := $(shell grep -l '^\s*X([A-Za-z_0-9]*)' $(HEADERS) 2>/dev/null)
+GEN := $(DL_HEADERS:src/%.h=$(BUILD)/gen/%_redirect.h)
+$(BUILD)/gen/%_redirect.h: src/%.h
 	@mkdir -p $(dir $@)
-	$(Q){ echo '/* generated from src/image/libs.h */'; \
-	  sed -n 's/^\tX(\([a-z_0-9]*\)).*/#undef \1\n#define \1 (*img_dl_\1)/p' $<; } > $@
+	$(Q){ echo '/* generated from $< */'; \
+	  sed -n 's/^\tX(\([A-Za-z_0-9]*\)).*/#undef \1\n#define \1 (*dl_p_\1)/p' $<; } > $@
 
 $(BUILD)/%.o: %.c | $(GEN)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/src/cluster/api/proto.o: src/cluster/api/proto.def
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -69,6 +73,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
+$(BUILD)/src/cluster/api/schema.o: src/cluster/api/types.def
 
 deps:
 	@scripts/install-deps.sh
@@ -90,7 +95,7 @@ check-format:
 format:
 	@clang-format -i $(SRCS) $(HEADERS) $(UNIT_SRCS)
 
-check-headers:
+check-headers: $(GEN)
 	@for h in $(HEADERS); do \
 		echo "#include \"$${h#src/}\"" | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; \
 	done
@@ -115,6 +120,7 @@ bench: deps all
 	@bench/runtime.sh
 	@bench/podman.sh
 	@bench/pull.sh
+	@bench/apiserver.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff

@@ -9,7 +9,8 @@ set -euo pipefail
 required=(
 	build-essential pkg-config clang-format
 	libjansson-dev libseccomp-dev libcmocka-dev libarchive-dev libcurl4-gnutls-dev nettle-dev
-	python3 python3-pytest
+	libmicrohttpd-dev libgnutls28-dev libsqlite3-dev etcd-server etcd-client
+	python3 python3-pytest python3-yaml
 	busybox-static runc crun skopeo umoci docker-registry
 	iproute2 util-linux procps time uidmap
 	podman conmon netavark iptables

@@ -6,15 +6,16 @@
 #ifndef SKIFF_CMD_CMD_H
 #define SKIFF_CMD_CMD_H
 
-struct err;
+#include "base/version.h"
 
-#define SKIFF_VERSION_STRING "0.1.0"
+struct err;
 
 /* The process's original argument vector, for re-executing it. */
 extern char **skiff_argv;
 
 int cmd_runtime(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_server(int argc, char **argv);
 
 /* Prints @err's message (and logs it), clears it and returns exit status 1. */
 int cmd_fail(const char *prog, struct err *err);

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libarchive and libcurl, loaded on first use (base/dl.h). Code calls the functions by
- * their usual names: each name below is redirected to a pointer that img_libs_archive()
- * or img_libs_curl() fills in, so a function missing from these lists fails to link
- * rather than pulling the library into every skiff process. Call the loader once before
- * the first use; it is cheap afterwards.
+ * libarchive, loaded on first use (base/dl.h). Code calls the functions by their usual
+ * names: each name below is redirected to a pointer that img_libs_archive() fills in, so a
+ * function missing from the list fails to link rather than pulling the library into every
+ * skiff process. Call the loader once before the first use; it is cheap afterwards.
  */
 #ifndef SKIFF_IMAGE_LIBS_H
 #define SKIFF_IMAGE_LIBS_H
 
 #include <archive.h>
 #include <archive_entry.h>
-/* curl's type-checking macros would shadow the redirects below */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
 
 struct err;
 
@@ -87,40 +83,15 @@ struct err;
 	X(archive_entry_copy_stat)                                                                 \
 	X(archive_entry_xattr_add_entry)
 
-/* libcurl: the registry client. */
-#define IMG_CURL_SYMS(X)                                                                           \
-	X(curl_global_init)                                                                        \
-	X(curl_easy_init)                                                                          \
-	X(curl_easy_cleanup)                                                                       \
-	X(curl_easy_reset)                                                                         \
-	X(curl_easy_setopt)                                                                        \
-	X(curl_easy_perform)                                                                       \
-	X(curl_easy_getinfo)                                                                       \
-	X(curl_easy_strerror)                                                                      \
-	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)                                                                     \
-	X(curl_multi_init)                                                                         \
-	X(curl_multi_cleanup)                                                                      \
-	X(curl_multi_add_handle)                                                                   \
-	X(curl_multi_remove_handle)                                                                \
-	X(curl_multi_perform)                                                                      \
-	X(curl_multi_poll)                                                                         \
-	X(curl_multi_info_read)                                                                    \
-	X(curl_multi_strerror)                                                                     \
-	X(curl_easy_escape)                                                                        \
-	X(curl_free)
-
-#define IMG_LIB_DECLARE(name) extern __typeof__(name) *img_dl_##name;
+#define IMG_LIB_DECLARE(name) extern __typeof__(name) *dl_p_##name;
 IMG_ARCHIVE_SYMS(IMG_LIB_DECLARE)
-IMG_CURL_SYMS(IMG_LIB_DECLARE)
 #undef IMG_LIB_DECLARE
 
-/* Loads libarchive / libcurl (ELIBACC with the package to install when missing). */
+/* Loads libarchive (ELIBACC with the package to install when missing). */
 int img_libs_archive(struct err *err);
-int img_libs_curl(struct err *err);
 
 /* From here on the library's names call through the pointers. */
-#ifndef IMG_LIBS_IMPL
+#ifndef DL_LIBS_IMPL
 #include "image/libs_redirect.h"
 #endif
 

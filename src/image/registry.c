@@ -15,17 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/jx.h"
+#include "base/libcurl.h"
 #include "base/log.h"
 #include "image/auth.h"
 #include "image/internal.h"
-#include "image/libs.h"
 
 #define MANIFEST_MAX     (16u << 20) /* what the store reads back; the spec suggests 4 MiB */
 #define SMALL_BODY_MAX   (1u << 20)  /* tokens and error documents */
@@ -536,7 +535,7 @@ static int client_new(struct img_store *s, const char *domain, const char *repo,
 {
 	cleanup_client struct client *c = NULL;
 
-	if (img_libs_curl(err) < 0)
+	if (base_curl_load(err) < 0)
 		return -err->code;
 	c = xcalloc(1, sizeof(*c));
 	c->s = s;
