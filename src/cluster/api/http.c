@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP(S) server under the API server and the node agent, on libmicrohttpd (MHD,
+ * loaded on first use, lib_mhd.h) with GnuTLS.
+ *
+ * Threads. MHD runs a pool of cfg->threads event-loop threads, each with its own epoll
+ * set; a connection stays on the thread that accepted it, and the handler runs there,
+ * so a handler must not block for long. One more thread per server, the monitor, waits
+ * for disconnects of streams (below). Writers of streams are any threads of the caller.
+ *
+ * Streams. A stream is a chunked response whose content reader (stream_read) takes bytes
+ * from the stream's queue. With the queue empty the reader suspends the connection and
+ * returns 0: a suspended connection costs no thread and no polling. A writer appends to
+ * the queue and resumes the connection; http_stream_close() resumes it so the reader can
+ * end the response. Every transition happens under the stream's mutex, with `suspended`
+ * recording that MHD holds the connection suspended, so the connection is resumed exactly
+ * once per suspension and never after the response is gone (`done`).
+ *
+ * A stream has two references: the caller's (dropped by http_stream_close()) and the
+ * response's (dropped by stream_free(), MHD's free callback for the response, which runs
+ * exactly once: when the response ends, the client goes away, the connection fails or the
+ * server stops). stream_free() marks the stream done (writes return -EPIPE from then on)
+ * and calls on_close. While the monitor watches the stream's socket it holds a third.
+ *
+ * Disconnects. MHD does not poll suspended connections, so an idle watch whose client has
+ * gone would otherwise be noticed only when the next write fails. The monitor keeps every
+ * stream's socket in its own epoll set for EPOLLRDHUP (the client closed or shut down its
+ * side) and EPOLLHUP/EPOLLERR (reset; TCP keep-alive, set on stream sockets, turns a
+ * vanished peer into an error within about a minute). It then marks the stream gone and
+ * resumes it; the reader ends the response with an error, MHD closes the connection and
+ * on_close runs. Writes fail with -EPIPE from the moment the stream is
+ * marked gone. Writes also catch what the monitor cannot see: a write whose data MHD
+ * cannot deliver closes the connection, and the next write returns -EPIPE. Streaming
+ * clients do not half-close their side (HTTP/1.1 gives them no reason to), so
+ * EPOLLRDHUP is taken as the end of the client.
+ *
+ * Lock order: server lock, then stream lock, then MHD's internal locks (taken by
+ * MHD_resume_connection and MHD_suspend_connection). MHD calls the reader and the free
+ * callback without holding its locks, so no cycle arises.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "cluster/api/http.h"
+#include "cluster/api/lib_mhd.h"
+
+#define DEFAULT_THREADS    2
+#define DEFAULT_MAX_BODY   ((size_t)3 << 20)
+#define DEFAULT_MAX_QUEUED ((size_t)16 << 20)
+/*
+ * Idle time before MHD closes a connection it is polling. Suspended connections (idle
+ * streams) do not time out: the monitor notices their clients leaving instead.
+ */
+#define IDLE_TIMEOUT_SECONDS 300
+/* MHD allocates this much per streamed response; it only matters to HTTP/1.0 clients */
+#define STREAM_BLOCK_SIZE 2048
+/* a drained queue keeps at most this much memory, so idle watches stay small */
+#define QUEUE_KEEP_BYTES (64 << 10)
+/* an oversized chunked upload is read and dropped up to this multiple of max_body */
+#define DISCARD_FACTOR 4
+
+struct http_stream {
+	pthread_mutex_t lock;
+	int refs; /* atomic */
+
+	/* the server's list of live streams, under the server's lock */
+	struct http_server *srv;
+	struct http_stream *prev, *next;
+	/* the monitor's release list, under mon_lock */
+	struct http_stream *release_next;
+
+	/* the rest under lock */
+	struct MHD_Connection *conn; /* NULL once done */
+	char *q;                     /* queued bytes: q[q_off .. q_off + q_len) */
+	size_t q_off, q_len, q_cap;
+	bool suspended; /* MHD holds the connection suspended by stream_read */
+	bool done;      /* the response is gone: MHD freed it */
+	bool closing;   /* the caller closed: end after the queue */
+	bool gone;      /* the client went away (monitor) */
+	bool stopping;  /* the server is stopping */
+	bool monitored; /* fd is in the monitor's epoll set (holding a reference) */
+	int fd;
+	void (*on_close)(void *arg);
+	void *arg;
+};
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	char *body;
+	size_t len, cap;
+	uint64_t discarded;
+	bool too_large;
+	bool responded;
+	bool queued; /* MHD took the response */
+	struct http_header *headers;
+	size_t n_headers;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	http_handler_fn handler;
+	void *ctx;
+	size_t max_body;
+	uint16_t port;
+	char *cert_pem;
+	char *key_pem;
+
+	pthread_mutex_t lock;
+	bool stopping;
+	struct http_stream *streams;
+
+	pthread_mutex_t mon_lock;
+	int mon_epfd;
+	int mon_evfd;
+	pthread_t mon_thread;
+	bool mon_running;
+	bool mon_quit;                   /* under mon_lock */
+	struct http_stream *mon_release; /* under mon_lock */
+};
+
+static void stream_ref(struct http_stream *st)
+{
+	__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void stream_unref(struct http_stream *st)
+{
+	if (__atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(st->q);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* With st->lock held: hands the connection back to MHD if stream_read suspended it. */
+static void stream_wake(struct http_stream *st)
+{
+	if (!st->suspended || st->done)
+		return;
+	st->suspended = false;
+	MHD_resume_connection(st->conn);
+}
+
+static void queue_append(struct http_stream *st, const char *data, size_t len)
+{
+	if (st->q_off + st->q_len + len > st->q_cap) {
+		if (st->q_off > 0) {
+			memmove(st->q, st->q + st->q_off, st->q_len);
+			st->q_off = 0;
+		}
+		if (st->q_len + len > st->q_cap) {
+			size_t cap = st->q_cap ? st->q_cap : 4096;
+
+			while (cap < st->q_len + len)
+				cap *= 2;
+			st->q = xrealloc(st->q, cap);
+			st->q_cap = cap;
+		}
+	}
+	memcpy(st->q + st->q_off + st->q_len, data, len);
+	st->q_len += len;
+}
+
+static size_t queue_take(struct http_stream *st, char *buf, size_t max)
+{
+	size_t n = st->q_len < max ? st->q_len : max;
+
+	memcpy(buf, st->q + st->q_off, n);
+	st->q_off += n;
+	st->q_len -= n;
+	if (st->q_len == 0) {
+		st->q_off = 0;
+		if (st->q_cap > QUEUE_KEEP_BYTES) {
+			free(st->q);
+			st->q = NULL;
+			st->q_cap = 0;
+		}
+	}
+	return n;
+}
+
+/* MHD's content reader for streams; runs on the connection's server thread. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *st = cls;
+	ssize_t r;
+
+	(void)pos;
+	pthread_mutex_lock(&st->lock);
+	if (st->gone || st->stopping) {
+		r = MHD_CONTENT_READER_END_WITH_ERROR;
+	} else if (st->q_len > 0) {
+		r = (ssize_t)queue_take(st, buf, max);
+	} else if (st->closing) {
+		r = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		/* under the lock, so a writer sees `suspended` only once MHD has it */
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+static void monitor_release(struct http_server *srv, struct http_stream *st)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&srv->mon_lock);
+	st->release_next = srv->mon_release;
+	srv->mon_release = st;
+	pthread_mutex_unlock(&srv->mon_lock);
+	if (write(srv->mon_evfd, &one, sizeof(one)) < 0)
+		log_debug("http: wake disconnect monitor: %s", strerror(errno));
+}
+
+/*
+ * MHD's free callback for a stream's response: the response is finished, whatever the
+ * reason. Runs once, on a server thread (or in http_respond_stream when MHD refused the
+ * response), while the socket is still open.
+ */
+static void stream_free(void *cls)
+{
+	struct http_stream *st = cls;
+	struct http_server *srv = st->srv;
+	bool monitored;
+
+	pthread_mutex_lock(&st->lock);
+	st->done = true;
+	st->suspended = false;
+	st->conn = NULL;
+	monitored = st->monitored;
+	st->monitored = false;
+	pthread_mutex_unlock(&st->lock);
+
+	if (monitored) {
+		/* the connection may live on for further requests: stop watching its socket */
+		epoll_ctl(srv->mon_epfd, EPOLL_CTL_DEL, st->fd, NULL);
+		/*
+		 * The monitor may hold this stream from an epoll_wait that ran before the
+		 * removal; it drops its reference itself once done with that batch.
+		 */
+		monitor_release(srv, st);
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		srv->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	st->prev = st->next = NULL;
+	pthread_mutex_unlock(&srv->lock);
+
+	if (st->on_close)
+		st->on_close(st->arg);
+	stream_unref(st);
+}
+
+static void stream_peer_gone(struct http_stream *st)
+{
+	pthread_mutex_lock(&st->lock);
+	if (!st->done && !st->gone) {
+		st->gone = true;
+		stream_wake(st);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void monitor_drain(struct http_server *srv, bool *ret_quit)
+{
+	struct http_stream *list;
+
+	pthread_mutex_lock(&srv->mon_lock);
+	list = srv->mon_release;
+	srv->mon_release = NULL;
+	if (ret_quit)
+		*ret_quit = srv->mon_quit;
+	pthread_mutex_unlock(&srv->mon_lock);
+	while (list) {
+		struct http_stream *next = list->release_next;
+
+		stream_unref(list);
+		list = next;
+	}
+}
+
+static void *monitor_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct epoll_event evs[64];
+	bool quit = false;
+
+	while (!quit) {
+		int n = epoll_wait(srv->mon_epfd, evs, 64, -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_debug("http: disconnect monitor: %s", strerror(errno));
+			n = 0;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+
+			if (evs[i].data.ptr)
+				stream_peer_gone(evs[i].data.ptr);
+			else if (read(srv->mon_evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_debug("http: disconnect monitor: %s", strerror(errno));
+		}
+		/* only now: this batch's events no longer point at released streams */
+		monitor_drain(srv, &quit);
+	}
+	return NULL;
+}
+
+/*
+ * Probes an idle stream's peer so that a vanished machine turns into a socket error
+ * within about a minute. No TCP_USER_TIMEOUT: it would also cut off a live client that
+ * merely stopped reading for a while (a paused terminal); the write queue limit deals
+ * with those.
+ */
+static void set_keepalive(int fd)
+{
+	static const int on = 1, idle = 30, interval = 10, count = 3;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
+
+/* Called on the connection's thread before the response is queued. */
+static void monitor_add(struct http_server *srv, struct http_stream *st)
+{
+	const union MHD_ConnectionInfo *info;
+	struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = st};
+
+	info = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!info)
+		return;
+	st->fd = info->connect_fd;
+	set_keepalive(st->fd);
+	stream_ref(st);
+	pthread_mutex_lock(&st->lock);
+	st->monitored = true;
+	pthread_mutex_unlock(&st->lock);
+	if (epoll_ctl(srv->mon_epfd, EPOLL_CTL_ADD, st->fd, &ev) == 0)
+		return;
+	log_debug("http: watch stream socket: %s", strerror(errno));
+	pthread_mutex_lock(&st->lock);
+	st->monitored = false;
+	pthread_mutex_unlock(&st->lock);
+	stream_unref(st);
+}
+
+static void request_free(struct http_request *req)
+{
+	if (!req)
+		return;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		free(req->headers[i].name);
+		free(req->headers[i].value);
+	}
+	free(req->headers);
+	free(req->body);
+	free(req);
+}
+
+static void add_headers(struct http_request *req, struct MHD_Response *resp,
+			const char *content_type)
+{
+	if (content_type && MHD_add_response_header(resp, "Content-Type", content_type) != MHD_YES)
+		log_debug("http: header 'Content-Type' refused");
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) !=
+		    MHD_YES)
+			log_debug("http: header '%s' refused", req->headers[i].name);
+}
+
+const char *http_method(const struct http_request *req)
+{
+	return req->method;
+}
+
+const char *http_path(const struct http_request *req)
+{
+	return req->path;
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	const char *value = NULL;
+	size_t len = 0;
+
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+					  &value, &len) != MHD_YES)
+		return NULL;
+	/* "?watch" has a key and no value: present, empty */
+	return value ? value : "";
+}
+
+const char *http_body(const struct http_request *req, size_t *len)
+{
+	if (len)
+		*len = req->len;
+	return req->body ? req->body : "";
+}
+
+const char *http_peer(const struct http_request *req)
+{
+	return req->peer;
+}
+
+void http_add_header(struct http_request *req, const char *name, const char *value)
+{
+	req->headers = xrealloc(req->headers, (req->n_headers + 1) * sizeof(*req->headers));
+	req->headers[req->n_headers].name = xstrdup(name);
+	req->headers[req->n_headers].value = xstrdup(value);
+	req->n_headers++;
+}
+
+void http_respond_take(struct http_request *req, unsigned status, const char *content_type,
+		       char *body, size_t len)
+{
+	struct MHD_Response *resp;
+
+	assert(!req->responded);
+	req->responded = true;
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return;
+	}
+	add_headers(req, resp, content_type);
+	req->queued = MHD_queue_response(req->conn, status, resp) == MHD_YES;
+	MHD_destroy_response(resp);
+}
+
+void http_respond(struct http_request *req, unsigned status, const char *content_type,
+		  const char *body, size_t len)
+{
+	char *copy = xmalloc(len ? len : 1);
+
+	if (len)
+		memcpy(copy, body, len);
+	http_respond_take(req, status, content_type, copy, len);
+}
+
+struct http_stream *http_respond_stream(struct http_request *req, unsigned status,
+					const char *content_type, void (*on_close)(void *arg),
+					void *arg)
+{
+	struct http_server *srv = req->srv;
+	struct http_stream *st;
+	struct MHD_Response *resp;
+
+	assert(!req->responded);
+	req->responded = true;
+	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->lock, NULL);
+	st->refs = 2; /* the caller's and the response's */
+	st->srv = srv;
+	st->conn = req->conn;
+	st->fd = -1;
+	st->on_close = on_close;
+	st->arg = arg;
+
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read,
+						 st, stream_free);
+	if (!resp) {
+		/* no response to free it: play its part here */
+		st->done = true;
+		st->conn = NULL;
+		if (on_close)
+			on_close(arg);
+		stream_unref(st);
+		return st;
+	}
+	add_headers(req, resp, content_type);
+
+	pthread_mutex_lock(&srv->lock);
+	st->stopping = srv->stopping;
+	st->next = srv->streams;
+	if (srv->streams)
+		srv->streams->prev = st;
+	srv->streams = st;
+	pthread_mutex_unlock(&srv->lock);
+
+	monitor_add(srv, st);
+	req->queued = MHD_queue_response(req->conn, status, resp) == MHD_YES;
+	/* when MHD refused the response this runs stream_free() */
+	MHD_destroy_response(resp);
+	return st;
+}
+
+int http_stream_write(struct http_stream *st, const char *data, size_t len, size_t max_queued)
+{
+	int r = 0;
+
+	if (max_queued == 0)
+		max_queued = DEFAULT_MAX_QUEUED;
+	pthread_mutex_lock(&st->lock);
+	if (st->done || st->gone || st->stopping || st->closing) {
+		r = -EPIPE;
+	} else if (st->q_len > 0 && st->q_len + len > max_queued) {
+		/* an empty queue takes any one write, so a large event is never refused */
+		r = -ENOBUFS;
+	} else if (len > 0) {
+		queue_append(st, data, len);
+		stream_wake(st);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+void http_stream_close(struct http_stream *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->closing = true;
+	stream_wake(st);
+	pthread_mutex_unlock(&st->lock);
+	stream_unref(st);
+}
+
+static void respond_status(struct http_request *req, unsigned code, const char *reason,
+			   const char *message)
+{
+	char *body = xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+			       "\"status\":\"Failure\",\"message\":\"%s\",\"reason\":\"%s\","
+			       "\"code\":%u}",
+			       message, reason, code);
+
+	http_respond_take(req, code, "application/json", body, strlen(body));
+}
+
+static enum MHD_Result respond_too_large(struct http_request *req)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "Request entity too large: limit is %zu", req->srv->max_body);
+	respond_status(req, 413, "RequestEntityTooLarge", msg);
+	return req->queued ? MHD_YES : MHD_NO;
+}
+
+static void format_peer(struct http_request *req)
+{
+	const union MHD_ConnectionInfo *info;
+	const struct sockaddr *sa;
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	sa = info ? info->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		snprintf(req->peer, sizeof(req->peer), "%s:%u", addr, ntohs(in->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		snprintf(req->peer, sizeof(req->peer), "[%s]:%u", addr, ntohs(in6->sin6_port));
+	} else {
+		snprintf(req->peer, sizeof(req->peer), "%s", addr);
+	}
+}
+
+/* The first call for a request: headers only. A declared body above the limit ends here. */
+static enum MHD_Result request_begin(struct http_server *srv, struct MHD_Connection *conn,
+				     const char *url, const char *method, void **con_cls)
+{
+	struct http_request *req = xcalloc(1, sizeof(*req));
+	const char *cl;
+
+	req->srv = srv;
+	req->conn = conn;
+	req->method = method;
+	req->path = url;
+	format_peer(req);
+	*con_cls = req;
+
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	if (cl) {
+		unsigned long long n = strtoull(cl, NULL, 10);
+
+		/* MHD has already refused a malformed length */
+		if (n > srv->max_body) {
+			req->too_large = true;
+			return respond_too_large(req);
+		}
+		if (n > 0) {
+			req->cap = (size_t)n + 1;
+			req->body = xmalloc(req->cap);
+			req->body[0] = '\0';
+		}
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result request_data(struct http_request *req, const char *data, size_t len)
+{
+	size_t max = req->srv->max_body;
+
+	if (!req->too_large && req->len + len > max) {
+		req->too_large = true;
+		req->discarded = req->len;
+		free(req->body);
+		req->body = NULL;
+		req->len = req->cap = 0;
+	}
+	if (req->too_large) {
+		/* the 413 can only go out once the body is read; a flood is cut off instead */
+		req->discarded += len;
+		return req->discarded > (uint64_t)max * DISCARD_FACTOR ? MHD_NO : MHD_YES;
+	}
+	if (req->len + len + 1 > req->cap) {
+		size_t cap = req->cap ? req->cap : 16384;
+
+		while (cap < req->len + len + 1)
+			cap *= 2;
+		req->body = xrealloc(req->body, cap);
+		req->cap = cap;
+	}
+	memcpy(req->body + req->len, data, len);
+	req->len += len;
+	req->body[req->len] = '\0';
+	return MHD_YES;
+}
+
+static enum MHD_Result request_end(struct http_request *req)
+{
+	if (req->responded)
+		return req->queued ? MHD_YES : MHD_NO;
+	if (req->too_large)
+		return respond_too_large(req);
+	req->srv->handler(req->srv->ctx, req);
+	if (!req->responded)
+		respond_status(req, 500, "InternalError", "Internal error: no response");
+	return req->queued ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct http_request *req = *con_cls;
+	enum MHD_Result r;
+
+	(void)version;
+	if (!req)
+		return request_begin(cls, conn, url, method, con_cls);
+	if (*upload_data_size == 0)
+		return request_end(req);
+	r = request_data(req, upload_data, *upload_data_size);
+	*upload_data_size = 0;
+	return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	request_free(*con_cls);
+	*con_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	cleanup_free char *msg = NULL;
+	size_t len;
+
+	(void)cls;
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	msg = xvasprintf(fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	log_debug("http: %s", msg);
+}
+
+static int monitor_start(struct http_server *srv, struct err *err)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	sigset_t all, old;
+	int rc;
+
+	srv->mon_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->mon_epfd < 0)
+		return err_sys(err, "create epoll set");
+	srv->mon_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->mon_evfd < 0)
+		return err_sys(err, "create eventfd");
+	if (epoll_ctl(srv->mon_epfd, EPOLL_CTL_ADD, srv->mon_evfd, &ev) < 0)
+		return err_sys(err, "watch eventfd");
+	/* signals stay with the threads that expect them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&srv->mon_thread, NULL, monitor_main, srv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return err_errno(err, rc, "start disconnect monitor");
+	srv->mon_running = true;
+	return 0;
+}
+
+static void monitor_stop(struct http_server *srv)
+{
+	uint64_t one = 1;
+
+	if (srv->mon_running) {
+		pthread_mutex_lock(&srv->mon_lock);
+		srv->mon_quit = true;
+		pthread_mutex_unlock(&srv->mon_lock);
+		if (write(srv->mon_evfd, &one, sizeof(one)) < 0)
+			log_debug("http: wake disconnect monitor: %s", strerror(errno));
+		pthread_join(srv->mon_thread, NULL);
+		srv->mon_running = false;
+	}
+	monitor_drain(srv, NULL);
+	if (srv->mon_evfd >= 0)
+		close(srv->mon_evfd);
+	if (srv->mon_epfd >= 0)
+		close(srv->mon_epfd);
+	srv->mon_evfd = srv->mon_epfd = -1;
+}
+
+static void server_free(struct http_server *srv)
+{
+	monitor_stop(srv);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->mon_lock);
+	if (srv->key_pem)
+		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
+	free(srv->key_pem);
+	free(srv->cert_pem);
+	free(srv);
+}
+
+/* Room for as many connections as descriptors allow, keeping some for everything else. */
+static unsigned connection_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur;
+	n = n > 256 ? n - 128 : 128;
+	return n > 65536 ? 65536 : (unsigned)n;
+}
+
+union bind_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* MHD flags for the address family of @address, and the socket address when one is set. */
+static int parse_address(const char *address, uint16_t port, union bind_addr *ret,
+			 unsigned *ret_flags, bool *ret_any, struct err *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	*ret_any = false;
+	if (!address || strcmp(address, "::") == 0) {
+		/* both families on one socket, as Go and k3s do for "::" */
+		*ret_flags = MHD_USE_DUAL_STACK;
+		*ret_any = !address;
+		ret->in6.sin6_family = AF_INET6;
+		ret->in6.sin6_addr = in6addr_any;
+		ret->in6.sin6_port = htons(port);
+		return 0;
+	}
+	if (inet_pton(AF_INET, address, &ret->in.sin_addr) == 1) {
+		*ret_flags = 0;
+		ret->in.sin_family = AF_INET;
+		ret->in.sin_port = htons(port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, address, &ret->in6.sin6_addr) == 1) {
+		*ret_flags = MHD_USE_IPv6;
+		ret->in6.sin6_family = AF_INET6;
+		ret->in6.sin6_port = htons(port);
+		return 0;
+	}
+	return err_set(err, EINVAL, "invalid bind address '%s'", address);
+}
+
+/*
+ * Binds a throw-away socket the way MHD will, so that an address in use or missing gets
+ * its own message (MHD only says that it failed). A host without IPv6 falls back from
+ * "all addresses" to all IPv4 addresses.
+ */
+static int probe_bind(const char *address, uint16_t port, bool any, union bind_addr *addr,
+		      unsigned *family_flags, struct err *err)
+{
+	cleanup_close int fd = -1;
+	socklen_t len;
+	int on = 1, v6only = (*family_flags & MHD_USE_DUAL_STACK) != MHD_USE_DUAL_STACK;
+
+	fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 && any && errno == EAFNOSUPPORT) {
+		memset(addr, 0, sizeof(*addr));
+		addr->in.sin_family = AF_INET;
+		addr->in.sin_port = htons(port);
+		*family_flags = 0;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		return err_sys(err, "create socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (addr->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	len = addr->sa.sa_family == AF_INET6 ? sizeof(addr->in6) : sizeof(addr->in);
+	if (bind(fd, &addr->sa, len) < 0)
+		return err_sys(err, "listen on '%s' port %u", address ? address : "*", port);
+	return 0;
+}
+
+static struct MHD_Daemon *start_daemon(struct http_server *srv, const struct http_config *cfg,
+				       unsigned family_flags, union bind_addr *addr)
+{
+	unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | family_flags;
+	struct MHD_OptionItem opts[16];
+	size_t n = 0;
+
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &addr->sa);
+	if (threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_SECONDS, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, connection_limit(), NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv);
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv);
+	if (srv->cert_pem) {
+		flags |= MHD_USE_TLS;
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	return MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
+				opts, MHD_OPTION_END);
+}
+
+int http_server_start(const struct http_config *cfg, struct http_server **ret, struct err *err)
+{
+	const union MHD_DaemonInfo *info;
+	struct http_server *srv;
+	union bind_addr addr;
+	unsigned family = 0;
+	bool any;
+	int r;
+
+	if (!cfg->handler || (cfg->cert_pem && !cfg->key_pem))
+		return err_set(err, EINVAL, "start HTTP server: incomplete configuration");
+	r = parse_address(cfg->address, cfg->port, &addr, &family, &any, err);
+	if (r < 0)
+		return r;
+	r = probe_bind(cfg->address, cfg->port, any, &addr, &family, err);
+	if (r < 0)
+		return err_wrap(err, "start HTTP server");
+	r = api_mhd_load(err);
+	if (r < 0)
+		return r;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) != MHD_YES ||
+	    (cfg->cert_pem && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES))
+		return err_set(err, ENOTSUP, "start HTTP server: libmicrohttpd lacks epoll or TLS");
+
+	srv = xcalloc(1, sizeof(*srv));
+	srv->handler = cfg->handler;
+	srv->ctx = cfg->ctx;
+	srv->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+	srv->cert_pem = cfg->cert_pem ? xstrdup(cfg->cert_pem) : NULL;
+	srv->key_pem = cfg->key_pem ? xstrdup(cfg->key_pem) : NULL;
+	srv->mon_epfd = srv->mon_evfd = -1;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->mon_lock, NULL);
+	r = monitor_start(srv, err);
+	if (r < 0) {
+		server_free(srv);
+		return err_wrap(err, "start HTTP server");
+	}
+
+	srv->daemon = start_daemon(srv, cfg, family, &addr);
+	if (!srv->daemon) {
+		server_free(srv);
+		/* the address was free a moment ago: most likely TLS refused the PEM */
+		return err_set(err, EINVAL,
+			       "start HTTP server on '%s' port %u: libmicrohttpd failed (is the "
+			       "TLS certificate or key invalid?)",
+			       cfg->address ? cfg->address : "*", cfg->port);
+	}
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info && info->port ? info->port : cfg->port;
+	*ret = srv;
+	return 0;
+}
+
+uint16_t http_server_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	/*
+	 * MHD must not be stopped with suspended connections: wake every stream and make
+	 * its reader end the response instead of suspending again; writers get -EPIPE.
+	 */
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	for (struct http_stream *st = srv->streams; st; st = st->next) {
+		pthread_mutex_lock(&st->lock);
+		st->stopping = true;
+		stream_wake(st);
+		pthread_mutex_unlock(&st->lock);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	/* joins the server threads; every stream's response is freed (on_close) by then */
+	MHD_stop_daemon(srv->daemon);
+	assert(!srv->streams);
+	server_free(srv);
+}

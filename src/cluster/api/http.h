@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP(S) server under the API server and the node agent: libmicrohttpd with GnuTLS,
+ * an epoll event loop on a small pool of threads, request bodies collected up to a limit
+ * (413 above it), ordinary responses, and long-lived streams (watch, logs) that cost no
+ * thread while idle: a stream is written from any thread and the connection sleeps
+ * (suspended) while its queue is empty.
+ */
+#ifndef SKIFF_CLUSTER_API_HTTP_H
+#define SKIFF_CLUSTER_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct http_server;
+struct http_request;
+struct http_stream;
+
+/*
+ * Called once per request with the complete body, on one of the server's threads. The
+ * handler answers with exactly one of http_respond() or http_respond_stream() before it
+ * returns (without an answer the client gets a 500). Each of the `threads` event loops
+ * serves many connections, which wait while a handler runs on their thread: a handler
+ * must not block for long, and hands long-lived work to a stream instead.
+ */
+typedef void (*http_handler_fn)(void *ctx, struct http_request *req);
+
+struct http_config {
+	const char *address;  /* "0.0.0.0", "127.0.0.1", "::" ... NULL: all IPv4+IPv6 */
+	uint16_t port;        /* 0: any free port (see http_server_port) */
+	const char *cert_pem; /* serving certificate chain; NULL: plain HTTP */
+	const char *key_pem;
+	unsigned threads; /* 0: 2 */
+	size_t max_body;  /* 0: 3 MiB; larger bodies get 413 without reaching the handler */
+	http_handler_fn handler;
+	void *ctx;
+};
+
+int http_server_start(const struct http_config *cfg, struct http_server **ret, struct err *err);
+uint16_t http_server_port(const struct http_server *srv);
+/*
+ * Stops accepting, closes every connection and stream, joins the threads, frees. Every
+ * stream's on_close has run when it returns, and writes to its streams return -EPIPE;
+ * callers still drop their stream references with http_stream_close(). Not to be called
+ * from a handler or an on_close callback (it joins their threads). NULL is fine.
+ */
+void http_server_stop(struct http_server *srv);
+
+/* The request. Strings stay valid until the response is queued. */
+const char *http_method(const struct http_request *req);
+const char *http_path(const struct http_request *req); /* percent-decoded, no query */
+const char *http_header(const struct http_request *req, const char *name); /* or NULL */
+const char *http_query(const struct http_request *req, const char *name);  /* or NULL */
+const char *http_body(const struct http_request *req, size_t *len);        /* "" if none */
+const char *http_peer(const struct http_request *req);                     /* "127.0.0.1:51234" */
+
+/* Adds a response header (before responding). */
+void http_add_header(struct http_request *req, const char *name, const char *value);
+
+/* A complete response; @body is copied. */
+void http_respond(struct http_request *req, unsigned status, const char *content_type,
+		  const char *body, size_t len);
+/* The same, taking ownership of the malloc'ed @body. */
+void http_respond_take(struct http_request *req, unsigned status, const char *content_type,
+		       char *body, size_t len);
+
+/*
+ * Starts a chunked response and returns its stream; the caller holds one reference and
+ * drops it with http_stream_close(), from any thread, also after the server stopped.
+ * The server holds the other reference until the response is over.
+ *
+ * @on_close (may be NULL) runs exactly once, when the response is over for whatever
+ * reason: it ended after http_stream_close(), the client went away, sending failed, or
+ * the server stopped. It runs on a server thread (inside this call only if the
+ * connection could not take the response), possibly while another thread writes; from
+ * then on writes return -EPIPE. An idle stream costs no thread: its connection sleeps
+ * until the next write. The client leaving is noticed even then: the server watches the
+ * sockets of streams for the peer's close and probes idle peers with TCP keep-alive;
+ * failing that, sending fails and the writes after that return -EPIPE.
+ */
+struct http_stream *http_respond_stream(struct http_request *req, unsigned status,
+					const char *content_type, void (*on_close)(void *arg),
+					void *arg);
+
+/*
+ * Queues bytes (copied) on a stream, from any thread. -EPIPE once the client is gone or
+ * the server stops, -ENOBUFS when bytes are waiting and these would take them past
+ * @max_queued (0: 16 MiB; an empty queue takes any one write): a slow client is then
+ * disconnected by the caller with http_stream_close().
+ */
+int http_stream_write(struct http_stream *st, const char *data, size_t len, size_t max_queued);
+
+/* Ends the response after what is queued and drops the caller's reference; NULL is fine. */
+void http_stream_close(struct http_stream *st);
+
+#endif

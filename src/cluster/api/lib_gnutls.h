@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * GnuTLS's X.509 functions, loaded on first use by the certificate code (pki.c): the
+ * server's CA and serving certificates are made and checked with them. The names below
+ * are redirected to pointers that api_gnutls_load() fills in.
+ */
+#ifndef SKIFF_CLUSTER_API_LIB_GNUTLS_H
+#define SKIFF_CLUSTER_API_LIB_GNUTLS_H
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+struct err;
+
+#define API_GNUTLS_SYMS(X)                                                                         \
+	X(gnutls_strerror)                                                                         \
+	X(gnutls_rnd)                                                                              \
+	X(gnutls_x509_privkey_init)                                                                \
+	X(gnutls_x509_privkey_deinit)                                                              \
+	X(gnutls_x509_privkey_generate)                                                            \
+	X(gnutls_x509_privkey_import)                                                              \
+	X(gnutls_x509_privkey_export)                                                              \
+	X(gnutls_x509_privkey_get_key_id)                                                          \
+	X(gnutls_x509_crt_init)                                                                    \
+	X(gnutls_x509_crt_deinit)                                                                  \
+	X(gnutls_x509_crt_import)                                                                  \
+	X(gnutls_x509_crt_export)                                                                  \
+	X(gnutls_x509_crt_set_version)                                                             \
+	X(gnutls_x509_crt_set_serial)                                                              \
+	X(gnutls_x509_crt_set_activation_time)                                                     \
+	X(gnutls_x509_crt_set_expiration_time)                                                     \
+	X(gnutls_x509_crt_get_expiration_time)                                                     \
+	X(gnutls_x509_crt_set_dn_by_oid)                                                           \
+	X(gnutls_x509_crt_set_key)                                                                 \
+	X(gnutls_x509_crt_set_basic_constraints)                                                   \
+	X(gnutls_x509_crt_set_key_usage)                                                           \
+	X(gnutls_x509_crt_set_key_purpose_oid)                                                     \
+	X(gnutls_x509_crt_set_subject_alt_name)                                                    \
+	X(gnutls_x509_crt_get_subject_alt_name)                                                    \
+	X(gnutls_x509_crt_get_key_id)                                                              \
+	X(gnutls_x509_crt_set_subject_key_id)                                                      \
+	X(gnutls_x509_crt_get_subject_key_id)                                                      \
+	X(gnutls_x509_crt_set_authority_key_id)                                                    \
+	X(gnutls_x509_crt_sign2)                                                                   \
+	X(gnutls_x509_crt_verify)
+
+#define API_GNUTLS_DECLARE(name) extern __typeof__(name) *dl_p_##name;
+API_GNUTLS_SYMS(API_GNUTLS_DECLARE)
+#undef API_GNUTLS_DECLARE
+
+/* Loads GnuTLS (ELIBACC naming the package when it is missing). */
+int api_gnutls_load(struct err *err);
+
+#ifndef DL_LIBS_IMPL
+#include "cluster/api/lib_gnutls_redirect.h"
+#endif
+
+#endif
