@@ -19,6 +19,7 @@ struct cmd {
 static const struct cmd commands[] = {
 	{"runtime", cmd_runtime},
 	{"image", cmd_image},
+	{"server", cmd_server},
 };
 
 static const struct cmd *find(const char *name)
@@ -35,6 +36,7 @@ static int usage(FILE *f)
 		   "commands:\n"
 		   "  runtime   OCI runtime with runc's command line (also as 'skiff-runtime')\n"
 		   "  image     images: pull, push, import, save, load, mount, bundle ...\n"
+		   "  server    control plane: the Kubernetes API (kubectl is the client)\n"
 		   "\n"
 		   "skiff --version prints the version.\n");
 	return f == stderr ? 2 : 0;

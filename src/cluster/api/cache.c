@@ -1,0 +1,898 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The API server's cache: every current object of every resource, ordered by key, the
+ * recent history of changes, and the watchers. It is fed by the store's watch (one
+ * callback per change, in revision order), so reads and watches never reach the backend
+ * and the same code serves SQLite and etcd.
+ *
+ * Objects stay serialized (api_obj): a list copies stored bytes to the socket, a watch
+ * event is the stored bytes in a small envelope. Labels and the fields selectors may ask
+ * about are extracted once when a change arrives.
+ *
+ * Watch fan-out runs on its own thread so that a write is acknowledged as soon as the
+ * cache holds it: each watcher remembers the last revision it was sent and the
+ * dispatcher sends it what follows from the history. A watcher whose client does not
+ * keep up (its stream queue passes a bound) is disconnected; it resumes from its last
+ * revision like any client-go reflector would. A watcher that falls out of the history
+ * gets 410 Gone and relists.
+ */
+#include <errno.h>
+#include <search.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/jx.h"
+#include "base/log.h"
+#include "cluster/api/http.h"
+#include "cluster/api/internal.h"
+#include "cluster/api/selector.h"
+#include "cluster/store/store.h"
+
+/* A stream's queue may hold this much before its client counts as too slow. */
+#define WATCH_MAX_QUEUED (64u << 20)
+#define BOOKMARK_EVERY   10 /* seconds */
+
+enum ev_type { EV_PUT, EV_DELETE };
+
+struct cache_event {
+	enum ev_type type;
+	int64_t rev;
+	struct api_obj *obj;  /* PUT: the new version; DELETE: the last one, at rev */
+	struct api_obj *prev; /* the version before (NULL for a creation) */
+	bool prev_unknown;    /* replayed history from before the start: no prev */
+};
+
+struct watcher {
+	struct watcher *next;
+	struct cache *cache;
+	struct watch_spec spec;
+	char *ns;
+	struct http_stream *st;
+	int64_t sent_rev;
+	time_t deadline;
+	time_t next_bookmark;
+	bool columns_sent;
+	bool initial; /* sending the current state */
+	atomic_bool closed;
+	atomic_int refs; /* the dispatcher's and the stream's (dropped by on_close) */
+};
+
+struct cache {
+	struct api *api;
+	struct store *store;
+
+	pthread_rwlock_t lock; /* trees, counts, ring */
+	void **trees;          /* one tsearch tree per resource */
+	int64_t rev;
+
+	struct cache_event *ring;
+	size_t cap;
+	int64_t loaded; /* revision of the state loaded at start */
+	void *hist;     /* while history before it is replayed: the last version per key */
+	uint64_t head;  /* events ever appended; ring[i % cap] */
+
+	pthread_mutex_t rev_lock; /* rev waiters and the dispatcher's wake-up */
+	pthread_cond_t rev_cond;
+	int64_t published;
+
+	pthread_mutex_t watch_lock;
+	struct watcher *watchers;
+	pthread_t dispatcher;
+	bool stop;
+};
+
+/* Objects. */
+
+struct api_obj *api_obj_ref(struct api_obj *o)
+{
+	if (o)
+		atomic_fetch_add(&o->refs, 1);
+	return o;
+}
+
+void api_obj_unref(struct api_obj *o)
+{
+	if (!o || atomic_fetch_sub(&o->refs, 1) != 1)
+		return;
+	free(o->key);
+	free(o->ns);
+	free(o->name);
+	free(o->json);
+	free(o->uid);
+	strv_free(o->owners);
+	json_decref(o->labels);
+	if (o->fields) {
+		for (size_t i = 0; o->res->fields[i]; i++)
+			free(o->fields[i]);
+		free(o->fields);
+	}
+	free(o);
+}
+
+char *api_json_with_rev(const char *json, size_t len, int64_t rev, size_t *ret_len)
+{
+	static const char meta[] = "\"metadata\":{";
+	const char *at = memmem(json, len, meta, sizeof(meta) - 1);
+	char ins[48];
+	size_t off, n;
+	char *out;
+
+	if (!at) {
+		out = xstrndup(json, len);
+		*ret_len = len;
+		return out;
+	}
+	off = (size_t)(at - json) + sizeof(meta) - 1;
+	n = (size_t)snprintf(ins, sizeof(ins), "\"resourceVersion\":\"%lld\"%s", (long long)rev,
+			     off < len && json[off] == '}' ? "" : ",");
+	out = xmalloc(len + n + 1);
+	memcpy(out, json, off);
+	memcpy(out + off, ins, n);
+	memcpy(out + off + n, json + off, len - off);
+	out[len + n] = '\0';
+	*ret_len = len + n;
+	return out;
+}
+
+static char *field_value(const json_t *doc, const char *path)
+{
+	const json_t *v = doc;
+	char buf[128];
+	const char *p = path;
+
+	if (strcmp(path, "source") == 0)
+		path = "source.component";
+	p = path;
+	while (v && *p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (n >= sizeof(buf))
+			return xstrdup("");
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		v = json_is_object(v) ? json_object_get(v, buf) : NULL;
+		p = dot ? dot + 1 : p + n;
+	}
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_boolean(v))
+		return xstrdup(json_is_true(v) ? "true" : "false");
+	if (json_is_integer(v))
+		return xasprintf("%lld", (long long)json_integer_value(v));
+	return xstrdup("");
+}
+
+struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64_t rev,
+			    int64_t create_rev)
+{
+	const struct api_resource *r = api_key_resource(key);
+	json_error_t jerr;
+	cleanup_json json_t *doc = NULL;
+	struct api_obj *o;
+	json_t *meta;
+	size_t nfields = 0;
+
+	if (!r)
+		return NULL;
+	doc = json_loadb(json, len, 0, &jerr);
+	if (!json_is_object(doc)) {
+		log_error("store: %s: not a JSON object: %s", key, jerr.text);
+		return NULL;
+	}
+	o = xcalloc(1, sizeof(*o));
+	atomic_init(&o->refs, 1);
+	o->res = r;
+	o->key = xstrdup(key);
+	o->rev = rev;
+	o->create_rev = create_rev;
+	o->json = api_json_with_rev(json, len, rev, &o->len);
+	meta = json_object_get(doc, "metadata");
+	o->ns = xstrdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
+	o->name = xstrdup(json_string_value(json_object_get(meta, "name")) ?: "");
+	o->labels = json_incref(json_object_get(meta, "labels"));
+	o->uid = xstrdup(json_string_value(json_object_get(meta, "uid")) ?: "");
+	o->has_finalizers = json_array_size(json_object_get(meta, "finalizers")) > 0;
+	{
+		json_t *refs = json_object_get(meta, "ownerReferences"), *ref;
+		size_t i, n = 0;
+
+		if (json_array_size(refs)) {
+			o->owners = xcalloc(json_array_size(refs) + 1, sizeof(char *));
+			json_array_foreach (refs, i, ref) {
+				const char *uid = json_string_value(json_object_get(ref, "uid"));
+
+				if (uid)
+					o->owners[n++] = xstrdup(uid);
+			}
+		}
+	}
+	o->deleting = json_object_get(meta, "deletionTimestamp") != NULL;
+	while (r->fields[nfields])
+		nfields++;
+	o->fields = xcalloc(nfields + 1, sizeof(char *));
+	for (size_t i = 0; i < nfields; i++)
+		o->fields[i] = field_value(doc, r->fields[i]);
+	return o;
+}
+
+const char *api_obj_field(const struct api_obj *o, const char *field)
+{
+	if (strcmp(field, "metadata.name") == 0)
+		return o->name;
+	if (strcmp(field, "metadata.namespace") == 0)
+		return o->ns;
+	for (size_t i = 0; o->res->fields[i]; i++)
+		if (strcmp(o->res->fields[i], field) == 0)
+			return o->fields[i];
+	return "";
+}
+
+static const char *obj_field_fn(void *ctx, const char *field)
+{
+	return api_obj_field(ctx, field);
+}
+
+/* Keys. */
+
+char *api_key_prefix(const struct api_resource *r, const char *ns)
+{
+	const char *g = r->group[0] ? r->group : NULL;
+
+	if (ns && api_namespaced(r))
+		return xasprintf("/registry/%s%s%s/%s/", g ? g : "", g ? "/" : "", r->plural, ns);
+	return xasprintf("/registry/%s%s%s/", g ? g : "", g ? "/" : "", r->plural);
+}
+
+char *api_key(const struct api_resource *r, const char *ns, const char *name)
+{
+	cleanup_free char *prefix = api_key_prefix(r, api_namespaced(r) ? ns : NULL);
+
+	return xasprintf("%s%s", prefix, name);
+}
+
+const struct api_resource *api_key_resource(const char *key)
+{
+	static const char reg[] = "/registry/";
+
+	if (strncmp(key, reg, sizeof(reg) - 1) != 0)
+		return NULL;
+	key += sizeof(reg) - 1;
+	for (size_t i = 0; i < api_nresources; i++) {
+		const struct api_resource *r = &api_resources[i];
+		size_t gl = strlen(r->group), pl = strlen(r->plural);
+		const char *p = key;
+
+		if (gl) {
+			if (strncmp(p, r->group, gl) != 0 || p[gl] != '/')
+				continue;
+			p += gl + 1;
+		}
+		if (strncmp(p, r->plural, pl) == 0 && p[pl] == '/')
+			return r;
+	}
+	return NULL;
+}
+
+/* The trees. */
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct api_obj *)a)->key, ((const struct api_obj *)b)->key);
+}
+
+static size_t res_index(const struct api_resource *r)
+{
+	return (size_t)(r - api_resources);
+}
+
+/* Replaces the object under @o->key (or adds it); returns the previous one. */
+static struct api_obj *tree_put(struct cache *c, struct api_obj *o)
+{
+	void **root = &c->trees[res_index(o->res)];
+	struct api_obj **slot = tsearch(o, root, key_cmp);
+	struct api_obj *prev = NULL;
+
+	if (!slot)
+		abort();
+	if (*slot != o) {
+		prev = *slot;
+		*slot = o;
+	}
+	return prev;
+}
+
+static struct api_obj *tree_del(struct cache *c, const struct api_resource *r, const char *key)
+{
+	struct api_obj probe = {.key = (char *)key};
+	void **root = &c->trees[res_index(r)];
+	struct api_obj **slot = tfind(&probe, root, key_cmp);
+	struct api_obj *prev;
+
+	if (!slot)
+		return NULL;
+	prev = *slot;
+	tdelete(&probe, root, key_cmp);
+	return prev;
+}
+
+/* Appends to the history ring, dropping the oldest event when full. Lock held. */
+static void ring_push(struct cache *c, enum ev_type type, int64_t rev, struct api_obj *obj,
+		      struct api_obj *prev)
+{
+	struct cache_event *e = &c->ring[c->head % c->cap];
+
+	if (c->head >= c->cap) {
+		api_obj_unref(e->obj);
+		api_obj_unref(e->prev);
+	}
+	*e = (struct cache_event){type, rev, obj, prev, false};
+	c->head++;
+}
+
+/* The oldest revision a watch may resume from. Lock held. */
+static int64_t ring_floor(struct cache *c)
+{
+	if (c->head <= c->cap)
+		return c->head ? c->ring[0].rev - 1 : c->rev;
+	return c->ring[c->head % c->cap].rev - 1;
+}
+
+static void publish(struct cache *c, int64_t rev)
+{
+	pthread_mutex_lock(&c->rev_lock);
+	c->published = rev;
+	pthread_cond_broadcast(&c->rev_cond);
+	pthread_mutex_unlock(&c->rev_lock);
+}
+
+static void free_node(void *node)
+{
+	api_obj_unref(node);
+}
+
+/*
+ * A change from before the state loaded at start, replayed so that watches resume across
+ * a restart: it goes to the history only. Its previous version is known when the replay
+ * saw it; otherwise the event is marked so watchers decide by the object alone.
+ */
+static void history_event(struct cache *c, const struct store_event *ev, struct api_obj *o)
+{
+	struct api_obj probe = {.key = (char *)ev->key}, **slot, *prev = NULL;
+	bool known;
+
+	if (!o)
+		return;
+	slot = tfind(&probe, &c->hist, key_cmp);
+	known = slot != NULL || ev->prev_rev == 0;
+	if (slot) {
+		prev = *slot;
+		tdelete(&probe, &c->hist, key_cmp);
+	}
+	if (ev->type == STORE_EV_PUT && !tsearch(api_obj_ref(o), &c->hist, key_cmp))
+		abort();
+	ring_push(c, ev->type == STORE_EV_PUT ? EV_PUT : EV_DELETE, ev->rev, o, prev);
+	c->ring[(c->head - 1) % c->cap].prev_unknown = !known;
+}
+
+static void on_store_event(void *arg, const struct store_event *ev)
+{
+	struct cache *c = arg;
+	const struct api_resource *r = api_key_resource(ev->key);
+	struct api_obj *o, *prev;
+
+	if (!r) {
+		publish(c, ev->rev);
+		return;
+	}
+	o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
+	pthread_rwlock_wrlock(&c->lock);
+	if (ev->rev <= c->loaded) {
+		history_event(c, ev, o);
+		pthread_rwlock_unlock(&c->lock);
+		return;
+	}
+	if (c->hist) {
+		tdestroy(c->hist, free_node);
+		c->hist = NULL;
+	}
+	if (ev->type == STORE_EV_PUT) {
+		prev = o ? tree_put(c, api_obj_ref(o)) : NULL;
+		if (o)
+			ring_push(c, EV_PUT, ev->rev, o, prev);
+	} else {
+		prev = tree_del(c, r, ev->key);
+		if (o)
+			ring_push(c, EV_DELETE, ev->rev, o, prev);
+		else
+			api_obj_unref(prev);
+	}
+	c->rev = ev->rev;
+	pthread_rwlock_unlock(&c->lock);
+	publish(c, ev->rev);
+}
+
+int64_t cache_rev(struct cache *c)
+{
+	int64_t rev;
+
+	pthread_rwlock_rdlock(&c->lock);
+	rev = c->rev;
+	pthread_rwlock_unlock(&c->lock);
+	return rev;
+}
+
+void cache_wait(struct cache *c, int64_t rev)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&c->rev_lock);
+	while (c->published < rev && !c->stop)
+		if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT) {
+			log_warn("api: the cache did not reach revision %lld in 10 s",
+				 (long long)rev);
+			break;
+		}
+	pthread_mutex_unlock(&c->rev_lock);
+}
+
+struct api_obj *cache_get(struct cache *c, const char *key)
+{
+	const struct api_resource *r = api_key_resource(key);
+	struct api_obj probe = {.key = (char *)key}, *o = NULL, **slot;
+
+	if (!r)
+		return NULL;
+	pthread_rwlock_rdlock(&c->lock);
+	slot = tfind(&probe, &c->trees[res_index(r)], key_cmp);
+	if (slot)
+		o = api_obj_ref(*slot);
+	pthread_rwlock_unlock(&c->lock);
+	return o;
+}
+
+/* A tree walk collecting a page: twalk_r keeps its state in this closure. */
+struct walk {
+	const char *prefix;
+	size_t prefix_len;
+	const struct selector *labels, *fields;
+	const char *after;
+	size_t limit;
+	struct cache_list *out;
+	size_t cap;
+};
+
+static bool obj_matches(const struct api_obj *o, const struct selector *labels,
+			const struct selector *fields)
+{
+	if (labels && !selector_match_labels(labels, o->labels))
+		return false;
+	if (fields && !selector_match_fields(fields, obj_field_fn, (void *)o))
+		return false;
+	return true;
+}
+
+static void walk_fn(const void *node, VISIT which, void *closure)
+{
+	struct walk *w = closure;
+	struct api_obj *o = *(struct api_obj *const *)node;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (w->prefix && strncmp(o->key, w->prefix, w->prefix_len) != 0)
+		return;
+	if (w->after && strcmp(o->key, w->after) <= 0)
+		return;
+	if (!obj_matches(o, w->labels, w->fields))
+		return;
+	if (w->limit && w->out->n >= w->limit) {
+		w->out->more = true;
+		w->out->remaining++;
+		return;
+	}
+	if (w->out->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->out->v = xrealloc(w->out->v, w->cap * sizeof(*w->out->v));
+	}
+	w->out->v[w->out->n++] = api_obj_ref(o);
+}
+
+void cache_list(struct cache *c, const struct api_resource *r, const char *ns,
+		const struct selector *labels, const struct selector *fields, const char *after,
+		size_t limit, struct cache_list *ret)
+{
+	cleanup_free char *prefix = ns && api_namespaced(r) ? api_key_prefix(r, ns) : NULL;
+	struct walk w = {
+		.prefix = prefix,
+		.prefix_len = prefix ? strlen(prefix) : 0,
+		.labels = labels && !selector_empty(labels) ? labels : NULL,
+		.fields = fields && !selector_empty(fields) ? fields : NULL,
+		.after = after,
+		.limit = limit,
+		.out = ret,
+	};
+
+	memset(ret, 0, sizeof(*ret));
+	pthread_rwlock_rdlock(&c->lock);
+	ret->rev = c->rev;
+	twalk_r(c->trees[res_index(r)], walk_fn, &w);
+	pthread_rwlock_unlock(&c->lock);
+}
+
+void cache_list_free(struct cache_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		api_obj_unref(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+size_t cache_count(struct cache *c, const struct api_resource *r, const char *ns)
+{
+	struct cache_list l;
+	size_t n;
+
+	cache_list(c, r, ns, NULL, NULL, NULL, 0, &l);
+	n = l.n;
+	cache_list_free(&l);
+	return n;
+}
+
+/* Watches. */
+
+static void watcher_free(struct watcher *w)
+{
+	selector_free(w->spec.labels);
+	selector_free(w->spec.fields);
+	free(w->ns);
+	free(w);
+}
+
+static void watcher_unref(struct watcher *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) == 1)
+		watcher_free(w);
+}
+
+/* The stream ended (client gone or server stopping): runs once, on a server thread. */
+static void watcher_on_close(void *arg)
+{
+	struct watcher *w = arg;
+
+	atomic_store(&w->closed, true);
+	watcher_unref(w);
+}
+
+static int watcher_send(struct watcher *w, const char *type, const struct api_obj *o)
+{
+	cleanup_free char *line = NULL;
+	int r;
+
+	if (w->spec.format == WATCH_TABLE) {
+		struct api_obj *one = (struct api_obj *)o;
+		cleanup_json json_t *table = api_table(
+			o->res, &one, 1, o->rev, w->spec.table_object, !w->columns_sent, NULL);
+		cleanup_free char *body = json_dumps(table, JSON_COMPACT);
+
+		w->columns_sent = true;
+		line = xasprintf("{\"type\":\"%s\",\"object\":%s}\n", type, body);
+	} else {
+		line = xasprintf("{\"type\":\"%s\",\"object\":%.*s}\n", type, (int)o->len, o->json);
+	}
+	/* the initial state is queued at once before the client can read any of it */
+	r = http_stream_write(w->st, line, strlen(line), w->initial ? SIZE_MAX : WATCH_MAX_QUEUED);
+	if (r < 0)
+		atomic_store(&w->closed, true);
+	return r;
+}
+
+static void watcher_bookmark(struct watcher *w, int64_t rev)
+{
+	cleanup_free char *line = xasprintf(
+		"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"%s\","
+		"\"metadata\":{\"resourceVersion\":\"%lld\",\"annotations\":{"
+		"\"k8s.io/initial-events-end\":\"false\"}}}}\n",
+		w->spec.res->kind, w->spec.res->api_version, (long long)rev);
+
+	if (http_stream_write(w->st, line, strlen(line), WATCH_MAX_QUEUED) < 0)
+		atomic_store(&w->closed, true);
+}
+
+static bool watcher_wants(const struct watcher *w, const struct api_obj *o)
+{
+	if (!o || o->res != w->spec.res)
+		return false;
+	if (w->ns && strcmp(o->ns, w->ns) != 0)
+		return false;
+	return obj_matches(o, w->spec.labels, w->spec.fields);
+}
+
+/* Sends one history event to @w as upstream filters it: entering and leaving the
+ * selected set are ADDED and DELETED. */
+static void watcher_event(struct watcher *w, const struct cache_event *e)
+{
+	bool now = watcher_wants(w, e->obj), before = watcher_wants(w, e->prev);
+
+	if (e->prev_unknown) {
+		/* replayed from before a restart: judged by the object alone */
+		if (now)
+			watcher_send(w,
+				     e->type == EV_DELETE           ? "DELETED"
+				     : e->obj->create_rev == e->rev ? "ADDED"
+								    : "MODIFIED",
+				     e->obj);
+		w->sent_rev = e->rev;
+		return;
+	}
+	if (e->type == EV_DELETE) {
+		if (now)
+			watcher_send(w, "DELETED", e->obj);
+	} else if (now && before) {
+		watcher_send(w, "MODIFIED", e->obj);
+	} else if (now) {
+		watcher_send(w, "ADDED", e->obj);
+	} else if (before) {
+		watcher_send(w, "DELETED", e->obj);
+	}
+	w->sent_rev = e->rev;
+}
+
+static void watcher_gone(struct watcher *w, int64_t floor)
+{
+	cleanup_free char *line = xasprintf(
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+		"\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: "
+		"%lld (%lld)\",\"reason\":\"Expired\",\"code\":410}}\n",
+		(long long)w->sent_rev, (long long)floor + 1);
+
+	http_stream_write(w->st, line, strlen(line), WATCH_MAX_QUEUED);
+	atomic_store(&w->closed, true);
+}
+
+/*
+ * Brings @w up to the cache's revision from the history. Called with watch_lock held (one
+ * dispatcher at a time per watcher).
+ */
+static void watcher_catch_up(struct cache *c, struct watcher *w)
+{
+	struct cache_event *batch = NULL;
+	size_t n = 0;
+	int64_t floor;
+
+	pthread_rwlock_rdlock(&c->lock);
+	floor = ring_floor(c);
+	if (w->sent_rev < floor) {
+		pthread_rwlock_unlock(&c->lock);
+		watcher_gone(w, floor);
+		return;
+	}
+	if (w->sent_rev < c->rev) {
+		uint64_t first = c->head > c->cap ? c->head - c->cap : 0;
+		uint64_t i = c->head;
+
+		/* find the first event after sent_rev, walking back */
+		while (i > first && c->ring[(i - 1) % c->cap].rev > w->sent_rev)
+			i--;
+		batch = xcalloc(c->head - i + 1, sizeof(*batch));
+		for (; i < c->head; i++) {
+			struct cache_event *e = &c->ring[i % c->cap];
+
+			batch[n] = *e;
+			api_obj_ref(batch[n].obj);
+			api_obj_ref(batch[n].prev);
+			n++;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!atomic_load(&w->closed))
+			watcher_event(w, &batch[i]);
+		api_obj_unref(batch[i].obj);
+		api_obj_unref(batch[i].prev);
+	}
+	free(batch);
+}
+
+static void *dispatcher_main(void *arg)
+{
+	struct cache *c = arg;
+	int64_t seen = 0;
+
+	for (;;) {
+		struct timespec until;
+		time_t now;
+
+		pthread_mutex_lock(&c->rev_lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (!c->stop && c->published == seen)
+			if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT)
+				break;
+		seen = c->published;
+		pthread_mutex_unlock(&c->rev_lock);
+		if (c->stop)
+			break;
+
+		now = time(NULL);
+		pthread_mutex_lock(&c->watch_lock);
+		for (struct watcher **p = &c->watchers; *p;) {
+			struct watcher *w = *p;
+
+			if (!atomic_load(&w->closed))
+				watcher_catch_up(c, w);
+			if (!atomic_load(&w->closed) && w->spec.bookmarks &&
+			    now >= w->next_bookmark) {
+				watcher_bookmark(w, w->sent_rev);
+				w->next_bookmark = now + BOOKMARK_EVERY;
+			}
+			if (w->deadline && now >= w->deadline)
+				atomic_store(&w->closed, true);
+			if (atomic_load(&w->closed)) {
+				*p = w->next;
+				http_stream_close(w->st);
+				watcher_unref(w);
+				continue;
+			}
+			p = &w->next;
+		}
+		pthread_mutex_unlock(&c->watch_lock);
+	}
+	return NULL;
+}
+
+void cache_watch(struct cache *c, struct http_request *req, struct watch_spec *spec)
+{
+	struct watcher *w = xcalloc(1, sizeof(*w));
+	const char *ctype = spec->format == WATCH_TABLE
+				    ? "application/json;as=Table;v=v1;g=meta.k8s.io"
+				    : "application/json";
+	time_t now = time(NULL);
+
+	w->cache = c;
+	w->spec = *spec;
+	spec->labels = spec->fields = NULL;
+	w->ns = spec->ns ? xstrdup(spec->ns) : NULL;
+	w->spec.ns = w->ns;
+	atomic_init(&w->closed, false);
+	atomic_init(&w->refs, 2);
+	w->deadline = spec->timeout > 0 ? now + spec->timeout : 0;
+	w->next_bookmark = now + BOOKMARK_EVERY;
+	w->st = http_respond_stream(req, 200, ctype, watcher_on_close, w);
+	if (!w->st) {
+		/* refused: on_close has run and dropped its reference */
+		watcher_unref(w);
+		return;
+	}
+
+	pthread_mutex_lock(&c->watch_lock);
+	if (spec->from_rev > 0) {
+		w->sent_rev = spec->from_rev;
+	} else {
+		struct cache_list l;
+
+		/* the current state first, then the changes after it */
+		cache_list(c, w->spec.res, w->ns, w->spec.labels, w->spec.fields, NULL, 0, &l);
+		w->initial = true;
+		for (size_t i = 0; i < l.n && !atomic_load(&w->closed); i++)
+			watcher_send(w, "ADDED", l.v[i]);
+		w->initial = false;
+		w->sent_rev = l.rev;
+		cache_list_free(&l);
+	}
+	watcher_catch_up(c, w);
+	w->next = c->watchers;
+	c->watchers = w;
+	pthread_mutex_unlock(&c->watch_lock);
+}
+
+/* Start and stop. */
+
+static int load(struct cache *c, int64_t *rev, struct err *err)
+{
+	struct store_kvs kvs = {0};
+	int r = store_range(c->store, "/registry/", NULL, 0, &kvs, rev, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < kvs.n; i++) {
+		struct store_kv *kv = &kvs.v[i];
+		struct api_obj *o =
+			api_obj_new(kv->key, kv->value, kv->len, kv->mod_rev, kv->create_rev);
+
+		if (o)
+			api_obj_unref(tree_put(c, o));
+	}
+	store_kvs_clear(&kvs);
+	c->rev = *rev;
+	c->published = *rev;
+	return 0;
+}
+
+int cache_start(struct api *api, struct store *s, size_t history, struct cache **ret,
+		struct err *err)
+{
+	struct cache *c = xcalloc(1, sizeof(*c));
+	int64_t rev = 0;
+	int r;
+
+	c->api = api;
+	c->store = s;
+	c->cap = history ? history : 65536;
+	c->ring = xcalloc(c->cap, sizeof(*c->ring));
+	c->trees = xcalloc(api_nresources, sizeof(void *));
+	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->rev_lock, NULL);
+	pthread_cond_init(&c->rev_cond, NULL);
+	pthread_mutex_init(&c->watch_lock, NULL);
+
+	r = load(c, &rev, err);
+	if (r >= 0) {
+		/* replay recent history too, so that watches resume across a restart */
+		int64_t now, compacted, after;
+		struct err ignored = ERR_INIT;
+
+		after = rev;
+		if (store_revision(s, &now, &compacted, &ignored) == 0) {
+			int64_t keep = (int64_t)(c->cap < 10000 ? c->cap : 10000);
+
+			after = rev - keep > compacted ? rev - keep : compacted;
+			if (after < 0)
+				after = 0;
+		}
+		err_clear(&ignored);
+		c->loaded = rev;
+		r = store_watch(s, after, on_store_event, c, err);
+		if (r == -EOVERFLOW && after < rev) {
+			err_clear(err);
+			r = store_watch(s, rev, on_store_event, c, err);
+		}
+	}
+	if (r < 0) {
+		cache_stop(c);
+		return err_wrap(err, "load the cluster state");
+	}
+	r = pthread_create(&c->dispatcher, NULL, dispatcher_main, c);
+	if (r != 0) {
+		cache_stop(c);
+		return err_errno(err, r, "start the watch dispatcher");
+	}
+	*ret = c;
+	return 0;
+}
+
+void cache_stop(struct cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->rev_lock);
+	c->stop = true;
+	pthread_cond_broadcast(&c->rev_cond);
+	pthread_mutex_unlock(&c->rev_lock);
+	if (c->dispatcher)
+		pthread_join(c->dispatcher, NULL);
+	while (c->watchers) {
+		struct watcher *w = c->watchers;
+
+		c->watchers = w->next;
+		http_stream_close(w->st);
+		watcher_unref(w);
+	}
+	for (size_t i = 0; i < api_nresources; i++)
+		tdestroy(c->trees[i], free_node);
+	if (c->hist)
+		tdestroy(c->hist, free_node);
+	for (uint64_t i = 0; i < c->head && i < c->cap; i++) {
+		api_obj_unref(c->ring[i].obj);
+		api_obj_unref(c->ring[i].prev);
+	}
+	free(c->ring);
+	free(c->trees);
+	free(c);
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skiff server: the control plane. Flags follow k3s so that habits carry over. On first
+ * start it makes the cluster's CA and serving certificate, the admin token and the join
+ * token under --data-dir; it writes a kubeconfig for the admin and serves the Kubernetes
+ * API until SIGTERM or SIGINT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/flags.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "cluster/api/api.h"
+#include "cluster/api/pki.h"
+#include "cmd/cmd.h"
+
+#define DEFAULT_DATA_DIR   "/var/lib/skiff"
+#define DEFAULT_KUBECONFIG "/etc/skiff/kubeconfig.yaml"
+
+static int usage(FILE *f)
+{
+	fprintf(f,
+		"usage: skiff server [flags]\n\n"
+		"Runs the control plane: the Kubernetes API on HTTPS (kubectl is the client).\n\n"
+		"flags:\n"
+		"  --data-dir DIR              state (default %s, or $SKIFF_DATA_DIR)\n"
+		"  --bind-address ADDR         address to listen on (default all)\n"
+		"  --https-listen-port PORT    API port (default 6443)\n"
+		"  --advertise-address ADDR    address clients and agents use (default 127.0.0.1)\n"
+		"  --tls-san NAME              extra name or address for the certificate "
+		"(repeatable)\n"
+		"  --write-kubeconfig PATH     admin kubeconfig (default %s)\n"
+		"  --token TOKEN               join token for agents (default: generated)\n"
+		"  --token-file PATH           read the join token from PATH\n"
+		"  --datastore-endpoint URL    etcd (http://HOST:2379,...); default embedded "
+		"SQLite\n"
+		"  --service-cidr CIDR         service addresses (default 10.43.0.0/16)\n"
+		"  --cluster-cidr CIDR         pod addresses (default 10.42.0.0/16)\n"
+		"  --cluster-dns ADDR          cluster DNS address (default 10.43.0.10)\n"
+		"  --node-name NAME            this node's name (default the hostname)\n"
+		"  --disable-agent             run no node agent on this machine\n"
+		"  --watch-cache-size N        changes kept for watches to resume from "
+		"(default 65536)\n"
+		"  --debug                     log debug messages\n",
+		DEFAULT_DATA_DIR, DEFAULT_KUBECONFIG);
+	return f == stderr ? 2 : 0;
+}
+
+/* Reads a token file (first line) or makes and saves a new token. */
+static int token_at(const char *path, bool create, char **ret, struct err *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len;
+	char tok[65];
+	int r = fs_read_file(AT_FDCWD, path, &buf, &len, err);
+
+	if (r == 0) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (!buf[0])
+			return err_set(err, EINVAL, "token file %s is empty", path);
+		*ret = TAKE_PTR(buf);
+		return 0;
+	}
+	if (r != -ENOENT || !create)
+		return r;
+	err_clear(err);
+	r = pki_token(tok, sizeof(tok), err);
+	if (r < 0)
+		return r;
+	r = fs_write_atomic(AT_FDCWD, path, tok, strlen(tok), 0600, err);
+	if (r < 0)
+		return r;
+	*ret = xstrdup(tok);
+	return 0;
+}
+
+static char *base64(const char *s)
+{
+	static const char tbl[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(s);
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+			     (i + 2 < n ? p[i + 2] : 0);
+
+		*o++ = tbl[v >> 18 & 63];
+		*o++ = tbl[v >> 12 & 63];
+		*o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int write_kubeconfig(const char *path, const char *server, const char *ca_pem,
+			    const char *token, struct err *err)
+{
+	cleanup_free char *ca = base64(ca_pem);
+	cleanup_free char *dir = xstrdup(path);
+	cleanup_free char *doc = NULL;
+	char *slash = strrchr(dir, '/');
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (fs_mkdir_p(dir, 0755, err) < 0)
+			return err_wrap(err, "write the kubeconfig %s", path);
+	}
+	doc = xasprintf("apiVersion: v1\n"
+			"kind: Config\n"
+			"clusters:\n"
+			"- name: skiff\n"
+			"  cluster:\n"
+			"    server: %s\n"
+			"    certificate-authority-data: %s\n"
+			"users:\n"
+			"- name: admin\n"
+			"  user:\n"
+			"    token: %s\n"
+			"contexts:\n"
+			"- name: skiff\n"
+			"  context:\n"
+			"    cluster: skiff\n"
+			"    user: admin\n"
+			"current-context: skiff\n",
+			server, ca, token);
+	if (fs_write_atomic(AT_FDCWD, path, doc, strlen(doc), 0600, err) < 0)
+		return err_wrap(err, "write the kubeconfig %s", path);
+	return 0;
+}
+
+static bool is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* The first address of the service network: the "kubernetes" service's ClusterIP. */
+static char *first_service_ip(const char *cidr)
+{
+	char buf[64];
+	struct in_addr a;
+	const char *slash = strchr(cidr, '/');
+
+	if (!slash || (size_t)(slash - cidr) >= sizeof(buf))
+		return NULL;
+	memcpy(buf, cidr, (size_t)(slash - cidr));
+	buf[slash - cidr] = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return NULL;
+	a.s_addr = htonl(ntohl(a.s_addr) + 1);
+	inet_ntop(AF_INET, &a, buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+int cmd_server(int argc, char **argv)
+{
+	struct err err = ERR_INIT;
+	const char *data_dir = getenv("SKIFF_DATA_DIR"), *bind = NULL, *advertise = NULL;
+	const char *kubeconfig = DEFAULT_KUBECONFIG, *token_opt = NULL, *token_file = NULL;
+	const char *endpoint = NULL, *service_cidr = "10.43.0.0/16";
+	const char *cluster_cidr = "10.42.0.0/16", *cluster_dns = "10.43.0.10";
+	const char *node_name = NULL;
+	cleanup_free char **sans = NULL;
+	int port = 6443, watch_cache = 0;
+	bool disable_agent = false, debug = false, help = false;
+	struct flag flags[] = {
+		{"data-dir", 'd', FLAG_STR, &data_dir},
+		{"bind-address", 0, FLAG_STR, &bind},
+		{"https-listen-port", 0, FLAG_INT, &port},
+		{"advertise-address", 0, FLAG_STR, &advertise},
+		{"tls-san", 0, FLAG_LIST, &sans},
+		{"write-kubeconfig", 'o', FLAG_STR, &kubeconfig},
+		{"token", 't', FLAG_STR, &token_opt},
+		{"token-file", 0, FLAG_STR, &token_file},
+		{"datastore-endpoint", 0, FLAG_STR, &endpoint},
+		{"service-cidr", 0, FLAG_STR, &service_cidr},
+		{"cluster-cidr", 0, FLAG_STR, &cluster_cidr},
+		{"cluster-dns", 0, FLAG_STR, &cluster_dns},
+		{"node-name", 0, FLAG_STR, &node_name},
+		{"disable-agent", 0, FLAG_BOOL, &disable_agent},
+		{"watch-cache-size", 0, FLAG_INT, &watch_cache},
+		{"debug", 0, FLAG_BOOL, &debug},
+		{"help", 'h', FLAG_BOOL, &help},
+		{NULL, 0, 0, NULL},
+	};
+	cleanup_free char *server_dir = NULL, *tls_dir = NULL, *admin_token = NULL;
+	cleanup_free char *join_token = NULL, *cert = NULL, *key = NULL, *ca = NULL;
+	cleanup_free char *url = NULL, *svc_ip = NULL;
+	char host[256] = "localhost";
+	const char *dns[16], *ips[16];
+	size_t nd = 0, ni = 0;
+	struct api_config cfg = {0};
+	struct api *api = NULL;
+	sigset_t set;
+	int n, sig;
+
+	if (flags_parse(flags, argc - 1, argv + 1, false, &n, &err) < 0) {
+		cmd_fail("server", &err);
+		return usage(stderr);
+	}
+	if (help)
+		return usage(stdout);
+	if (n > 0) {
+		fprintf(stderr, "skiff server: unexpected argument '%s'\n", argv[1]);
+		return usage(stderr);
+	}
+	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
+	log_set_component("server");
+	if (port < 0 || port > 65535) {
+		fprintf(stderr, "skiff server: --https-listen-port %d: expected 0 to 65535\n",
+			port);
+		return 2;
+	}
+	if (!data_dir || !*data_dir)
+		data_dir = DEFAULT_DATA_DIR;
+	if (!advertise)
+		advertise = "127.0.0.1";
+	if (!is_ip(advertise)) {
+		fprintf(stderr, "skiff server: --advertise-address %s: not an IP address\n",
+			advertise);
+		return 2;
+	}
+	svc_ip = first_service_ip(service_cidr);
+	if (!svc_ip) {
+		fprintf(stderr, "skiff server: --service-cidr %s: expected an IPv4 network\n",
+			service_cidr);
+		return 2;
+	}
+	(void)cluster_cidr;
+	(void)cluster_dns;
+	(void)node_name;
+	(void)disable_agent;
+
+	server_dir = xasprintf("%s/server", data_dir);
+	tls_dir = xasprintf("%s/server/tls", data_dir);
+	if (fs_mkdir_p(server_dir, 0700, &err) < 0)
+		return cmd_fail("server", &err);
+
+	gethostname(host, sizeof(host) - 1);
+	dns[nd++] = "localhost";
+	dns[nd++] = "kubernetes";
+	dns[nd++] = "kubernetes.default";
+	dns[nd++] = "kubernetes.default.svc";
+	dns[nd++] = "kubernetes.default.svc.cluster.local";
+	dns[nd++] = host;
+	ips[ni++] = "127.0.0.1";
+	ips[ni++] = "::1";
+	ips[ni++] = svc_ip;
+	if (strcmp(advertise, "127.0.0.1") != 0)
+		ips[ni++] = advertise;
+	for (char **s = sans; s && *s && nd < 15 && ni < 15; s++) {
+		if (is_ip(*s))
+			ips[ni++] = *s;
+		else
+			dns[nd++] = *s;
+	}
+	dns[nd] = NULL;
+	ips[ni] = NULL;
+	if (pki_ensure(tls_dir, dns, ips, &err) < 0 ||
+	    pki_load(tls_dir, &cert, &key, &ca, &err) < 0)
+		return cmd_fail("server", &err);
+
+	{
+		cleanup_free char *p = xasprintf("%s/admin-token", server_dir);
+
+		if (token_at(p, true, &admin_token, &err) < 0)
+			return cmd_fail("server", &err);
+	}
+	if (token_opt && *token_opt) {
+		cleanup_free char *p = xasprintf("%s/token", server_dir);
+
+		join_token = xstrdup(token_opt);
+		if (fs_write_atomic(AT_FDCWD, p, join_token, strlen(join_token), 0600, &err) < 0)
+			return cmd_fail("server", &err);
+	} else if (token_file) {
+		if (token_at(token_file, false, &join_token, &err) < 0)
+			return cmd_fail("server", &err);
+	} else {
+		cleanup_free char *p = xasprintf("%s/token", server_dir);
+
+		if (token_at(p, true, &join_token, &err) < 0)
+			return cmd_fail("server", &err);
+	}
+
+	/* signals are taken by sigwait below; every thread inherits the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg.data_dir = data_dir;
+	cfg.datastore_endpoint = endpoint;
+	cfg.bind_address = bind;
+	cfg.port = (uint16_t)port;
+	cfg.advertise_address = advertise;
+	cfg.admin_token = admin_token;
+	cfg.node_token = join_token;
+	cfg.cert_pem = cert;
+	cfg.key_pem = key;
+	cfg.service_cidr = service_cidr;
+	cfg.watch_history = watch_cache > 0 ? (size_t)watch_cache : 0;
+	if (api_start(&cfg, &api, &err) < 0)
+		return cmd_fail("server", &err);
+
+	url = xasprintf("https://%s%s%s:%u", strchr(advertise, ':') ? "[" : "", advertise,
+			strchr(advertise, ':') ? "]" : "", api_port(api));
+	if (write_kubeconfig(kubeconfig, url, ca, admin_token, &err) < 0) {
+		api_stop(api);
+		return cmd_fail("server", &err);
+	}
+	log_info("API server listening on %s (store: %s)", url,
+		 endpoint && *endpoint ? endpoint : "sqlite");
+	log_info("kubeconfig written to %s: export KUBECONFIG=%s", kubeconfig, kubeconfig);
+	log_info("join agents with: skiff agent --server %s --token-file %s/token", url,
+		 server_dir);
+
+	do {
+		if (sigwait(&set, &sig) != 0)
+			break;
+	} while (sig == SIGHUP);
+	log_info("signal %d: shutting down", sig);
+	api_stop(api);
+	return 0;
+}
