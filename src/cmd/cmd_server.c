@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/b64.h"
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/flags.h"
@@ -85,31 +86,10 @@ static int token_at(const char *path, bool create, char **ret, struct err *err)
 	return 0;
 }
 
-static char *base64(const char *s)
-{
-	static const char tbl[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-
-		*o++ = tbl[v >> 18 & 63];
-		*o++ = tbl[v >> 12 & 63];
-		*o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
 static int write_kubeconfig(const char *path, const char *server, const char *ca_pem,
 			    const char *token, struct err *err)
 {
-	cleanup_free char *ca = base64(ca_pem);
+	cleanup_free char *ca = b64_encode(ca_pem, strlen(ca_pem), false);
 	cleanup_free char *dir = xstrdup(path);
 	cleanup_free char *doc = NULL;
 	char *slash = strrchr(dir, '/');
@@ -200,7 +180,7 @@ int cmd_server(int argc, char **argv)
 	};
 	cleanup_free char *server_dir = NULL, *tls_dir = NULL, *admin_token = NULL;
 	cleanup_free char *join_token = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-	cleanup_free char *url = NULL, *svc_ip = NULL;
+	cleanup_free char *url = NULL, *svc_ip = NULL, *sa_key = NULL;
 	char host[256] = "localhost";
 	const char *dns[16], *ips[16];
 	size_t nd = 0, ni = 0;
@@ -297,6 +277,13 @@ int cmd_server(int argc, char **argv)
 			return cmd_fail("server", &err);
 	}
 
+	{
+		cleanup_free char *p = xasprintf("%s/service-account.key", server_dir);
+
+		if (token_at(p, true, &sa_key, &err) < 0)
+			return cmd_fail("server", &err);
+	}
+
 	/* signals are taken by sigwait below; every thread inherits the mask */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -314,6 +301,8 @@ int cmd_server(int argc, char **argv)
 	cfg.node_token = join_token;
 	cfg.cert_pem = cert;
 	cfg.key_pem = key;
+	cfg.ca_pem = ca;
+	cfg.sa_key = sa_key;
 	cfg.service_cidr = service_cidr;
 	cfg.watch_history = watch_cache > 0 ? (size_t)watch_cache : 0;
 	if (api_start(&cfg, &api, &err) < 0)

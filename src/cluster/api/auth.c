@@ -2,18 +2,23 @@
 /*
  * Who may do what. Bearer tokens only: the admin token (the kubeconfig's), node
  * credentials derived from the join token ("skiff-node:NAME:HMAC" with HMAC-SHA256 of
- * the name under the join token, so an agent computes its own), nothing else yet.
+ * the name under the join token, so an agent computes its own), and service-account
+ * tokens (JWTs signed with HMAC-SHA256 under the server's key, valid while they have not
+ * expired and their service account exists with the uid they name).
  * Anonymous requests get 401. The admin may do anything; a node may read what its pods
  * need and write only its own Node and Lease, pods' status and events, as upstream's Node
- * authorizer allows.
+ * authorizer allows; service accounts have no grants (there are no RBAC objects yet), so
+ * they may only discover the API and review themselves (403 otherwise).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <nettle/hmac.h>
 
 #include "base/alloc.h"
+#include "base/b64.h"
 #include "base/cleanup.h"
 #include "cluster/api/auth.h"
 #include "cluster/api/http.h"
@@ -42,6 +47,97 @@ static bool same(const char *a, const char *b)
 	for (size_t i = 0; i < la && i < lb; i++)
 		diff |= (unsigned char)(a[i] ^ b[i]);
 	return diff == 0;
+}
+
+#define SA_ISSUER "https://kubernetes.default.svc.cluster.local"
+
+static char *sign(const char *key, const char *data)
+{
+	struct hmac_sha256_ctx ctx;
+	uint8_t digest[SHA256_DIGEST_SIZE];
+
+	hmac_sha256_set_key(&ctx, strlen(key), (const uint8_t *)key);
+	hmac_sha256_update(&ctx, strlen(data), (const uint8_t *)data);
+	hmac_sha256_digest(&ctx, sizeof(digest), digest);
+	return b64_encode(digest, sizeof(digest), true);
+}
+
+char *api_sa_token(const char *key, const char *ns, const char *name, const char *uid,
+		   int64_t expires, const json_t *audiences)
+{
+	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	int64_t now = time(NULL);
+	cleanup_json json_t *claims =
+		json_pack("{s:s, s:s, s:O, s:I, s:I, s:I, s:{s:s, s:{s:s, s:s}}}", "iss", SA_ISSUER,
+			  "sub", "", "aud", audiences, "iat", (json_int_t)now, "nbf",
+			  (json_int_t)now, "exp", (json_int_t)expires, "kubernetes.io", "namespace",
+			  ns, "serviceaccount", "name", name, "uid", uid);
+	cleanup_free char *sub = xasprintf("system:serviceaccount:%s:%s", ns, name);
+	cleanup_free char *payload = NULL;
+	cleanup_free char *h64 = b64_encode(header, sizeof(header) - 1, true);
+	cleanup_free char *p64 = NULL;
+	cleanup_free char *signing = NULL;
+	cleanup_free char *sig = NULL;
+
+	json_object_set_new(claims, "sub", json_string(sub));
+	payload = json_dumps(claims, JSON_COMPACT);
+	p64 = b64_encode(payload, strlen(payload), true);
+	signing = xasprintf("%s.%s", h64, p64);
+	sig = sign(key, signing);
+	return xasprintf("%s.%s", signing, sig);
+}
+
+/* A service-account token: signature, expiry, and the account it names still there. */
+static int sa_authenticate(struct api *api, const char *tok, struct api_user *user)
+{
+	const char *dot1 = strchr(tok, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	cleanup_free char *signing = NULL;
+	cleanup_free char *want = NULL;
+	cleanup_free char *payload = NULL;
+	cleanup_json json_t *claims = NULL;
+	const struct api_resource *sar = api_resource_find("", "v1", "serviceaccounts");
+	const char *ns, *name, *uid;
+	json_t *k8s;
+	size_t n;
+	struct api_obj *o;
+	cleanup_free char *key = NULL;
+	static __thread char uname[512], group[300];
+
+	if (!api->cfg.sa_key || !dot1 || !dot2 || strchr(dot2 + 1, '.'))
+		return -EACCES;
+	signing = xstrndup(tok, (size_t)(dot2 - tok));
+	want = sign(api->cfg.sa_key, signing);
+	if (!same(dot2 + 1, want))
+		return -EACCES;
+	{
+		cleanup_free char *p64 = xstrndup(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+
+		payload = b64_decode(p64, &n);
+	}
+	claims = payload ? json_loadb(payload, n, 0, NULL) : NULL;
+	if (!json_is_object(claims) ||
+	    json_integer_value(json_object_get(claims, "exp")) <= (json_int_t)time(NULL))
+		return -EACCES;
+	k8s = json_object_get(claims, "kubernetes.io");
+	ns = json_string_value(json_object_get(k8s, "namespace"));
+	name = json_string_value(json_object_get(json_object_get(k8s, "serviceaccount"), "name"));
+	uid = json_string_value(json_object_get(json_object_get(k8s, "serviceaccount"), "uid"));
+	if (!ns || !name || !uid)
+		return -EACCES;
+	key = api_key(sar, ns, name);
+	o = cache_get(api->cache, key);
+	if (!o || strcmp(o->uid, uid) != 0) {
+		api_obj_unref(o);
+		return -EACCES;
+	}
+	api_obj_unref(o);
+	snprintf(uname, sizeof(uname), "system:serviceaccount:%s:%s", ns, name);
+	snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
+	user->name = uname;
+	user->groups[0] = "system:serviceaccounts";
+	user->groups[1] = group;
+	user->groups[2] = "system:authenticated";
+	return 0;
 }
 
 int api_authenticate(struct api *api, struct http_request *req, struct api_user *user)
@@ -87,7 +183,7 @@ int api_authenticate(struct api *api, struct http_request *req, struct api_user 
 		user->groups[1] = "system:authenticated";
 		return 0;
 	}
-	return -EACCES;
+	return sa_authenticate(api, tok, user);
 }
 
 static bool is(const char *a, const char *b)

@@ -5,7 +5,17 @@
 #ifndef SKIFF_CLUSTER_API_AUTH_H
 #define SKIFF_CLUSTER_API_AUTH_H
 
+#include <jansson.h>
+#include <stdint.h>
+
 /* The bearer token of node @node under the cluster's join token (heap string). */
 char *api_node_credential(const char *join_token, const char *node);
+
+/*
+ * A service-account token (a JWT signed with HMAC-SHA256 under @key) for account @name
+ * (uid @uid) in @ns, valid until @expires (Unix time) for @audiences (a JSON array).
+ */
+char *api_sa_token(const char *key, const char *ns, const char *name, const char *uid,
+		   int64_t expires, const json_t *audiences);
 
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Loops the API server runs on its own data, once a second:
+ *  - every namespace has a "default" ServiceAccount and the "kube-root-ca.crt" ConfigMap
+ *    holding the cluster's CA, as upstream's controllers provide them;
  *  - namespaces being deleted are emptied, then their "kubernetes" finalizer is removed
  *    and they go away;
  *  - owner references are followed as upstream's garbage collector does: dependents of a
@@ -176,6 +178,58 @@ static void all_free(struct all *a)
 	a->n = 0;
 }
 
+/* Creates an object unless it exists; @obj has apiVersion, kind and metadata.name. */
+static void ensure(struct api *api, const struct api_resource *r, const char *ns, json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	cleanup_free char *key = api_key(r, ns, json_string_value(json_object_get(meta, "name")));
+	struct api_obj *o = cache_get(api->cache, key);
+	cleanup_free char *uid = NULL;
+	cleanup_free char *bytes = NULL;
+	struct timespec ts;
+	cleanup_free char *now = NULL;
+	struct err err = ERR_INIT;
+	int64_t rev;
+	size_t len;
+
+	if (o) {
+		api_obj_unref(o);
+		return;
+	}
+	uid = api_new_uid();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec = 0;
+	now = clock_rfc3339(&ts);
+	json_object_set_new(meta, "namespace", json_string(ns));
+	json_object_set_new(meta, "uid", json_string(uid));
+	json_object_set_new(meta, "creationTimestamp", json_string(now));
+	bytes = api_serialize(r, obj, &len);
+	struct store_op op = {STORE_CREATE, key, bytes, len, 0};
+
+	if (store_apply(api->store, &op, &rev, NULL, &err) == 0)
+		cache_wait(api->cache, rev);
+	else if (err.code != EEXIST)
+		log_warn("api: create %s: %s", key, err.msg);
+	err_clear(&err);
+}
+
+void api_namespace_defaults(struct api *api, const char *ns)
+{
+	const struct api_resource *sa = api_resource_find("", "v1", "serviceaccounts");
+	const struct api_resource *cm = api_resource_find("", "v1", "configmaps");
+	cleanup_json json_t *acct = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+					      "ServiceAccount", "metadata", "name", "default");
+
+	ensure(api, sa, ns, acct);
+	if (api->cfg.ca_pem) {
+		cleanup_json json_t *root = json_pack(
+			"{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+			"metadata", "name", "kube-root-ca.crt", "data", "ca.crt", api->cfg.ca_pem);
+
+		ensure(api, cm, ns, root);
+	}
+}
+
 static void namespaces(struct api *api)
 {
 	const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
@@ -187,8 +241,10 @@ static void namespaces(struct api *api)
 		struct all a;
 		size_t left = 0;
 
-		if (!ns->deleting)
+		if (!ns->deleting) {
+			api_namespace_defaults(api, ns->name);
 			continue;
+		}
 		all_load(api, &a, ns->name);
 		for (size_t j = 0; j < a.n; j++)
 			for (size_t k = 0; k < a.lists[j].n; k++) {

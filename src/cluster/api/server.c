@@ -21,10 +21,12 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/b64.h"
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "cluster/api/auth.h"
 #include "cluster/api/http.h"
 #include "cluster/api/internal.h"
 #include "cluster/api/patch.h"
@@ -271,7 +273,7 @@ static char *now_rfc3339(void)
 	return clock_rfc3339(&ts);
 }
 
-static char *new_uid(void)
+char *api_new_uid(void)
 {
 	unsigned char b[16];
 
@@ -751,8 +753,6 @@ static int query_selectors(struct req *q, struct selector **labels, struct selec
 }
 
 /* The continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"key"} as upstream. */
-static char *b64(const char *s, size_t n);
-static char *unb64(const char *s, size_t *n);
 
 static char *continue_token(int64_t rev, const char *last_key)
 {
@@ -760,13 +760,13 @@ static char *continue_token(int64_t rev, const char *last_key)
 					   (json_int_t)rev, "start", last_key);
 	cleanup_free char *s = json_dumps(t, JSON_COMPACT);
 
-	return b64(s, strlen(s));
+	return b64_encode(s, strlen(s), false);
 }
 
 static int parse_continue(const char *tok, int64_t *rev, char **start)
 {
 	size_t n;
-	cleanup_free char *raw = unb64(tok, &n);
+	cleanup_free char *raw = b64_decode(tok, &n);
 	cleanup_json json_t *t = raw ? json_loadb(raw, n, 0, NULL) : NULL;
 	const char *s = json_string_value(json_object_get(t, "start"));
 
@@ -775,58 +775,6 @@ static int parse_continue(const char *tok, int64_t *rev, char **start)
 	*rev = json_integer_value(json_object_get(t, "rv"));
 	*start = xstrdup(s);
 	return 0;
-}
-
-static char *b64(const char *s, size_t n)
-{
-	static const char tbl[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-
-		*o++ = tbl[v >> 18 & 63];
-		*o++ = tbl[v >> 12 & 63];
-		*o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *unb64(const char *s, size_t *n)
-{
-	size_t len = strlen(s);
-	char *out = xmalloc(len / 4 * 3 + 4);
-	uint32_t acc = 0;
-	int bits = 0;
-
-	*n = 0;
-	for (size_t i = 0; i < len && s[i] != '='; i++) {
-		const char c = s[i];
-		int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-			: c >= 'a' && c <= 'z' ? c - 'a' + 26
-			: c >= '0' && c <= '9' ? c - '0' + 52
-			: c == '+' || c == '-' ? 62
-			: c == '/' || c == '_' ? 63
-					       : -1;
-
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[(*n)++] = (char)(acc >> bits & 0xff);
-		}
-	}
-	out[*n] = '\0';
-	return out;
 }
 
 /* Tables. */
@@ -1047,7 +995,7 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 static void init_metadata(struct req *q, json_t *obj, const char *ns)
 {
 	json_t *m = meta_of(obj);
-	cleanup_free char *uid = new_uid();
+	cleanup_free char *uid = api_new_uid();
 	cleanup_free char *now = now_rfc3339();
 
 	json_object_set_new(m, "uid", json_string(uid));
@@ -1156,6 +1104,8 @@ static void do_create(struct req *q)
 	}
 	if (!rev)
 		return;
+	if (strcmp(q->res->kind, "Namespace") == 0)
+		api_namespace_defaults(q->api, name);
 	reply_doc(q, 201, obj, rev);
 }
 
@@ -1949,6 +1899,68 @@ static void do_eviction(struct req *q)
 	}
 }
 
+/* serviceaccounts/NAME/token: a TokenRequest answered with a signed token. */
+static void do_token(struct req *q)
+{
+	cleanup_json json_t *tr = NULL;
+	cleanup_free char *key = api_key(q->res, q->ns, q->name);
+	struct api_obj *sa;
+	json_t *spec, *aud, *exp;
+	int64_t seconds = 3600, expires;
+	cleanup_free char *token = NULL;
+	cleanup_free char *when = NULL;
+	struct timespec ts;
+
+	if (decode_body(q, &tr) < 0)
+		return;
+	sa = cache_get(q->api->cache, key);
+	if (!sa) {
+		reply_not_found(q, q->name);
+		return;
+	}
+	spec = json_object_get(tr, "spec");
+	if (!json_is_object(spec)) {
+		spec = json_object();
+		json_object_set_new(tr, "spec", spec);
+	}
+	exp = json_object_get(spec, "expirationSeconds");
+	if (json_is_integer(exp))
+		seconds = json_integer_value(exp);
+	if (seconds < 600 || seconds > (int64_t)1 << 32) {
+		struct causes cs = {0};
+		const struct api_resource *saved = q->res;
+
+		causes_add(&cs, CAUSE_INVALID, "spec.expirationSeconds",
+			   "Invalid value: %lld: may not specify a duration less than 10 minutes",
+			   (long long)seconds);
+		reply_invalid(q, q->name, &cs);
+		q->res = saved;
+		causes_free(&cs);
+		api_obj_unref(sa);
+		return;
+	}
+	aud = json_object_get(spec, "audiences");
+	if (!json_is_array(aud) || json_array_size(aud) == 0) {
+		aud = json_pack("[s]", "https://kubernetes.default.svc.cluster.local");
+		json_object_set_new(spec, "audiences", aud);
+	}
+	json_object_set_new(spec, "expirationSeconds", json_integer(seconds));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	expires = ts.tv_sec + seconds;
+	ts.tv_sec = expires;
+	ts.tv_nsec = 0;
+	when = clock_rfc3339(&ts);
+	token = api_sa_token(q->api->cfg.sa_key, q->ns, q->name, sa->uid, expires, aud);
+	api_obj_unref(sa);
+	json_object_set_new(tr, "apiVersion", json_string("authentication.k8s.io/v1"));
+	json_object_set_new(tr, "kind", json_string("TokenRequest"));
+	json_object_set_new(meta_of(tr), "name", json_string(q->name));
+	json_object_set_new(meta_of(tr), "namespace", json_string(q->ns));
+	json_object_set_new(tr, "status",
+			    json_pack("{s:s, s:s}", "token", token, "expirationTimestamp", when));
+	api_reply_json(q->h, 201, tr);
+}
+
 /* Reviews answered at once. */
 
 static void do_review(struct req *q)
@@ -2114,6 +2126,16 @@ static void route_resource(struct req *q, bool watch)
 			do_eviction(q);
 			return;
 		}
+		if (strcmp(q->sub, "token") == 0 && (r->subresources & API_SUB_TOKEN) &&
+		    strcmp(m, "POST") == 0) {
+			if (!q->api->cfg.sa_key) {
+				api_reply_status(q->h, 503, "ServiceUnavailable",
+						 "service-account tokens are not configured");
+				return;
+			}
+			do_token(q);
+			return;
+		}
 		if (strcmp(q->sub, "finalize") == 0 && (r->subresources & API_SUB_FINALIZE) &&
 		    strcmp(m, "PUT") == 0) {
 			q->sub = NULL;
@@ -2246,6 +2268,11 @@ static void handle(void *ctx, struct http_request *h)
 	route_resource(&q, watch);
 }
 
+void api_handle(struct api *api, struct http_request *req)
+{
+	handle(api, req);
+}
+
 /* Start and stop. */
 
 static void ensure_namespace(struct api *api, const char *name)
@@ -2254,7 +2281,7 @@ static void ensure_namespace(struct api *api, const char *name)
 	cleanup_free char *key = api_key(r, NULL, name);
 	struct api_obj *o = cache_get(api->cache, key);
 	cleanup_json json_t *obj = NULL;
-	cleanup_free char *uid = new_uid();
+	cleanup_free char *uid = api_new_uid();
 	cleanup_free char *now = now_rfc3339();
 	struct err err = ERR_INIT;
 	size_t len;
@@ -2312,6 +2339,9 @@ int api_start(const struct api_config *cfg, struct api **ret, struct err *err)
 		goto fail;
 	if (!api->cfg.service_cidr)
 		api->cfg.service_cidr = "10.43.0.0/16";
+	typed_set_toleration_seconds(
+		cfg->not_ready_toleration > 0 ? cfg->not_ready_toleration : 300,
+		cfg->unreachable_toleration > 0 ? cfg->unreachable_toleration : 300);
 	r = store_open(cfg->datastore_endpoint, cfg->data_dir, &api->store, err);
 	if (r < 0)
 		goto fail;

@@ -795,7 +795,16 @@ static void default_volume(json_t *v)
 	}
 }
 
-/* DefaultTolerationSeconds admission: 300 s for not-ready and unreachable nodes. */
+/* DefaultTolerationSeconds admission: 300 s for not-ready and unreachable nodes, unless
+ * the server says otherwise at start. */
+static int64_t toleration_seconds[2] = {300, 300};
+
+void typed_set_toleration_seconds(int64_t not_ready, int64_t unreachable)
+{
+	toleration_seconds[0] = not_ready;
+	toleration_seconds[1] = unreachable;
+}
+
 static void default_tolerations(json_t *spec)
 {
 	static const char *const taints[] = {"node.kubernetes.io/not-ready",
@@ -822,7 +831,8 @@ static void default_tolerations(json_t *spec)
 		}
 		json_array_append_new(tols, json_pack("{s:s, s:s, s:s, s:I}", "key", taints[t],
 						      "operator", "Exists", "effect", "NoExecute",
-						      "tolerationSeconds", (json_int_t)300));
+						      "tolerationSeconds",
+						      (json_int_t)toleration_seconds[t]));
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct api_resource;
 struct causes;
@@ -23,6 +24,12 @@ struct causes;
  * needs metadata.uid set first. Secrets have stringData folded into data. Allocation
  * (clusterIP, nodePort) is left to the caller. Idempotent.
  */
+/*
+ * The tolerationSeconds the DefaultTolerationSeconds admission gives pods for the
+ * not-ready and unreachable taints (300 each); set once at start, before requests.
+ */
+void typed_set_toleration_seconds(int64_t not_ready, int64_t unreachable);
+
 void typed_default(const struct api_resource *r, json_t *obj);
 
 /*
