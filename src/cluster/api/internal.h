@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cluster/api/api.h"
 #include "cluster/api/resources.h"
@@ -126,7 +127,12 @@ struct api {
 	struct cache *cache;
 	struct http_server *http;
 	uint32_t service_net, service_mask; /* host order */
-	pthread_mutex_t alloc_lock;         /* ClusterIP and NodePort allocation */
+	uint32_t cluster_net, cluster_mask; /* pod network, host order */
+	/* blocks handed out but maybe not yet in the cache (alloc_lock) */
+	uint32_t recent_block[64];
+	time_t recent_at[64];
+	unsigned recent_next;
+	pthread_mutex_t alloc_lock; /* ClusterIP and NodePort allocation */
 	pthread_t maint;
 	bool maint_started;
 	atomic_bool stopping;

@@ -720,6 +720,81 @@ static int allocate_service(struct req *q, json_t *obj, const json_t *old)
 	return 0;
 }
 
+/*
+ * A new Node gets the first free /24 of the cluster network as spec.podCIDR(s) unless it
+ * names one. Allocation is serialized so two nodes registering at once differ.
+ */
+static int allocate_pod_cidr(struct req *q, json_t *obj)
+{
+	struct api *api = q->api;
+	json_t *spec = json_object_get(obj, "spec");
+	const struct api_resource *nodes = api_resource_find("", "v1", "nodes");
+	uint32_t blocks = (~api->cluster_mask >> 8) + 1, pick = 0;
+	unsigned char *used;
+	struct cache_list l;
+	bool found = false;
+	char buf[INET_ADDRSTRLEN + 4];
+
+	if (!json_is_object(spec)) {
+		spec = json_object();
+		json_object_set_new(obj, "spec", spec);
+	}
+	if (json_string_value(json_object_get(spec, "podCIDR")))
+		return 0;
+	used = xcalloc(blocks, 1);
+	pthread_mutex_lock(&api->alloc_lock);
+	cache_list(api->cache, nodes, NULL, NULL, NULL, NULL, 0, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		cleanup_json json_t *doc = json_loadb(l.v[i]->json, l.v[i]->len, 0, NULL);
+		const char *cidr = jstr(jpath(doc, "spec", NULL), "podCIDR", NULL);
+		char ip[INET_ADDRSTRLEN];
+		struct in_addr a;
+		const char *slash = cidr ? strchr(cidr, '/') : NULL;
+
+		if (!slash || (size_t)(slash - cidr) >= sizeof(ip))
+			continue;
+		memcpy(ip, cidr, (size_t)(slash - cidr));
+		ip[slash - cidr] = '\0';
+		if (inet_pton(AF_INET, ip, &a) == 1 &&
+		    (ntohl(a.s_addr) & api->cluster_mask) == api->cluster_net)
+			used[(ntohl(a.s_addr) & ~api->cluster_mask) >> 8] = 1;
+	}
+	cache_list_free(&l);
+	for (unsigned i = 0; i < 64; i++)
+		if (api->recent_at[i] && time(NULL) - api->recent_at[i] < 30 &&
+		    api->recent_block[i] < blocks)
+			used[api->recent_block[i]] = 1;
+	for (uint32_t b = 0; b < blocks && !found; b++)
+		if (!used[b]) {
+			pick = b;
+			found = true;
+		}
+	if (found) {
+		api->recent_block[api->recent_next % 64] = pick;
+		api->recent_at[api->recent_next % 64] = time(NULL);
+		api->recent_next++;
+	}
+	free(used);
+	if (!found) {
+		pthread_mutex_unlock(&api->alloc_lock);
+		api_reply_status(q->h, 500, "InternalError",
+				 "no free pod network for node: the cluster network %s is full",
+				 api->cfg.cluster_cidr);
+		return -1;
+	}
+	{
+		struct in_addr a = {htonl(api->cluster_net | pick << 8)};
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		snprintf(buf, sizeof(buf), "%s/24", ip);
+	}
+	json_object_set_new(spec, "podCIDR", json_string(buf));
+	json_object_set_new(spec, "podCIDRs", json_pack("[s]", buf));
+	pthread_mutex_unlock(&api->alloc_lock);
+	return 0;
+}
+
 /* Options from the query or a DeleteOptions body. */
 
 static bool query_true(struct req *q, const char *name)
@@ -1084,6 +1159,8 @@ static void do_create(struct req *q)
 		return;
 	if (strcmp(q->res->kind, "Service") == 0 && allocate_service(q, obj, NULL) < 0)
 		return;
+	if (strcmp(q->res->kind, "Node") == 0 && !q->dry_run && allocate_pod_cidr(q, obj) < 0)
+		return;
 
 	key = api_key(q->res, q->ns, name);
 	if (q->dry_run) {
@@ -1321,6 +1398,23 @@ static int mutate_replace(struct req *q, json_t *current, json_t **ret)
 	return decode_body(q, ret);
 }
 
+static bool patch_names_rv(const json_t *patch)
+{
+	const json_t *op;
+	size_t i;
+
+	if (json_is_object(patch))
+		return json_object_get(json_object_get(patch, "metadata"), "resourceVersion") !=
+		       NULL;
+	json_array_foreach (patch, i, op) {
+		const char *path = json_string_value(json_object_get(op, "path"));
+
+		if (path && strcmp(path, "/metadata/resourceVersion") == 0)
+			return true;
+	}
+	return false;
+}
+
 static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 {
 	const char *ctype = http_header(q->h, "Content-Type");
@@ -1375,6 +1469,9 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 		api_reply_status(q->h, 400, "BadRequest", "the patch produced a non-object");
 		return -1;
 	}
+	/* a patch is conditional only when it names a resourceVersion itself */
+	if (!patch_names_rv(patch))
+		json_object_del(json_object_get(*ret, "metadata"), "resourceVersion");
 	return 0;
 }
 
@@ -1840,6 +1937,20 @@ static void do_binding(struct req *q, const char *pod_name)
 		if (!json_is_array(conds)) {
 			conds = json_array();
 			json_object_set_new(status, "conditions", conds);
+		}
+		/* one condition per type: a pod that failed to schedule before has one */
+		{
+			json_t *c;
+			size_t ci;
+
+			json_array_foreach (conds, ci, c) {
+				const char *t = json_string_value(json_object_get(c, "type"));
+
+				if (t && strcmp(t, "PodScheduled") == 0) {
+					json_array_remove(conds, ci);
+					break;
+				}
+			}
 		}
 		json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:s}", "type",
 						       "PodScheduled", "status", "True",
@@ -2313,7 +2424,7 @@ static int parse_cidr(const char *cidr, uint32_t *net, uint32_t *mask, struct er
 	int bits;
 
 	if (!slash || (size_t)(slash - cidr) >= sizeof(buf))
-		return err_set(err, EINVAL, "--service-cidr %s: expected ADDRESS/BITS", cidr);
+		return err_set(err, EINVAL, "%s: expected an IPv4 network ADDRESS/BITS", cidr);
 	memcpy(buf, cidr, (size_t)(slash - cidr));
 	buf[slash - cidr] = '\0';
 	bits = atoi(slash + 1);
@@ -2339,6 +2450,16 @@ int api_start(const struct api_config *cfg, struct api **ret, struct err *err)
 		goto fail;
 	if (!api->cfg.service_cidr)
 		api->cfg.service_cidr = "10.43.0.0/16";
+	if (!api->cfg.cluster_cidr)
+		api->cfg.cluster_cidr = "10.42.0.0/16";
+	r = parse_cidr(api->cfg.cluster_cidr, &api->cluster_net, &api->cluster_mask, err);
+	if (r < 0)
+		goto fail;
+	if (~api->cluster_mask < 255) {
+		r = err_set(err, EINVAL, "--cluster-cidr %s: too small for a /24 per node",
+			    api->cfg.cluster_cidr);
+		goto fail;
+	}
 	typed_set_toleration_seconds(
 		cfg->not_ready_toleration > 0 ? cfg->not_ready_toleration : 300,
 		cfg->unreachable_toleration > 0 ? cfg->unreachable_toleration : 300);
