@@ -937,6 +937,119 @@ static void test_pki_token_is_random_hex_of_the_requested_length(void **state)
 	assert_string_equal(one, "");
 }
 
+/* In-process requests: the same handler, answered into a sink. */
+
+struct local_sink {
+	unsigned status;
+	char *body;
+	size_t len;
+	struct http_stream *st;
+	char bytes[256];
+	size_t n_bytes;
+	int ends;
+};
+
+static void ls_respond(void *arg, unsigned status, const char *content_type, char *body, size_t len)
+{
+	struct local_sink *s = arg;
+
+	(void)content_type;
+	s->status = status;
+	s->body = body;
+	s->len = len;
+}
+
+static void ls_stream(void *arg, unsigned status, const char *content_type, struct http_stream *hs)
+{
+	struct local_sink *s = arg;
+
+	(void)content_type;
+	s->status = status;
+	s->st = hs;
+}
+
+static int ls_write(void *arg, const char *data, size_t len, size_t max_queued)
+{
+	struct local_sink *s = arg;
+
+	if (s->n_bytes > 0 && s->n_bytes + len > max_queued)
+		return -ENOBUFS;
+	assert_true(s->n_bytes + len <= sizeof(s->bytes));
+	memcpy(s->bytes + s->n_bytes, data, len);
+	s->n_bytes += len;
+	return 0;
+}
+
+static void ls_end(void *arg)
+{
+	struct local_sink *s = arg;
+
+	s->ends++;
+}
+
+static void local_run(const char *method, const char *path, const char *query, struct local_sink *s)
+{
+	static const char *const headers[] = {"X-Test", "local value", NULL};
+	const struct http_local_sink sink = {ls_respond, ls_stream, ls_write, ls_end, s};
+	const struct http_local_request lr = {method, path, query, headers, NULL, 0};
+	struct http_request *req = http_local_new(&lr, &sink);
+
+	handler(NULL, req);
+	http_local_finish(req);
+}
+
+static void test_http_local_request_reads_like_one_from_a_socket(void **state)
+{
+	struct local_sink s = {0};
+
+	(void)state;
+	reset_state();
+	local_run("GET", "/echo", "a=1&b=x%20y+z&flag", &s);
+	assert_int_equal(s.status, 200);
+	assert_string_equal(s.body, "method=GET path=/echo a=1 b=x y z flag= missing=(null) "
+				    "hdr=local value peer=in-process");
+	free(s.body);
+
+	memset(&s, 0, sizeof(s));
+	local_run("GET", "/silent", NULL, &s);
+	assert_int_equal(s.status, 500);
+	free(s.body);
+}
+
+static void test_http_local_stream_ends_once_by_close_or_release(void **state)
+{
+	struct local_sink s = {0};
+	struct http_stream *owner;
+
+	(void)state;
+	/* the owner closes first: the sink sees the bytes and the end, on_close runs once */
+	reset_state();
+	local_run("GET", "/stream", NULL, &s);
+	assert_int_equal(s.status, 200);
+	assert_non_null(s.st);
+	owner = st.streams[0];
+	assert_int_equal(http_stream_write(owner, "abc", 3, 0), 0);
+	assert_int_equal(http_stream_write(owner, "def", 3, 4), -ENOBUFS);
+	http_stream_close(owner);
+	assert_int_equal(s.n_bytes, 3);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(st.closes, 1);
+	http_local_release(s.st);
+	assert_int_equal(st.closes, 1);
+
+	/* the sink releases first: writes fail, on_close has run, close adds nothing */
+	memset(&s, 0, sizeof(s));
+	reset_state();
+	local_run("GET", "/stream", NULL, &s);
+	owner = st.streams[0];
+	http_local_release(s.st);
+	assert_int_equal(st.closes, 1);
+	assert_int_equal(http_stream_write(owner, "abc", 3, 0), -EPIPE);
+	http_stream_close(owner);
+	assert_int_equal(s.ends, 0);
+	assert_int_equal(st.closes, 1);
+}
+
 static int group_setup(void **state)
 {
 	static const char *const dns[] = {"localhost", NULL};
@@ -990,6 +1103,8 @@ int main(void)
 		cmocka_unit_test(test_http_serves_plain_http_on_all_addresses),
 		cmocka_unit_test(test_http_serves_on_an_ipv6_address),
 		cmocka_unit_test(test_http_start_rejects_a_bad_or_busy_address),
+		cmocka_unit_test(test_http_local_request_reads_like_one_from_a_socket),
+		cmocka_unit_test(test_http_local_stream_ends_once_by_close_or_release),
 		cmocka_unit_test(
 			test_pki_keeps_the_ca_and_reissues_the_serving_cert_when_names_change),
 		cmocka_unit_test(test_pki_replaces_a_lost_serving_key_but_never_the_ca),

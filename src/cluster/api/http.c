@@ -37,6 +37,14 @@
  * Lock order: server lock, then stream lock, then MHD's internal locks (taken by
  * MHD_resume_connection and MHD_suspend_connection). MHD calls the reader and the free
  * callback without holding its locks, so no cycle arises.
+ *
+ * In-process requests (http_local_new) have no connection: the handler runs on the
+ * caller's thread and answers into a sink. Their streams keep the two references, the
+ * sink holding the response's: writes go straight to the sink under the stream's lock
+ * (the sink copies), and the response is over at the first of the owner's
+ * http_stream_close() (everything written has reached the sink) and the sink's
+ * http_local_release(); whichever comes first marks the stream done and runs on_close
+ * on its own thread, after dropping the lock.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -50,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -101,6 +110,8 @@ struct http_stream {
 	int fd;
 	void (*on_close)(void *arg);
 	void *arg;
+	bool local; /* an in-process response: bytes go to sink, no MHD */
+	struct http_local_sink sink;
 };
 
 struct http_header {
@@ -122,6 +133,13 @@ struct http_request {
 	struct http_header *headers;
 	size_t n_headers;
 	char peer[INET6_ADDRSTRLEN + 8];
+
+	/* in-process requests: their own copies of what MHD would hold */
+	bool local;
+	struct http_local_sink sink;
+	char *local_method, *local_path;
+	struct http_header *in_headers, *args;
+	size_t n_in_headers, n_args;
 };
 
 struct http_server {
@@ -381,15 +399,24 @@ static void monitor_add(struct http_server *srv, struct http_stream *st)
 	stream_unref(st);
 }
 
+static void headers_free(struct http_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
 static void request_free(struct http_request *req)
 {
 	if (!req)
 		return;
-	for (size_t i = 0; i < req->n_headers; i++) {
-		free(req->headers[i].name);
-		free(req->headers[i].value);
-	}
-	free(req->headers);
+	headers_free(req->headers, req->n_headers);
+	headers_free(req->in_headers, req->n_in_headers);
+	headers_free(req->args, req->n_args);
+	free(req->local_method);
+	free(req->local_path);
 	free(req->body);
 	free(req);
 }
@@ -417,6 +444,12 @@ const char *http_path(const struct http_request *req)
 
 const char *http_header(const struct http_request *req, const char *name)
 {
+	if (req->local) {
+		for (size_t i = 0; i < req->n_in_headers; i++)
+			if (strcasecmp(req->in_headers[i].name, name) == 0)
+				return req->in_headers[i].value;
+		return NULL;
+	}
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
@@ -424,6 +457,13 @@ const char *http_query(const struct http_request *req, const char *name)
 {
 	const char *value = NULL;
 	size_t len = 0;
+
+	if (req->local) {
+		for (size_t i = 0; i < req->n_args; i++)
+			if (strcmp(req->args[i].name, name) == 0)
+				return req->args[i].value;
+		return NULL;
+	}
 
 	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
 					  &value, &len) != MHD_YES)
@@ -459,6 +499,11 @@ void http_respond_take(struct http_request *req, unsigned status, const char *co
 
 	assert(!req->responded);
 	req->responded = true;
+	if (req->local) {
+		req->sink.respond(req->sink.arg, status, content_type, body, len);
+		req->queued = true;
+		return;
+	}
 	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(body);
@@ -497,6 +542,13 @@ struct http_stream *http_respond_stream(struct http_request *req, unsigned statu
 	st->fd = -1;
 	st->on_close = on_close;
 	st->arg = arg;
+	if (req->local) {
+		st->local = true;
+		st->sink = req->sink;
+		req->queued = true;
+		st->sink.stream(st->sink.arg, status, content_type, st);
+		return st;
+	}
 
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read,
 						 st, stream_free);
@@ -533,7 +585,9 @@ int http_stream_write(struct http_stream *st, const char *data, size_t len, size
 	if (max_queued == 0)
 		max_queued = DEFAULT_MAX_QUEUED;
 	pthread_mutex_lock(&st->lock);
-	if (st->done || st->gone || st->stopping || st->closing) {
+	if (st->local && !st->done && !st->closing) {
+		r = len > 0 ? st->sink.write(st->sink.arg, data, len, max_queued) : 0;
+	} else if (st->done || st->gone || st->stopping || st->closing) {
 		r = -EPIPE;
 	} else if (st->q_len > 0 && st->q_len + len > max_queued) {
 		/* an empty queue takes any one write, so a large event is never refused */
@@ -546,15 +600,147 @@ int http_stream_write(struct http_stream *st, const char *data, size_t len, size
 	return r;
 }
 
+/* Ends an in-process stream once: with the lock held, tells the sink when @end. */
+static void local_stream_end(struct http_stream *st, bool end)
+{
+	bool first;
+
+	pthread_mutex_lock(&st->lock);
+	st->closing |= end;
+	first = !st->done;
+	st->done = true;
+	if (first && end)
+		st->sink.end(st->sink.arg);
+	pthread_mutex_unlock(&st->lock);
+	if (first && st->on_close)
+		st->on_close(st->arg);
+}
+
 void http_stream_close(struct http_stream *st)
 {
 	if (!st)
 		return;
+	if (st->local) {
+		local_stream_end(st, true);
+		stream_unref(st);
+		return;
+	}
 	pthread_mutex_lock(&st->lock);
 	st->closing = true;
 	stream_wake(st);
 	pthread_mutex_unlock(&st->lock);
 	stream_unref(st);
+}
+
+void http_local_release(struct http_stream *st)
+{
+	if (!st)
+		return;
+	assert(st->local);
+	local_stream_end(st, false);
+	stream_unref(st);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes a query component as HTML forms encode it ('+' is a space). */
+static char *query_unescape(const char *s, size_t len)
+{
+	char *out = xmalloc(len + 1), *o = out;
+
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (s[i] == '+') {
+			*o++ = ' ';
+		} else if (s[i] == '%' && i + 2 < len && (hi = hex_digit(s[i + 1])) >= 0 &&
+			   (lo = hex_digit(s[i + 2])) >= 0) {
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static void parse_query(struct http_request *req, const char *query)
+{
+	while (query && *query) {
+		size_t n = strcspn(query, "&");
+		const char *eq = memchr(query, '=', n);
+
+		if (n > 0) {
+			struct http_header *a;
+
+			req->args = xrealloc(req->args, (req->n_args + 1) * sizeof(*req->args));
+			a = &req->args[req->n_args++];
+			if (eq) {
+				a->name = query_unescape(query, (size_t)(eq - query));
+				a->value = query_unescape(eq + 1, n - (size_t)(eq - query) - 1);
+			} else {
+				/* "?watch": present and empty, as MHD reports it */
+				a->name = query_unescape(query, n);
+				a->value = xstrdup("");
+			}
+		}
+		query += n;
+		if (*query == '&')
+			query++;
+	}
+}
+
+struct http_request *http_local_new(const struct http_local_request *lr,
+				    const struct http_local_sink *sink)
+{
+	struct http_request *req = xcalloc(1, sizeof(*req));
+
+	req->local = true;
+	req->sink = *sink;
+	req->local_method = xstrdup(lr->method);
+	req->local_path = xstrdup(lr->path);
+	req->method = req->local_method;
+	req->path = req->local_path;
+	snprintf(req->peer, sizeof(req->peer), "in-process");
+	for (const char *const *h = lr->headers; h && h[0] && h[1]; h += 2) {
+		req->in_headers = xrealloc(req->in_headers,
+					   (req->n_in_headers + 1) * sizeof(*req->in_headers));
+		req->in_headers[req->n_in_headers].name = xstrdup(h[0]);
+		req->in_headers[req->n_in_headers].value = xstrdup(h[1]);
+		req->n_in_headers++;
+	}
+	parse_query(req, lr->query);
+	if (lr->len > 0) {
+		req->body = xmalloc(lr->len + 1);
+		memcpy(req->body, lr->body, lr->len);
+		req->body[lr->len] = '\0';
+		req->len = lr->len;
+		req->cap = lr->len + 1;
+	}
+	return req;
+}
+
+static void respond_status(struct http_request *req, unsigned code, const char *reason,
+			   const char *message);
+
+void http_local_finish(struct http_request *req)
+{
+	if (!req)
+		return;
+	assert(req->local);
+	if (!req->responded)
+		respond_status(req, 500, "InternalError", "Internal error: no response");
+	request_free(req);
 }
 
 static void respond_status(struct http_request *req, unsigned code, const char *reason,

@@ -4,7 +4,8 @@
  * an epoll event loop on a small pool of threads, request bodies collected up to a limit
  * (413 above it), ordinary responses, and long-lived streams (watch, logs) that cost no
  * thread while idle: a stream is written from any thread and the connection sleeps
- * (suspended) while its queue is empty.
+ * (suspended) while its queue is empty. The same handlers also answer in-process
+ * requests, which no socket carries (http_local_new).
  */
 #ifndef SKIFF_CLUSTER_API_HTTP_H
 #define SKIFF_CLUSTER_API_HTTP_H
@@ -79,6 +80,8 @@ void http_respond_take(struct http_request *req, unsigned status, const char *co
  * until the next write. The client leaving is noticed even then: the server watches the
  * sockets of streams for the peer's close and probes idle peers with TCP keep-alive;
  * failing that, sending fails and the writes after that return -EPIPE.
+ * For an in-process request (http_local_new) the response is over, and on_close runs,
+ * inside http_stream_close() or the sink's http_local_release(), whichever comes first.
  */
 struct http_stream *http_respond_stream(struct http_request *req, unsigned status,
 					const char *content_type, void (*on_close)(void *arg),
@@ -94,5 +97,55 @@ int http_stream_write(struct http_stream *st, const char *data, size_t len, size
 
 /* Ends the response after what is queued and drops the caller's reference; NULL is fine. */
 void http_stream_close(struct http_stream *st);
+
+/*
+ * In-process requests: the API server's own clients call its handler without a socket.
+ * Such a request reads like any other (no peer address; response headers are dropped)
+ * and its response goes to a sink on the caller's side.
+ */
+struct http_local_sink {
+	/* The complete response; takes the malloc'ed @body. */
+	void (*respond)(void *arg, unsigned status, const char *content_type, char *body,
+			size_t len);
+	/*
+	 * A streamed response began. The sink holds the response's reference to @st and
+	 * drops it with http_local_release() when it wants no more of it.
+	 */
+	void (*stream)(void *arg, unsigned status, const char *content_type,
+		       struct http_stream *st);
+	/*
+	 * Bytes written to the stream, in order, on the writer's thread with the stream
+	 * locked: copy them and return at once, without calling into the stream. 0, or
+	 * -ENOBUFS when more than @max_queued bytes would then wait for the reader.
+	 */
+	int (*write)(void *arg, const char *data, size_t len, size_t max_queued);
+	/* The owner closed the stream: nothing follows. Called with the stream locked. */
+	void (*end)(void *arg);
+	void *arg;
+};
+
+struct http_local_request {
+	const char *method;
+	const char *path;           /* percent-decoded, no query */
+	const char *query;          /* "a=1&b=x%20y" as on the wire, or NULL */
+	const char *const *headers; /* name, value, name, value ..., NULL */
+	const char *body;
+	size_t len;
+};
+
+/*
+ * A request built from @lr (everything copied) for a handler to answer; @sink (copied)
+ * must stay usable until the response is complete or, for a stream, released.
+ */
+struct http_request *http_local_new(const struct http_local_request *lr,
+				    const struct http_local_sink *sink);
+/* After the handler returned: answers 500 if it did not, and frees @req. */
+void http_local_finish(struct http_request *req);
+/*
+ * The sink is done with @st: a stream still open ends now, its on_close runs on this
+ * thread and writes return -EPIPE from then on. Drops the response's reference.
+ * Not to be called from the sink's callbacks.
+ */
+void http_local_release(struct http_stream *st);
 
 #endif

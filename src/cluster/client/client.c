@@ -1,0 +1,990 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The API client's requests and watches over its two transports: in-process through the
+ * API server's handler (api_local_request, cluster/api/api.h) and HTTP(S) through libcurl
+ * with a small pool of reused handles, so connections are kept alive between requests.
+ *
+ * Watches parse newline-delimited JSON events as bytes arrive. An in-process watch gets
+ * its bytes from the server's watch dispatcher, which only copies them into the watch's
+ * queue: events are decoded and handed to the callback on the watching thread, so a slow
+ * callback never holds up the server. A remote watch runs its transfer on a multi handle
+ * of its own, so that kc_free() and informer_stop() can wake and end an idle one at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/libcurl.h"
+#include "base/log.h"
+#include "cluster/api/api.h"
+#include "cluster/client/client.h"
+#include "cluster/client/internal.h"
+
+#define POOL_MAX               8
+#define CONNECT_TIMEOUT        10L
+#define REQUEST_TIMEOUT        60L
+#define MAX_ERROR_BODY         (1u << 20)
+#define WATCH_POLL_MS          1000
+#define DEFAULT_CONTENT_TYPE   "application/json"
+#define WATCH_QUERY            "watch=1&allowWatchBookmarks=1"
+#define ERR_BODY_PREVIEW_BYTES 200
+/* a drained watch buffer larger than this is freed, so idle watches stay small */
+#define SPARE_KEEP_BYTES (1u << 20)
+
+struct watch;
+
+struct kc {
+	struct api *api; /* kc_local */
+
+	/* kc_remote */
+	char *server; /* "https://host:6443", without a trailing slash */
+	char *token;
+	char *ca_pem;
+	bool ca_blob; /* libcurl takes the CA from memory; otherwise from ca_fd */
+	int ca_fd;
+	char ca_path[64];
+
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* signalled when active drops to 0 */
+	CURL *pool[POOL_MAX];
+	size_t n_pool;
+	struct watch *watches;
+	int active; /* requests and watches in flight */
+	bool closing;
+	struct kc_events *events;
+};
+
+/* Helpers shared by the module. */
+
+int64_t kc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kc_deadline(struct timespec *ts, int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+char *kc_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+			*o++ = (char)ch;
+		} else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *kc_key(const json_t *obj)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+
+	if (!name)
+		name = "";
+	if (ns && *ns)
+		return xasprintf("%s/%s", ns, name);
+	return xstrdup(name);
+}
+
+/* Clients. */
+
+static struct kc *kc_new(void)
+{
+	struct kc *c = xcalloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	c->ca_fd = -1;
+	return c;
+}
+
+int kc_local(struct api *api, struct kc **ret, struct err *err)
+{
+	struct kc *c;
+
+	if (!api)
+		return err_set(err, EINVAL, "create in-process API client: no API server");
+	c = kc_new();
+	c->api = api;
+	*ret = c;
+	return 0;
+}
+
+/*
+ * libcurl's GnuTLS backend takes no CA from memory before 8.x: it then reads the PEM
+ * from a memfd by its /proc path, which costs no file on disk.
+ */
+static int setup_ca(struct kc *c, CURL *h, struct err *err)
+{
+	struct curl_blob blob = {c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY};
+	size_t len = strlen(c->ca_pem), off = 0;
+
+	if (curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK) {
+		c->ca_blob = true;
+		return 0;
+	}
+	c->ca_fd = memfd_create("skiff-ca", MFD_CLOEXEC);
+	if (c->ca_fd < 0)
+		return err_sys(err, "keep the cluster CA for libcurl");
+	while (off < len) {
+		ssize_t n = write(c->ca_fd, c->ca_pem + off, len - off);
+
+		if (n < 0)
+			return err_sys(err, "keep the cluster CA for libcurl");
+		off += (size_t)n;
+	}
+	snprintf(c->ca_path, sizeof(c->ca_path), "/proc/self/fd/%d", c->ca_fd);
+	return 0;
+}
+
+int kc_remote(const char *server, const char *token, const char *ca_pem, struct kc **ret,
+	      struct err *err)
+{
+	struct kc *c;
+	CURL *h;
+	size_t len;
+	int r;
+
+	if (!server || (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0))
+		return err_set(err, EINVAL, "API server address '%s': expected https://HOST:PORT",
+			       server ? server : "");
+	r = base_curl_load(err);
+	if (r < 0)
+		return err_wrap(err, "connect to the API server '%s'", server);
+	h = curl_easy_init();
+	if (!h)
+		return err_set(err, ENOMEM, "connect to the API server '%s': libcurl failed",
+			       server);
+	c = kc_new();
+	c->server = xstrdup(server);
+	len = strlen(c->server);
+	while (len > 0 && c->server[len - 1] == '/')
+		c->server[--len] = '\0';
+	c->token = token ? xstrdup(token) : NULL;
+	c->ca_pem = ca_pem ? xstrdup(ca_pem) : NULL;
+	if (c->ca_pem) {
+		r = setup_ca(c, h, err);
+		if (r < 0) {
+			curl_easy_cleanup(h);
+			kc_free(c);
+			return err_wrap(err, "connect to the API server '%s'", server);
+		}
+	}
+	c->pool[c->n_pool++] = h;
+	*ret = c;
+	return 0;
+}
+
+static void wake_watches(struct kc *c);
+
+void kc_free(struct kc *c)
+{
+	struct kc_events *ev;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	ev = TAKE_PTR(c->events);
+	wake_watches(c);
+	pthread_mutex_unlock(&c->lock);
+	/* events not sent yet are dropped: the recorder's requests now fail at once */
+	kc_events_stop(ev);
+	pthread_mutex_lock(&c->lock);
+	while (c->active > 0)
+		pthread_cond_wait(&c->idle, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < c->n_pool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	if (c->ca_fd >= 0)
+		close(c->ca_fd);
+	if (c->token)
+		explicit_bzero(c->token, strlen(c->token));
+	free(c->token);
+	free(c->ca_pem);
+	free(c->server);
+	pthread_cond_destroy(&c->idle);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+struct kc_events *kc_client_events(struct kc *c)
+{
+	struct kc_events *ev;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->events && !c->closing)
+		c->events = kc_events_new(c);
+	ev = c->events;
+	pthread_mutex_unlock(&c->lock);
+	return ev;
+}
+
+static int enter(struct kc *c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->closing)
+		r = -ESHUTDOWN;
+	else
+		c->active++;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static void leave(struct kc *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (--c->active == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Responses. */
+
+static int status_errno(unsigned status)
+{
+	switch (status) {
+	case 400:
+	case 422:
+		return EINVAL;
+	case 401:
+	case 403:
+		return EACCES;
+	case 404:
+		return ENOENT;
+	case 405:
+		return EOPNOTSUPP;
+	case 409:
+		return EEXIST;
+	case 410:
+		return ESTALE;
+	case 413:
+		return EFBIG;
+	case 429:
+	case 503:
+		return EAGAIN;
+	case 504:
+		return ETIMEDOUT;
+	default:
+		return status >= 500 ? EIO : EPROTO;
+	}
+}
+
+/*
+ * Decodes a response; takes @body. Sets @err for a status >= 400 (with the Status
+ * object's message) and for a body that does not parse.
+ */
+static int decode(const char *method, const char *path, unsigned status, const char *ctype,
+		  char *body, size_t len, json_t **ret_body, struct err *err)
+{
+	cleanup_free char *owned = body;
+	json_t *doc = NULL;
+
+	if (len > 0 && ctype && !strstr(ctype, "json")) {
+		doc = json_stringn_nocheck(body, len);
+	} else if (len > 0) {
+		json_error_t je;
+
+		doc = json_loadb(body, len, 0, &je);
+		if (!doc && status < 400)
+			return err_set(err, EPROTO, "%s %s: invalid JSON in the response: %s",
+				       method, path, je.text);
+	}
+	if (status >= 400) {
+		const char *msg = json_string_value(json_object_get(doc, "message"));
+
+		if (msg)
+			err_set(err, status_errno(status), "%s %s: %s", method, path, msg);
+		else
+			err_set(err, status_errno(status), "%s %s: HTTP %u%s%.*s", method, path,
+				status, len ? ": " : "",
+				(int)(len < ERR_BODY_PREVIEW_BYTES ? len : ERR_BODY_PREVIEW_BYTES),
+				body ? body : "");
+	}
+	if (ret_body)
+		*ret_body = doc;
+	else
+		json_decref(doc);
+	return (int)status;
+}
+
+/* In-process requests. */
+
+struct local_answer {
+	unsigned status;
+	char *ctype;
+	char *body;
+	size_t len;
+	struct http_stream *st;
+};
+
+static void la_respond(void *arg, unsigned status, const char *ctype, char *body, size_t len)
+{
+	struct local_answer *a = arg;
+
+	a->status = status;
+	a->ctype = ctype ? xstrdup(ctype) : NULL;
+	a->body = body;
+	a->len = len;
+}
+
+static void la_stream(void *arg, unsigned status, const char *ctype, struct http_stream *st)
+{
+	struct local_answer *a = arg;
+
+	(void)ctype;
+	a->status = status;
+	a->st = st;
+}
+
+/* A plain request that got a stream (a watch asked for through kc_request) wants no bytes. */
+static int la_write(void *arg, const char *data, size_t len, size_t max_queued)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	(void)max_queued;
+	return -EPIPE;
+}
+
+static void la_end(void *arg)
+{
+	(void)arg;
+}
+
+static int local_request(struct kc *c, const char *token, const char *method, const char *path,
+			 const char *ctype, const char *body, size_t len, json_t **ret_body,
+			 struct err *err)
+{
+	struct local_answer a = {0};
+	const struct api_local_sink sink = {la_respond, la_stream, la_write, la_end, &a};
+	const struct api_local_request r = {method, path, token, body ? ctype : NULL, body, len};
+	cleanup_free char *ct = NULL;
+	int rc;
+
+	rc = api_local_request(c->api, &r, &sink);
+	if (rc < 0)
+		return err_set(err, -rc, "%s %s: the API server is stopping", method, path);
+	if (a.st)
+		api_local_release(a.st);
+	ct = a.ctype;
+	return decode(method, path, a.status, ct, a.body, a.len, ret_body, err);
+}
+
+/* Remote requests. */
+
+struct remote_xfer {
+	char *data;
+	size_t len, cap;
+	size_t max;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct remote_xfer *x = arg;
+	size_t len = size * n;
+
+	if (x->max && x->len + len > x->max)
+		return len;
+	if (x->len + len + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap : 16384;
+
+		while (cap < x->len + len + 1)
+			cap *= 2;
+		x->data = xrealloc(x->data, cap);
+		x->cap = cap;
+	}
+	memcpy(x->data + x->len, p, len);
+	x->len += len;
+	x->data[x->len] = '\0';
+	return len;
+}
+
+static CURL *pool_get(struct kc *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n_pool > 0)
+		h = c->pool[--c->n_pool];
+	pthread_mutex_unlock(&c->lock);
+	return h ? h : curl_easy_init();
+}
+
+static void pool_put(struct kc *c, CURL *h)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->n_pool < POOL_MAX) {
+		c->pool[c->n_pool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static struct curl_slist *remote_headers(struct kc *c, const char *token, const char *ctype)
+{
+	struct curl_slist *l = NULL;
+	cleanup_free char *auth = NULL;
+	cleanup_free char *ct = NULL;
+
+	if (!token)
+		token = c->token;
+	if (token) {
+		auth = xasprintf("Authorization: Bearer %s", token);
+		l = curl_slist_append(l, auth);
+	}
+	if (ctype) {
+		ct = xasprintf("Content-Type: %s", ctype);
+		l = curl_slist_append(l, ct);
+	}
+	l = curl_slist_append(l, "Accept: application/json");
+	/* no 100-continue round trip before bodies */
+	l = curl_slist_append(l, "Expect:");
+	return l;
+}
+
+static void remote_setup(struct kc *c, CURL *h, const char *url, struct curl_slist *hdrs,
+			 bool watch)
+{
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "skiff");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
+	/* a watch may be quiet for long: no overall or low-speed limit */
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, watch ? 0L : REQUEST_TIMEOUT);
+	if (c->ca_pem && c->ca_blob) {
+		struct curl_blob blob = {c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY};
+
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (c->ca_pem) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_path);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+}
+
+static int curl_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		return ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		return ETIMEDOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return ENOMEM;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CACERT_BADFILE:
+		return EPROTO;
+	default:
+		return EIO;
+	}
+}
+
+static int remote_request(struct kc *c, const char *token, const char *method, const char *path,
+			  const char *ctype, const char *body, size_t len, json_t **ret_body,
+			  struct err *err)
+{
+	cleanup_free char *url = xasprintf("%s%s", c->server, path);
+	struct curl_slist *hdrs = remote_headers(c, token, body ? ctype : NULL);
+	struct remote_xfer x = {0};
+	char *ctype_resp = NULL;
+	cleanup_free char *ct = NULL;
+	long status = 0;
+	CURLcode rc;
+	CURL *h = pool_get(c);
+
+	if (!h) {
+		curl_slist_free_all(hdrs);
+		return err_set(err, ENOMEM, "%s %s: libcurl failed", method, path);
+	}
+	remote_setup(c, h, url, hdrs, false);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x.errbuf);
+	rc = curl_easy_perform(h);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype_resp) == CURLE_OK &&
+		    ctype_resp)
+			ct = xstrdup(ctype_resp);
+	}
+	/* the handle keeps no pointers to this frame past the next reset */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	pool_put(c, h);
+	curl_slist_free_all(hdrs);
+	if (rc != CURLE_OK) {
+		free(x.data);
+		return err_set(err, curl_errno(rc), "%s %s%s: %s", method, c->server, path,
+			       x.errbuf[0] ? x.errbuf : curl_easy_strerror(rc));
+	}
+	return decode(method, path, (unsigned)status, ct, x.data, x.len, ret_body, err);
+}
+
+int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
+		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	int r;
+
+	if (body) {
+		data = json_dumps(body, JSON_COMPACT);
+		if (!data)
+			return err_set(err, EINVAL, "%s %s: the body does not serialize", method,
+				       path);
+		len = strlen(data);
+	}
+	if (!content_type)
+		content_type = DEFAULT_CONTENT_TYPE;
+	r = enter(c);
+	if (r < 0)
+		return err_set(err, -r, "%s %s: the client is closing", method, path);
+	if (c->api)
+		r = local_request(c, token, method, path, content_type, data, len, ret_body, err);
+	else
+		r = remote_request(c, token, method, path, content_type, data, len, ret_body, err);
+	leave(c);
+	return r;
+}
+
+int kc_request(struct kc *c, const char *method, const char *path, const char *content_type,
+	       const json_t *body, json_t **ret_body, struct err *err)
+{
+	return kc_request_as(c, NULL, method, path, content_type, body, ret_body, err);
+}
+
+/* Watches. */
+
+struct watch {
+	struct watch *next; /* the client's list of watches in flight */
+	struct kc *c;
+	struct kc_cancel *cancel;
+	kc_watch_fn fn;
+	void *arg;
+	const char *path;
+	unsigned status;
+	bool stop; /* fn asked to stop */
+
+	/* a line split across chunks */
+	char *line;
+	size_t line_len, line_cap;
+
+	/* in-process: filled by the server's dispatcher, drained by the watching thread */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *q;
+	size_t q_len, q_cap;
+	bool ended;
+	bool cancelled;
+	struct http_stream *st;
+	struct local_answer answer; /* when the server answered without a stream */
+
+	/* remote */
+	CURLM *multi;
+	CURL *h;
+	atomic_bool remote_cancel;
+	struct remote_xfer ebody; /* the body of a failed watch */
+};
+
+/* With the client's lock held. */
+static void watch_wake(struct watch *w)
+{
+	if (w->multi) {
+		atomic_store(&w->remote_cancel, true);
+		curl_multi_wakeup(w->multi);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->cancelled = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void wake_watches(struct kc *c)
+{
+	for (struct watch *w = c->watches; w; w = w->next)
+		watch_wake(w);
+}
+
+void kc_cancel_fire(struct kc *c, struct kc_cancel *cancel)
+{
+	pthread_mutex_lock(&c->lock);
+	cancel->fired = true;
+	for (struct watch *w = c->watches; w; w = w->next)
+		if (w->cancel == cancel)
+			watch_wake(w);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int watch_register(struct watch *w)
+{
+	struct kc *c = w->c;
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->closing)
+		r = -ESHUTDOWN;
+	else if (w->cancel && w->cancel->fired)
+		r = -ECANCELED;
+	if (r == 0) {
+		w->next = c->watches;
+		c->watches = w;
+		c->active++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static void watch_unregister(struct watch *w)
+{
+	struct kc *c = w->c;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct watch **p = &c->watches; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	if (--c->active == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void watch_event(struct watch *w, const char *s, size_t n)
+{
+	json_t *ev;
+	const char *type;
+	json_t *obj;
+
+	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+		n--;
+	if (n == 0 || w->stop)
+		return;
+	ev = json_loadb(s, n, 0, NULL);
+	type = json_string_value(json_object_get(ev, "type"));
+	obj = json_object_get(ev, "object");
+	if (!type || !json_is_object(obj))
+		log_debug("client: watch %s: malformed event, ignoring", w->path);
+	else if (w->fn(w->arg, type, obj) < 0)
+		w->stop = true;
+	json_decref(ev);
+}
+
+/* Feeds bytes of the stream, which may end or start anywhere in an event. */
+static void watch_feed(struct watch *w, const char *data, size_t len)
+{
+	while (len > 0 && !w->stop) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) : len;
+
+		if (!nl || w->line_len > 0) {
+			if (w->line_len + n + 1 > w->line_cap) {
+				size_t cap = w->line_cap ? w->line_cap : 4096;
+
+				while (cap < w->line_len + n + 1)
+					cap *= 2;
+				w->line = xrealloc(w->line, cap);
+				w->line_cap = cap;
+			}
+			memcpy(w->line + w->line_len, data, n);
+			w->line_len += n;
+			if (!nl)
+				return;
+			watch_event(w, w->line, w->line_len);
+			w->line_len = 0;
+		} else {
+			watch_event(w, data, n);
+		}
+		data += n + 1;
+		len -= n + 1;
+	}
+}
+
+static void lw_respond(void *arg, unsigned status, const char *ctype, char *body, size_t len)
+{
+	struct watch *w = arg;
+
+	la_respond(&w->answer, status, ctype, body, len);
+}
+
+static void lw_stream(void *arg, unsigned status, const char *ctype, struct http_stream *st)
+{
+	struct watch *w = arg;
+
+	(void)ctype;
+	w->status = status;
+	w->st = st;
+}
+
+static int lw_write(void *arg, const char *data, size_t len, size_t max_queued)
+{
+	struct watch *w = arg;
+	int r = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->q_len > 0 && w->q_len + len > max_queued) {
+		r = -ENOBUFS;
+	} else {
+		if (w->q_len + len > w->q_cap) {
+			size_t cap = w->q_cap ? w->q_cap : 16384;
+
+			while (cap < w->q_len + len)
+				cap *= 2;
+			w->q = xrealloc(w->q, cap);
+			w->q_cap = cap;
+		}
+		memcpy(w->q + w->q_len, data, len);
+		w->q_len += len;
+		pthread_cond_signal(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static void lw_end(void *arg)
+{
+	struct watch *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->ended = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int local_watch(struct watch *w, const char *target, struct err *err)
+{
+	const struct api_local_sink sink = {lw_respond, lw_stream, lw_write, lw_end, w};
+	const struct api_local_request r = {"GET", target, NULL, NULL, NULL, 0};
+	char *spare = NULL;
+	size_t spare_cap = 0;
+	int rc;
+
+	rc = api_local_request(w->c->api, &r, &sink);
+	if (rc < 0)
+		return err_set(err, -rc, "watch %s: the API server is stopping", w->path);
+	if (!w->st) {
+		cleanup_free char *ct = w->answer.ctype;
+
+		return decode("GET", target, w->answer.status, ct, w->answer.body, w->answer.len,
+			      NULL, err);
+	}
+	for (;;) {
+		char *buf;
+		size_t n, cap;
+		bool end, cancelled;
+
+		pthread_mutex_lock(&w->lock);
+		while (w->q_len == 0 && !w->ended && !w->cancelled)
+			pthread_cond_wait(&w->cond, &w->lock);
+		/* swap buffers: the dispatcher fills one while this thread parses the other */
+		buf = w->q;
+		n = w->q_len;
+		cap = w->q_cap;
+		w->q = spare;
+		w->q_cap = spare_cap;
+		w->q_len = 0;
+		end = w->ended;
+		cancelled = w->cancelled;
+		pthread_mutex_unlock(&w->lock);
+
+		watch_feed(w, buf, n);
+		if (cap > SPARE_KEEP_BYTES) {
+			free(buf);
+			buf = NULL;
+			cap = 0;
+		}
+		spare = buf;
+		spare_cap = cap;
+		if (end || cancelled || w->stop)
+			break;
+	}
+	api_local_release(w->st);
+	free(spare);
+	return (int)w->status;
+}
+
+static size_t rw_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct watch *w = arg;
+	size_t len = size * n;
+
+	if (atomic_load(&w->remote_cancel))
+		return 0;
+	if (w->status == 0) {
+		long code = 0;
+
+		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
+		w->status = (unsigned)code;
+	}
+	if (w->status != 200)
+		return on_body(p, size, n, &w->ebody);
+	watch_feed(w, p, len);
+	/* a short count ends the transfer */
+	return w->stop ? 0 : len;
+}
+
+static int remote_watch(struct watch *w, const char *target, struct err *err)
+{
+	struct kc *c = w->c;
+	cleanup_free char *url = xasprintf("%s%s", c->server, target);
+	struct curl_slist *hdrs = remote_headers(c, NULL, NULL);
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc = CURLE_OK;
+	CURLMcode mc = CURLM_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+	int r;
+
+	remote_setup(c, w->h, url, hdrs, true);
+	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, rw_body);
+	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(w->h, CURLOPT_ERRORBUFFER, errbuf);
+	w->ebody.max = MAX_ERROR_BODY;
+	curl_multi_add_handle(w->multi, w->h);
+	while (running && mc == CURLM_OK && !atomic_load(&w->remote_cancel) && !w->stop) {
+		mc = curl_multi_perform(w->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(w->multi, NULL, 0, WATCH_POLL_MS, NULL);
+	}
+	while ((msg = curl_multi_info_read(w->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	curl_multi_remove_handle(w->multi, w->h);
+	curl_slist_free_all(hdrs);
+	if (w->status == 0 && !running && mc == CURLM_OK) {
+		long code = 0;
+
+		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
+		w->status = (unsigned)code;
+	}
+	if (mc != CURLM_OK)
+		r = err_set(err, EIO, "watch %s%s: %s", c->server, w->path,
+			    curl_multi_strerror(mc));
+	else if (w->status == 0 && atomic_load(&w->remote_cancel))
+		r = err_set(err, ECANCELED, "watch %s%s: cancelled", c->server, w->path);
+	else if (w->status == 0)
+		r = err_set(err, curl_errno(rc), "watch %s%s: %s", c->server, w->path,
+			    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	else if (w->status != 200)
+		r = decode("GET", target, w->status, "application/json", TAKE_PTR(w->ebody.data),
+			   w->ebody.len, NULL, err);
+	else
+		/* the stream ended: by the server, the callback or a broken connection */
+		r = 200;
+	free(w->ebody.data);
+	return r;
+}
+
+int kc_watch_cancellable(struct kc *c, const char *path, kc_watch_fn fn, void *arg,
+			 struct kc_cancel *cancel, struct err *err)
+{
+	cleanup_free char *target =
+		xasprintf("%s%s" WATCH_QUERY, path, strchr(path, '?') ? "&" : "?");
+	struct watch w = {.c = c, .cancel = cancel, .fn = fn, .arg = arg, .path = path};
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&w.remote_cancel, false);
+	if (!c->api) {
+		w.multi = curl_multi_init();
+		w.h = curl_easy_init();
+		if (!w.multi || !w.h) {
+			r = err_set(err, ENOMEM, "watch %s: libcurl failed", path);
+			goto out;
+		}
+	}
+	r = watch_register(&w);
+	if (r < 0) {
+		err_set(err, -r, "watch %s: %s", path,
+			r == -ECANCELED ? "cancelled" : "the client is closing");
+		goto out;
+	}
+	if (c->api)
+		r = local_watch(&w, target, err);
+	else
+		r = remote_watch(&w, target, err);
+	watch_unregister(&w);
+out:
+	if (w.h)
+		curl_easy_cleanup(w.h);
+	if (w.multi)
+		curl_multi_cleanup(w.multi);
+	free(w.q);
+	free(w.line);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return r;
+}
+
+int kc_watch(struct kc *c, const char *path, kc_watch_fn fn, void *arg, struct err *err)
+{
+	return kc_watch_cancellable(c, path, fn, arg, NULL, err);
+}
