@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scheduler against a real API server started in-process (kc_local): pods land on
+ * nodes where they fit, with a Scheduled event; a pod that fits nowhere stays pending
+ * with upstream's FailedScheduling event and PodScheduled=False condition, and is
+ * scheduled once a node that fits it joins.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "cluster/api/api.h"
+#include "cluster/client/client.h"
+#include "cluster/scheduler/scheduler.h"
+
+#define TOKEN "admin-token"
+#define NS    "default"
+#define BIG_MSG                                                                                    \
+	"0/5 nodes are available: 1 node(s) had untolerated taint "                                \
+	"{node-role.kubernetes.io/control-plane: }, 4 Insufficient cpu. preemption: 0/5 nodes "    \
+	"are available: 1 Preemption is not helpful for scheduling, 4 No preemption victims "      \
+	"found for incoming pod."
+
+static char tmpdir[64];
+static struct api *api;
+static struct kc *kc;
+
+static void add_node(const char *name, const char *cpu, bool control_plane)
+{
+	cleanup_free char *path = xasprintf("/api/v1/nodes/%s/status", name);
+	cleanup_json json_t *node = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{}}", "apiVersion",
+					      "v1", "kind", "Node", "metadata", "name", name,
+					      "labels", "kubernetes.io/hostname", name, "spec");
+	cleanup_json json_t *status = NULL;
+	cleanup_err struct err err = ERR_INIT;
+
+	if (control_plane)
+		json_object_set_new(json_object_get(node, "spec"), "taints",
+				    json_pack("[{s:s, s:s}]", "key",
+					      "node-role.kubernetes.io/control-plane", "effect",
+					      "NoSchedule"));
+	assert_int_equal(kc_request(kc, "POST", "/api/v1/nodes", NULL, node, NULL, &err), 201);
+	status = json_pack("{s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}}",
+			   "status", "capacity", "cpu", cpu, "memory", "4Gi", "pods", "110",
+			   "allocatable", "cpu", cpu, "memory", "4Gi", "pods", "110", "conditions",
+			   "type", "Ready", "status", "True", "reason", "KubeletReady");
+	assert_int_equal(
+		kc_request(kc, "PATCH", path, "application/merge-patch+json", status, NULL, &err),
+		200);
+}
+
+static void add_pod(const char *name, const char *cpu)
+{
+	cleanup_json json_t *pod =
+		json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s, s:{s:{s:s, s:s}}}]}}",
+			  "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
+			  NS, "spec", "containers", "name", "c", "image", "busybox", "resources",
+			  "requests", "cpu", cpu, "memory", "256Mi");
+	cleanup_err struct err err = ERR_INIT;
+
+	assert_int_equal(
+		kc_request(kc, "POST", "/api/v1/namespaces/" NS "/pods", NULL, pod, NULL, &err),
+		201);
+}
+
+static json_t *get(const char *path)
+{
+	json_t *obj = NULL;
+	cleanup_err struct err err = ERR_INIT;
+
+	assert_int_equal(kc_request(kc, "GET", path, NULL, NULL, &obj, &err), 200);
+	return obj;
+}
+
+static const char *node_of(const json_t *pod)
+{
+	return json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
+}
+
+/* Polls @pod (up to 15 s) until it has a node; returns its name (heap) or NULL. */
+static char *wait_bound(const char *pod)
+{
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s", pod);
+
+	for (int i = 0; i < 300; i++) {
+		cleanup_json json_t *obj = get(path);
+
+		if (node_of(obj))
+			return xstrdup(node_of(obj));
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+static const json_t *condition(const json_t *pod, const char *type, const char *status)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach (json_object_get(json_object_get(pod, "status"), "conditions"), i, c) {
+		if (strcmp(json_string_value(json_object_get(c, "type")), type) == 0 &&
+		    strcmp(json_string_value(json_object_get(c, "status")), status) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* An event about @pod with @reason and @message, waiting up to 15 s for it. */
+static bool has_event(const char *pod, const char *reason, const char *message)
+{
+	for (int i = 0; i < 300; i++) {
+		cleanup_json json_t *list = get("/api/v1/namespaces/" NS "/events");
+		const json_t *ev;
+		size_t k;
+
+		json_array_foreach (json_object_get(list, "items"), k, ev) {
+			const json_t *io = json_object_get(ev, "involvedObject");
+			const char *src = json_string_value(
+				json_object_get(json_object_get(ev, "source"), "component"));
+
+			if (strcmp(json_string_value(json_object_get(io, "name")), pod) == 0 &&
+			    strcmp(json_string_value(json_object_get(ev, "reason")), reason) == 0 &&
+			    strcmp(json_string_value(json_object_get(ev, "message")), message) ==
+				    0 &&
+			    src && strcmp(src, "default-scheduler") == 0)
+				return true;
+		}
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+static void test_scheduler_binds_reports_and_retries(void **state)
+{
+	struct scheduler *s = NULL;
+	cleanup_err struct err err = ERR_INIT;
+	cleanup_json json_t *big = NULL;
+	cleanup_free char *big_node = NULL;
+	const json_t *cond = NULL;
+	int per_node[5] = {0};
+
+	(void)state;
+	for (int i = 1; i <= 4; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", i % 10);
+		add_node(name, "2", false);
+	}
+	add_node("cp", "8", true);
+	assert_int_equal(scheduler_start(kc, &s, &err), 0);
+
+	for (int i = 0; i < 8; i++) {
+		char name[16];
+		cleanup_free char *n = NULL;
+		cleanup_free char *msg = NULL;
+
+		snprintf(name, sizeof(name), "small-%d", i % 10);
+		add_pod(name, "900m");
+		n = wait_bound(name);
+		assert_non_null(n);
+		/* n1..n4 take two pods of 900m each; the control plane none */
+		assert_int_equal(n[0], 'n');
+		per_node[n[1] - '1']++;
+		msg = xasprintf("Successfully assigned " NS "/%s to %s", name, n);
+		if (i == 0)
+			assert_true(has_event(name, "Scheduled", msg));
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(per_node[i], 2);
+
+	add_pod("big", "3");
+	for (int i = 0; i < 300 && !cond; i++) {
+		json_decref(big);
+		big = get("/api/v1/namespaces/" NS "/pods/big");
+		cond = condition(big, "PodScheduled", "False");
+		if (!cond)
+			usleep(50 * 1000);
+	}
+	assert_non_null(cond);
+	assert_null(node_of(big));
+	assert_string_equal(json_string_value(json_object_get(cond, "reason")), "Unschedulable");
+	assert_string_equal(json_string_value(json_object_get(cond, "message")), BIG_MSG);
+	assert_true(has_event("big", "FailedScheduling", BIG_MSG));
+
+	/* a node that fits it: the cluster changed, so the pod is tried again */
+	add_node("n5", "4", false);
+	big_node = wait_bound("big");
+	assert_non_null(big_node);
+	assert_string_equal(big_node, "n5");
+	scheduler_stop(s);
+}
+
+static int group_setup(void **state)
+{
+	struct api_config cfg = {
+		.bind_address = "127.0.0.1",
+		.admin_token = TOKEN,
+		.node_token = "node-token",
+		.threads = 2,
+	};
+	cleanup_free char *dir = NULL;
+	struct err err = ERR_INIT;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-sched-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	dir = xasprintf("%s/data", tmpdir);
+	cfg.data_dir = dir;
+	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0) {
+		fail_msg("start: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	struct err err = ERR_INIT;
+
+	(void)state;
+	kc_free(kc);
+	api_stop(api);
+	fs_remove_tree(AT_FDCWD, tmpdir, &err);
+	err_clear(&err);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
+	};
+
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("scheduler_api", tests, group_setup, group_teardown);
+}
