@@ -121,6 +121,7 @@ bench: deps all
 	@bench/podman.sh
 	@bench/pull.sh
 	@bench/apiserver.sh
+	@bench/scheduler.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff

@@ -20,6 +20,7 @@ static const struct cmd commands[] = {
 	{"runtime", cmd_runtime},
 	{"image", cmd_image},
 	{"server", cmd_server},
+	{"sim", cmd_sim},
 };
 
 static const struct cmd *find(const char *name)
@@ -37,6 +38,7 @@ static int usage(FILE *f)
 		   "  runtime   OCI runtime with runc's command line (also as 'skiff-runtime')\n"
 		   "  image     images: pull, push, import, save, load, mount, bundle ...\n"
 		   "  server    control plane: the Kubernetes API (kubectl is the client)\n"
+		   "  sim       simulated (hollow) nodes for tests and benchmarks\n"
 		   "\n"
 		   "skiff --version prints the version.\n");
 	return f == stderr ? 2 : 0;

@@ -24,6 +24,9 @@
 #include "base/log.h"
 #include "cluster/api/api.h"
 #include "cluster/api/pki.h"
+#include "cluster/client/client.h"
+#include "cluster/controllers/controllers.h"
+#include "cluster/scheduler/scheduler.h"
 #include "cmd/cmd.h"
 
 #define DEFAULT_DATA_DIR   "/var/lib/skiff"
@@ -53,6 +56,13 @@ static int usage(FILE *f)
 		"  --disable-agent             run no node agent on this machine\n"
 		"  --watch-cache-size N        changes kept for watches to resume from "
 		"(default 65536)\n"
+		"  --disable-scheduler         run no scheduler\n"
+		"  --disable-controller-manager  run no controllers\n"
+		"  --node-monitor-grace-period D  silence before a node is NotReady (default "
+		"40s)\n"
+		"  --node-monitor-period D     how often nodes are checked (default 5s)\n"
+		"  --default-not-ready-toleration-seconds N   (default 300)\n"
+		"  --default-unreachable-toleration-seconds N (default 300)\n"
 		"  --debug                     log debug messages\n",
 		DEFAULT_DATA_DIR, DEFAULT_KUBECONFIG);
 	return f == stderr ? 2 : 0;
@@ -122,6 +132,39 @@ static int write_kubeconfig(const char *path, const char *server, const char *ca
 	return 0;
 }
 
+/* "40s", "2m", "1h30m" or plain seconds; -1 when not a duration. */
+static int64_t seconds_of(const char *s)
+{
+	int64_t total = 0;
+	char *end;
+
+	if (!s || !*s)
+		return -1;
+	while (*s) {
+		long long v = strtoll(s, &end, 10);
+
+		if (end == s || v < 0)
+			return -1;
+		switch (*end) {
+		case '\0':
+			return total + v;
+		case 'h':
+			total += v * 3600;
+			break;
+		case 'm':
+			total += v * 60;
+			break;
+		case 's':
+			total += v;
+			break;
+		default:
+			return -1;
+		}
+		s = end + 1;
+	}
+	return total;
+}
+
 static bool is_ip(const char *s)
 {
 	unsigned char buf[16];
@@ -158,6 +201,9 @@ int cmd_server(int argc, char **argv)
 	cleanup_free char **sans = NULL;
 	int port = 6443, watch_cache = 0;
 	bool disable_agent = false, debug = false, help = false;
+	bool no_scheduler = false, no_controllers = false;
+	const char *grace_s = "40s", *period_s = "5s";
+	int not_ready_tol = 300, unreachable_tol = 300;
 	struct flag flags[] = {
 		{"data-dir", 'd', FLAG_STR, &data_dir},
 		{"bind-address", 0, FLAG_STR, &bind},
@@ -174,6 +220,12 @@ int cmd_server(int argc, char **argv)
 		{"node-name", 0, FLAG_STR, &node_name},
 		{"disable-agent", 0, FLAG_BOOL, &disable_agent},
 		{"watch-cache-size", 0, FLAG_INT, &watch_cache},
+		{"disable-scheduler", 0, FLAG_BOOL, &no_scheduler},
+		{"disable-controller-manager", 0, FLAG_BOOL, &no_controllers},
+		{"node-monitor-grace-period", 0, FLAG_STR, &grace_s},
+		{"node-monitor-period", 0, FLAG_STR, &period_s},
+		{"default-not-ready-toleration-seconds", 0, FLAG_INT, &not_ready_tol},
+		{"default-unreachable-toleration-seconds", 0, FLAG_INT, &unreachable_tol},
 		{"debug", 0, FLAG_BOOL, &debug},
 		{"help", 'h', FLAG_BOOL, &help},
 		{NULL, 0, 0, NULL},
@@ -185,7 +237,11 @@ int cmd_server(int argc, char **argv)
 	const char *dns[16], *ips[16];
 	size_t nd = 0, ni = 0;
 	struct api_config cfg = {0};
+	struct controllers_config ctl_cfg = {0};
 	struct api *api = NULL;
+	struct kc *client = NULL;
+	struct scheduler *sched = NULL;
+	struct controllers *ctl = NULL;
 	sigset_t set;
 	int n, sig;
 
@@ -215,13 +271,26 @@ int cmd_server(int argc, char **argv)
 			advertise);
 		return 2;
 	}
+	ctl_cfg.node_monitor_grace_period = seconds_of(grace_s);
+	ctl_cfg.node_monitor_period = seconds_of(period_s);
+	if (ctl_cfg.node_monitor_grace_period <= 0 || ctl_cfg.node_monitor_period <= 0) {
+		fprintf(stderr,
+			"skiff server: --node-monitor-grace-period and --node-monitor-period "
+			"take durations such as 40s or 2m\n");
+		return 2;
+	}
+	if (not_ready_tol < 0 || unreachable_tol < 0) {
+		fprintf(stderr, "skiff server: toleration seconds must not be negative\n");
+		return 2;
+	}
+	ctl_cfg.default_unreachable_toleration = unreachable_tol;
+	ctl_cfg.workers = 2;
 	svc_ip = first_service_ip(service_cidr);
 	if (!svc_ip) {
 		fprintf(stderr, "skiff server: --service-cidr %s: expected an IPv4 network\n",
 			service_cidr);
 		return 2;
 	}
-	(void)cluster_cidr;
 	(void)cluster_dns;
 	(void)node_name;
 	(void)disable_agent;
@@ -304,7 +373,10 @@ int cmd_server(int argc, char **argv)
 	cfg.ca_pem = ca;
 	cfg.sa_key = sa_key;
 	cfg.service_cidr = service_cidr;
+	cfg.cluster_cidr = cluster_cidr;
 	cfg.watch_history = watch_cache > 0 ? (size_t)watch_cache : 0;
+	cfg.not_ready_toleration = not_ready_tol ? not_ready_tol : 1;
+	cfg.unreachable_toleration = unreachable_tol ? unreachable_tol : 1;
 	if (api_start(&cfg, &api, &err) < 0)
 		return cmd_fail("server", &err);
 
@@ -314,6 +386,12 @@ int cmd_server(int argc, char **argv)
 		api_stop(api);
 		return cmd_fail("server", &err);
 	}
+	if ((!no_scheduler || !no_controllers) && kc_local(api, &client, &err) < 0)
+		goto fail;
+	if (!no_scheduler && scheduler_start(client, &sched, &err) < 0)
+		goto fail;
+	if (!no_controllers && controllers_start(client, &ctl_cfg, &ctl, &err) < 0)
+		goto fail;
 	log_info("API server listening on %s (store: %s)", url,
 		 endpoint && *endpoint ? endpoint : "sqlite");
 	log_info("kubeconfig written to %s: export KUBECONFIG=%s", kubeconfig, kubeconfig);
@@ -325,6 +403,15 @@ int cmd_server(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	log_info("signal %d: shutting down", sig);
+	controllers_stop(ctl);
+	scheduler_stop(sched);
+	kc_free(client);
 	api_stop(api);
 	return 0;
+fail:
+	controllers_stop(ctl);
+	scheduler_stop(sched);
+	kc_free(client);
+	api_stop(api);
+	return cmd_fail("server", &err);
 }

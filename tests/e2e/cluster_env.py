@@ -81,12 +81,16 @@ class Etcd:
 class Server:
     """`skiff server` with its own data dir; kubectl and HTTPS helpers."""
 
-    def __init__(self, datastore=None, extra=()):
+    def __init__(self, datastore=None, extra=(), control_plane=False):
+        """control_plane: also run the scheduler and controllers (API-only tests leave
+        them out, so that nothing but the test writes objects)."""
         self.dir = tempfile.mkdtemp(prefix="skiff-server-")
         self.port = free_port()
         self.kubeconfig = os.path.join(self.dir, "kubeconfig.yaml")
         self.datastore = datastore
         self.extra = list(extra)
+        if not control_plane:
+            self.extra += ["--disable-scheduler", "--disable-controller-manager"]
         self.proc = None
         self.start()
 
@@ -212,3 +216,44 @@ class Server:
                         yield json.loads(line)
         finally:
             c.close()
+
+
+class Sim:
+    """`skiff sim nodes`: hollow nodes joined to a Server, killed to fail their hosts."""
+
+    def __init__(self, server, count, prefix, extra=()):
+        data = os.path.join(server.dir, "data", "server")
+        self.log = open(os.path.join(server.dir, f"sim-{prefix}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [str(SKIFF), "sim", "nodes", "--count", str(count), "--server", server.url,
+             "--token", open(os.path.join(data, "token")).read().strip(),
+             "--ca-file", os.path.join(data, "tls", "server-ca.crt"),
+             "--name-prefix", prefix, *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.names = []
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"skiff sim exited {self.proc.returncode}")
+            nodes = json.loads(server.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+            up = sorted(n["metadata"]["name"] for n in nodes
+                        if n["metadata"]["name"].startswith(prefix) and
+                        any(c["type"] == "Ready" and c["status"] == "True"
+                            for c in n.get("status", {}).get("conditions", [])))
+            self.names = up
+            return len(up) == count
+        wait_for(ready, 60, f"{count} hollow nodes {prefix}*")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()

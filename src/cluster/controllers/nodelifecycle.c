@@ -1,0 +1,811 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node lifecycle controller: watches node heartbeats (Leases in kube-node-lease and
+ * the Ready condition's lastHeartbeatTime), turns silent nodes' conditions Unknown, keeps
+ * the condition taints (not-ready, unreachable, pressure, unschedulable) in step with the
+ * conditions, and evicts pods from NoExecute-tainted nodes once their tolerations run out
+ * (upstream's node lifecycle and taint eviction controllers in one).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "cluster/client/client.h"
+#include "cluster/controllers/controllers.h"
+
+#define TAINT_NOT_READY   "node.kubernetes.io/not-ready"
+#define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
+#define NODE_COMPONENT    "node-controller"
+#define EVICT_COMPONENT   "taint-eviction-controller"
+
+/* Pure parts, exported for tests/unit/test_ctrl_net.c. */
+bool ctl_tolerates(const json_t *toleration, const json_t *taint);
+int64_t ctl_eviction_delay(const json_t *taints, const json_t *tolerations);
+json_t *ctl_node_taints(const json_t *node, const char *now);
+bool ctl_node_mark_unknown(json_t *node, const char *now);
+
+static const char *str_at(const json_t *obj, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(obj, a);
+
+	if (b)
+		v = json_object_get(v, b);
+	return json_string_value(v);
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static bool streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* Kubernetes writes condition and taint times with second precision. */
+static char *now_rfc3339(void)
+{
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(buf);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool ctl_tolerates(const json_t *tol, const json_t *taint)
+{
+	const char *effect = str_at(tol, "effect", NULL), *key = str_at(tol, "key", NULL);
+	const char *op = str_at(tol, "operator", NULL);
+
+	if (effect && *effect && !streq(effect, str_at(taint, "effect", NULL)))
+		return false;
+	if (key && *key && !streq(key, str_at(taint, "key", NULL)))
+		return false;
+	if (!op || !*op || strcmp(op, "Equal") == 0)
+		return strcmp(or_empty(str_at(tol, "value", NULL)),
+			      or_empty(str_at(taint, "value", NULL))) == 0;
+	return strcmp(op, "Exists") == 0;
+}
+
+/*
+ * How long a pod with @tolerations may stay on a node with @taints (only NoExecute ones
+ * count): 0 to evict now (a taint is not tolerated, or a toleration's time is up),
+ * -1 to stay, otherwise the seconds of the shortest tolerationSeconds among the
+ * tolerations used (the first that tolerates each taint, as upstream picks them).
+ */
+int64_t ctl_eviction_delay(const json_t *taints, const json_t *tolerations)
+{
+	int64_t min = -1;
+	size_t i, j;
+	const json_t *t, *tol;
+
+	json_array_foreach (taints, i, t) {
+		const json_t *used = NULL;
+
+		if (!streq(str_at(t, "effect", NULL), "NoExecute"))
+			continue;
+		json_array_foreach (tolerations, j, tol)
+			if (ctl_tolerates(tol, t)) {
+				used = tol;
+				break;
+			}
+		if (!used)
+			return 0;
+		if (json_is_integer(json_object_get(used, "tolerationSeconds"))) {
+			int64_t s = json_integer_value(json_object_get(used, "tolerationSeconds"));
+
+			if (s <= 0)
+				return 0;
+			if (min < 0 || s < min)
+				min = s;
+		}
+	}
+	return min;
+}
+
+static const json_t *condition(const json_t *node, const char *type)
+{
+	const json_t *conds = json_object_get(json_object_get(node, "status"), "conditions");
+	size_t i;
+	const json_t *c;
+
+	json_array_foreach (conds, i, c)
+		if (streq(str_at(c, "type", NULL), type))
+			return c;
+	return NULL;
+}
+
+static const char *condition_status(const json_t *node, const char *type)
+{
+	return str_at(condition(node, type), "status", NULL);
+}
+
+/*
+ * Marks Ready and the pressure conditions Unknown as upstream does for a node whose
+ * kubelet went silent (the heartbeat time stays what the kubelet last wrote); a missing
+ * Ready condition is added. Returns whether anything changed.
+ */
+bool ctl_node_mark_unknown(json_t *node, const char *now)
+{
+	static const char *const types[] = {"Ready", "MemoryPressure", "DiskPressure",
+					    "PIDPressure"};
+	json_t *status = json_object_get(node, "status"), *conds;
+	bool changed = false;
+
+	if (!status) {
+		status = json_object();
+		json_object_set_new(node, "status", status);
+	}
+	conds = json_object_get(status, "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		json_object_set_new(status, "conditions", conds);
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		json_t *c = (json_t *)condition(node, types[i]);
+
+		if (!c) {
+			if (strcmp(types[i], "Ready") != 0)
+				continue;
+			json_array_append_new(
+				conds, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "Ready",
+						 "status", "Unknown", "lastHeartbeatTime", now,
+						 "lastTransitionTime", now, "reason",
+						 "NodeStatusNeverUpdated", "message",
+						 "Kubelet never posted node status."));
+			changed = true;
+			continue;
+		}
+		if (streq(str_at(c, "status", NULL), "Unknown"))
+			continue;
+		json_object_set_new(c, "status", json_string("Unknown"));
+		json_object_set_new(c, "reason", json_string("NodeStatusUnknown"));
+		json_object_set_new(c, "message",
+				    json_string("Kubelet stopped posting node status."));
+		json_object_set_new(c, "lastTransitionTime", json_string(now));
+		changed = true;
+	}
+	return changed;
+}
+
+struct taint_rule {
+	const char *condition, *status, *key;
+	bool no_execute;
+};
+
+/* upstream's condition -> taint table; Ready drives both effects */
+static const struct taint_rule rules[] = {
+	{"Ready", "False", TAINT_NOT_READY, true},
+	{"Ready", "Unknown", TAINT_UNREACHABLE, true},
+	{"MemoryPressure", "True", "node.kubernetes.io/memory-pressure", false},
+	{"DiskPressure", "True", "node.kubernetes.io/disk-pressure", false},
+	{"NetworkUnavailable", "True", "node.kubernetes.io/network-unavailable", false},
+	{"PIDPressure", "True", "node.kubernetes.io/pid-pressure", false},
+};
+
+#define TAINT_UNSCHEDULABLE "node.kubernetes.io/unschedulable"
+
+static bool managed(const json_t *taint)
+{
+	const char *key = str_at(taint, "key", NULL), *effect = str_at(taint, "effect", NULL);
+
+	if (streq(key, TAINT_UNSCHEDULABLE))
+		return streq(effect, "NoSchedule");
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (streq(key, rules[i].key))
+			return streq(effect, "NoSchedule") ||
+			       (rules[i].no_execute && streq(effect, "NoExecute"));
+	return false;
+}
+
+static const json_t *find_taint(const json_t *taints, const char *key, const char *effect)
+{
+	size_t i;
+	const json_t *t;
+
+	json_array_foreach (taints, i, t)
+		if (streq(str_at(t, "key", NULL), key) && streq(str_at(t, "effect", NULL), effect))
+			return t;
+	return NULL;
+}
+
+static void want_taint(json_t *want, const json_t *cur, const char *key, const char *effect,
+		       const char *now)
+{
+	const json_t *have = find_taint(cur, key, effect);
+
+	if (have)
+		json_array_append(want, (json_t *)have);
+	else
+		json_array_append_new(want, json_pack("{s:s, s:s, s:s}", "key", key, "effect",
+						      effect, "timeAdded", now));
+}
+
+/*
+ * The taints @node should carry given its conditions and spec.unschedulable: taints
+ * this controller does not manage are kept, managed ones already present keep their
+ * timeAdded. Returns the new spec.taints, or NULL when nothing changes.
+ */
+json_t *ctl_node_taints(const json_t *node, const char *now)
+{
+	const json_t *spec = json_object_get(node, "spec");
+	const json_t *cur = json_object_get(spec, "taints");
+	cleanup_json json_t *want = json_array();
+	json_t *out;
+	size_t i;
+	const json_t *t;
+	bool same = true;
+
+	json_array_foreach (cur, i, t)
+		if (!managed(t))
+			json_array_append(want, (json_t *)t);
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (!streq(condition_status(node, rules[i].condition), rules[i].status))
+			continue;
+		want_taint(want, cur, rules[i].key, "NoSchedule", now);
+		if (rules[i].no_execute)
+			want_taint(want, cur, rules[i].key, "NoExecute", now);
+	}
+	if (json_is_true(json_object_get(spec, "unschedulable")))
+		want_taint(want, cur, TAINT_UNSCHEDULABLE, "NoSchedule", now);
+	if (json_array_size(want) != json_array_size(cur))
+		same = false;
+	json_array_foreach (want, i, t)
+		if (!find_taint(cur, str_at(t, "key", NULL), str_at(t, "effect", NULL)))
+			same = false;
+	if (same)
+		return NULL;
+	out = want;
+	want = NULL;
+	return out;
+}
+
+/* The controller. */
+
+struct nl_ctl {
+	struct kc *c;
+	int64_t grace_ms, period_ms;
+	struct informer *nodes, *leases, *pods;
+	pthread_t thread;
+	bool running, stopping;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	/* guarded by mu; JSON objects used as hash tables */
+	json_t *health;  /* node -> {"probe": ms, "hb": heartbeat, "renew": lease, "ready": s} */
+	json_t *by_node; /* node -> {"ns/pod": true} */
+	json_t *tainted; /* node -> true while it has NoExecute taints */
+	json_t *dirty;   /* node -> true: re-examine its pods for eviction */
+	json_t *evict;   /* "ns/pod" -> {"uid", "start": ms, "at": ms} */
+};
+
+static json_t *no_execute_taints(const json_t *node)
+{
+	json_t *out = json_array();
+	size_t i;
+	const json_t *t;
+
+	json_array_foreach (json_object_get(json_object_get(node, "spec"), "taints"), i, t)
+		if (streq(str_at(t, "effect", NULL), "NoExecute"))
+			json_array_append(out, (json_t *)t);
+	return out;
+}
+
+static void kick(struct nl_ctl *st)
+{
+	pthread_cond_signal(&st->cond);
+}
+
+/* The node's health record (locked); a node seen for the first time gets a full grace
+ * period from now, as upstream does after a restart. */
+static json_t *health_of(struct nl_ctl *st, const char *name)
+{
+	json_t *h = json_object_get(st->health, name);
+
+	if (!h) {
+		h = json_pack("{s:I}", "probe", (json_int_t)now_ms());
+		json_object_set_new(st->health, name, h);
+	}
+	return h;
+}
+
+static void observe_node(struct nl_ctl *st, const json_t *node, bool added)
+{
+	const char *name = or_empty(str_at(node, "metadata", "name"));
+	const char *hb = str_at(condition(node, "Ready"), "lastHeartbeatTime", NULL);
+	cleanup_json json_t *nx = no_execute_taints(node);
+	bool has = json_array_size(nx) > 0, was;
+	json_t *h;
+
+	pthread_mutex_lock(&st->mu);
+	h = health_of(st, name);
+	if (hb && !streq(hb, str_at(h, "hb", NULL))) {
+		json_object_set_new(h, "hb", json_string(hb));
+		json_object_set_new(h, "probe", json_integer(now_ms()));
+	}
+	if (added)
+		json_object_set_new(h, "ready",
+				    json_string(or_empty(condition_status(node, "Ready"))));
+	was = json_object_get(st->tainted, name) != NULL;
+	if (has)
+		json_object_set_new(st->tainted, name, json_true());
+	else
+		json_object_del(st->tainted, name);
+	if (has || was)
+		json_object_set_new(st->dirty, name, json_true());
+	pthread_mutex_unlock(&st->mu);
+	if (has || was)
+		kick(st);
+}
+
+static void on_node_add(void *arg, json_t *obj)
+{
+	observe_node(arg, obj, true);
+}
+
+static void on_node_update(void *arg, json_t *old, json_t *obj)
+{
+	(void)old;
+	observe_node(arg, obj, false);
+}
+
+static void on_node_del(void *arg, json_t *obj)
+{
+	struct nl_ctl *st = arg;
+	const char *name = or_empty(str_at(obj, "metadata", "name"));
+
+	pthread_mutex_lock(&st->mu);
+	json_object_del(st->health, name);
+	json_object_del(st->tainted, name);
+	json_object_del(st->dirty, name);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void on_lease(void *arg, const json_t *obj)
+{
+	struct nl_ctl *st = arg;
+	const char *name = or_empty(str_at(obj, "metadata", "name"));
+	const char *renew = str_at(obj, "spec", "renewTime");
+	json_t *h;
+
+	if (!renew)
+		return;
+	pthread_mutex_lock(&st->mu);
+	h = health_of(st, name);
+	if (!streq(renew, str_at(h, "renew", NULL))) {
+		json_object_set_new(h, "renew", json_string(renew));
+		json_object_set_new(h, "probe", json_integer(now_ms()));
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void on_lease_add(void *arg, json_t *obj)
+{
+	on_lease(arg, obj);
+}
+
+static void on_lease_update(void *arg, json_t *old, json_t *obj)
+{
+	(void)old;
+	on_lease(arg, obj);
+}
+
+static void pod_track(struct nl_ctl *st, const json_t *pod, bool add)
+{
+	const char *node = str_at(pod, "spec", "nodeName");
+	cleanup_free char *key = kc_key(pod);
+	json_t *set;
+	bool wake = false;
+
+	if (!node || !*node)
+		return;
+	pthread_mutex_lock(&st->mu);
+	set = json_object_get(st->by_node, node);
+	if (add) {
+		if (!set) {
+			set = json_object();
+			json_object_set_new(st->by_node, node, set);
+		}
+		json_object_set_new(set, key, json_true());
+		if (json_object_get(st->tainted, node)) {
+			json_object_set_new(st->dirty, node, json_true());
+			wake = true;
+		}
+	} else {
+		json_object_del(set, key);
+		if (set && json_object_size(set) == 0)
+			json_object_del(st->by_node, node);
+		json_object_del(st->evict, key);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (wake)
+		kick(st);
+}
+
+static void on_pod_add(void *arg, json_t *obj)
+{
+	pod_track(arg, obj, true);
+}
+
+static void on_pod_update(void *arg, json_t *old, json_t *obj)
+{
+	if (!streq(str_at(old, "spec", "nodeName"), str_at(obj, "spec", "nodeName")))
+		pod_track(arg, old, false);
+	pod_track(arg, obj, true);
+}
+
+static void on_pod_del(void *arg, json_t *obj)
+{
+	pod_track(arg, obj, false);
+}
+
+static json_t *pods_on(struct nl_ctl *st, const char *node)
+{
+	json_t *keys;
+
+	pthread_mutex_lock(&st->mu);
+	keys = json_deep_copy(json_object_get(st->by_node, node));
+	pthread_mutex_unlock(&st->mu);
+	return keys ? keys : json_object();
+}
+
+static json_t *pod_get(struct nl_ctl *st, const char *key)
+{
+	cleanup_free char *ns = xstrdup(key);
+	char *name = strchr(ns, '/');
+
+	if (!name)
+		return NULL;
+	*name++ = '\0';
+	return informer_get(st->pods, ns, name);
+}
+
+/* Upstream's MarkPodsNotReady: the pods of a node that stopped being Ready stop being. */
+static void mark_pods_not_ready(struct nl_ctl *st, const char *node)
+{
+	cleanup_json json_t *keys = pods_on(st, node);
+	cleanup_free char *now = now_rfc3339();
+	const char *key;
+	json_t *v;
+
+	json_object_foreach (keys, key, v) {
+		cleanup_json json_t *pod = pod_get(st, key), *patch = NULL;
+		cleanup_free char *path = NULL;
+		struct err err = ERR_INIT;
+
+		if (!pod || !streq(condition_status(pod, "Ready"), "True"))
+			continue;
+		patch = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "status", "conditions", "type",
+				  "Ready", "status", "False", "lastTransitionTime", now);
+		path = xasprintf("/api/v1/namespaces/%s/pods/%s/status",
+				 str_at(pod, "metadata", "namespace"),
+				 str_at(pod, "metadata", "name"));
+		if (kc_request(st->c, "PATCH", path, "application/strategic-merge-patch+json",
+			       patch, NULL, &err) != 200)
+			log_debug("nodelifecycle: mark pod %s not ready: %s", key,
+				  err.msg ? err.msg : "failed");
+		else
+			kc_event(st->c, pod, "Warning", "NodeNotReady", NODE_COMPONENT,
+				 "Node is not ready");
+		err_clear(&err);
+	}
+}
+
+static int put_node(struct nl_ctl *st, const json_t *node, bool status, json_t **ret)
+{
+	cleanup_free char *path = xasprintf("/api/v1/nodes/%s%s", str_at(node, "metadata", "name"),
+					    status ? "/status" : "");
+	struct err err = ERR_INIT;
+	int r = kc_request(st->c, "PUT", path, NULL, node, ret, &err);
+
+	if (r != 200) {
+		log_debug("nodelifecycle: update node %s%s: %s", str_at(node, "metadata", "name"),
+			  status ? " status" : "", err.msg ? err.msg : "failed");
+		err_clear(&err);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* One node's health check: conditions, then taints. Failures wait for the next pass. */
+static void check_node(struct nl_ctl *st, json_t *node)
+{
+	const char *name = or_empty(str_at(node, "metadata", "name"));
+	cleanup_json json_t *cur = json_incref(node), *taints = NULL;
+	cleanup_free char *now = now_rfc3339(), *prev = NULL;
+	const char *ready;
+	int64_t probe;
+	json_t *h;
+
+	pthread_mutex_lock(&st->mu);
+	h = health_of(st, name);
+	probe = json_integer_value(json_object_get(h, "probe"));
+	prev = xstrdup(or_empty(str_at(h, "ready", NULL)));
+	pthread_mutex_unlock(&st->mu);
+
+	if (now_ms() - probe > st->grace_ms && !streq(condition_status(node, "Ready"), "Unknown")) {
+		cleanup_json json_t *copy = json_deep_copy(node);
+		json_t *resp = NULL;
+
+		ctl_node_mark_unknown(copy, now);
+		if (put_node(st, copy, true, &resp) < 0)
+			return;
+		json_decref(cur);
+		cur = resp;
+	}
+	ready = or_empty(condition_status(cur, "Ready"));
+	if (strcmp(prev, "True") == 0 && strcmp(ready, "True") != 0) {
+		kc_event(st->c, cur, "Normal", "NodeNotReady", NODE_COMPONENT,
+			 "Node %s status is now: NodeNotReady", name);
+		mark_pods_not_ready(st, name);
+	}
+	pthread_mutex_lock(&st->mu);
+	h = json_object_get(st->health, name);
+	if (h)
+		json_object_set_new(h, "ready", json_string(ready));
+	pthread_mutex_unlock(&st->mu);
+
+	taints = ctl_node_taints(cur, now);
+	if (taints) {
+		cleanup_json json_t *copy = json_deep_copy(cur);
+		json_t *spec = json_object_get(copy, "spec");
+
+		if (!spec) {
+			spec = json_object();
+			json_object_set_new(copy, "spec", spec);
+		}
+		json_object_set(spec, "taints", taints);
+		put_node(st, copy, false, NULL);
+	}
+}
+
+static void collect(void *arg, json_t *obj)
+{
+	json_array_append((json_t *)arg, obj);
+}
+
+static void monitor_pass(struct nl_ctl *st)
+{
+	cleanup_json json_t *nodes = json_array();
+	size_t i;
+	json_t *n;
+
+	informer_foreach(st->nodes, collect, nodes);
+	json_array_foreach (nodes, i, n) {
+		if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
+			return;
+		check_node(st, n);
+	}
+}
+
+/* Schedules, moves or cancels the eviction of each pod on @node for its taints. */
+static void examine_node(struct nl_ctl *st, const char *node)
+{
+	cleanup_json json_t *n = informer_get(st->nodes, "", node);
+	cleanup_json json_t *taints = n ? no_execute_taints(n) : json_array();
+	cleanup_json json_t *keys = pods_on(st, node);
+	int64_t now = now_ms();
+	const char *key;
+	json_t *v;
+
+	json_object_foreach (keys, key, v) {
+		cleanup_json json_t *pod = pod_get(st, key);
+		const char *uid = str_at(pod, "metadata", "uid");
+		int64_t delay = -1;
+		json_t *e;
+
+		if (pod && json_array_size(taints) &&
+		    !json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
+			delay = ctl_eviction_delay(
+				taints,
+				json_object_get(json_object_get(pod, "spec"), "tolerations"));
+		pthread_mutex_lock(&st->mu);
+		e = json_object_get(st->evict, key);
+		if (delay < 0) {
+			json_object_del(st->evict, key);
+		} else {
+			int64_t start = now;
+
+			/* a pod keeps the clock it started on while its node stays tainted */
+			if (e && streq(str_at(e, "uid", NULL), uid))
+				start = json_integer_value(json_object_get(e, "start"));
+			json_object_set_new(st->evict, key,
+					    json_pack("{s:s, s:I, s:I}", "uid", or_empty(uid),
+						      "start", (json_int_t)start, "at",
+						      (json_int_t)(start + delay * 1000)));
+		}
+		pthread_mutex_unlock(&st->mu);
+	}
+}
+
+static int evict_pod(struct nl_ctl *st, const char *key, const char *uid)
+{
+	cleanup_json json_t *pod = pod_get(st, key), *cond = NULL, *opts = NULL;
+	cleanup_free char *path = NULL, *spath = NULL, *now = now_rfc3339();
+	struct err err = ERR_INIT;
+	int r;
+
+	if (!pod || !streq(str_at(pod, "metadata", "uid"), uid))
+		return 0;
+	path = xasprintf("/api/v1/namespaces/%s/pods/%s", str_at(pod, "metadata", "namespace"),
+			 str_at(pod, "metadata", "name"));
+	spath = xasprintf("%s/status", path);
+	cond = json_pack("{s:{s:[{s:s, s:s, s:s, s:s, s:s}]}}", "status", "conditions", "type",
+			 "DisruptionTarget", "status", "True", "reason", "DeletionByTaintManager",
+			 "message", "Taint manager: deleting due to NoExecute taint",
+			 "lastTransitionTime", now);
+	if (kc_request(st->c, "PATCH", spath, "application/strategic-merge-patch+json", cond, NULL,
+		       &err) != 200) {
+		log_debug("nodelifecycle: mark pod %s for disruption: %s", key,
+			  err.msg ? err.msg : "failed");
+		err_clear(&err);
+	}
+	kc_event(st->c, pod, "Normal", "TaintManagerEviction", EVICT_COMPONENT,
+		 "Marking for deletion Pod %s", key);
+	opts = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "DeleteOptions",
+			 "preconditions", "uid", uid);
+	r = kc_request(st->c, "DELETE", path, NULL, opts, NULL, &err);
+	if (r == 200 || r == 202 || r == 404 || r == 409) {
+		err_clear(&err);
+		return 0;
+	}
+	log_warn("nodelifecycle: evict pod %s: %s, retrying", key, err.msg ? err.msg : "failed");
+	err_clear(&err);
+	return -EIO;
+}
+
+static void run_evictions(struct nl_ctl *st)
+{
+	cleanup_json json_t *due = json_object();
+	int64_t now = now_ms();
+	const char *key;
+	json_t *e;
+
+	pthread_mutex_lock(&st->mu);
+	json_object_foreach (st->evict, key, e)
+		if (json_integer_value(json_object_get(e, "at")) <= now)
+			json_object_set(due, key, e);
+	pthread_mutex_unlock(&st->mu);
+	json_object_foreach (due, key, e) {
+		int r = evict_pod(st, key, or_empty(str_at(e, "uid", NULL)));
+
+		pthread_mutex_lock(&st->mu);
+		if (r >= 0)
+			json_object_del(st->evict, key);
+		else
+			json_object_set_new(e, "at", json_integer(now_ms() + 1000));
+		pthread_mutex_unlock(&st->mu);
+	}
+}
+
+static void *loop(void *arg)
+{
+	struct nl_ctl *st = arg;
+	struct informer *all[] = {st->nodes, st->leases, st->pods};
+	int64_t next = 0;
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		while (!informer_wait_synced(all[i], 500))
+			if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
+				return NULL;
+	next = now_ms() + st->period_ms;
+	while (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE)) {
+		cleanup_json json_t *dirty = NULL;
+		struct timespec ts;
+		const char *node;
+		json_t *v;
+
+		if (now_ms() >= next) {
+			monitor_pass(st);
+			next = now_ms() + st->period_ms;
+		}
+		pthread_mutex_lock(&st->mu);
+		dirty = st->dirty;
+		st->dirty = json_object();
+		pthread_mutex_unlock(&st->mu);
+		json_object_foreach (dirty, node, v)
+			examine_node(st, node);
+		run_evictions(st);
+
+		pthread_mutex_lock(&st->mu);
+		if (json_object_size(st->dirty) == 0 && !st->stopping) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&st->cond, &st->mu, &ts);
+		}
+		pthread_mutex_unlock(&st->mu);
+	}
+	return NULL;
+}
+
+void nodelifecycle_stop(void *state)
+{
+	struct nl_ctl *st = state;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->mu);
+	__atomic_store_n(&st->stopping, true, __ATOMIC_RELEASE);
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->mu);
+	if (st->running)
+		pthread_join(st->thread, NULL);
+	if (st->nodes)
+		informer_stop(st->nodes);
+	if (st->leases)
+		informer_stop(st->leases);
+	if (st->pods)
+		informer_stop(st->pods);
+	json_decref(st->health);
+	json_decref(st->by_node);
+	json_decref(st->tainted);
+	json_decref(st->dirty);
+	json_decref(st->evict);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void **ret,
+			struct err *err)
+{
+	struct nl_ctl *st = xcalloc(1, sizeof(*st));
+	const struct informer_handlers node_h = {on_node_add, on_node_update, on_node_del, st};
+	const struct informer_handlers lease_h = {on_lease_add, on_lease_update, NULL, st};
+	const struct informer_handlers pod_h = {on_pod_add, on_pod_update, on_pod_del, st};
+	int r;
+
+	st->c = c;
+	st->grace_ms =
+		(cfg && cfg->node_monitor_grace_period > 0 ? cfg->node_monitor_grace_period : 40) *
+		1000;
+	st->period_ms = (cfg && cfg->node_monitor_period > 0 ? cfg->node_monitor_period : 5) * 1000;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	st->health = json_object();
+	st->by_node = json_object();
+	st->tainted = json_object();
+	st->dirty = json_object();
+	st->evict = json_object();
+	r = informer_start(c, "/api/v1/nodes", &node_h, &st->nodes, err);
+	if (r >= 0)
+		r = informer_start(c,
+				   "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+				   &lease_h, &st->leases, err);
+	if (r >= 0)
+		r = informer_start(c, "/api/v1/pods?fieldSelector=spec.nodeName%21%3D", &pod_h,
+				   &st->pods, err);
+	if (r >= 0) {
+		r = -pthread_create(&st->thread, NULL, loop, st);
+		if (r < 0)
+			err_errno(err, -r, "start the node lifecycle loop");
+		else
+			st->running = true;
+	}
+	if (r < 0) {
+		nodelifecycle_stop(st);
+		return err_wrap(err, "start the node lifecycle controller");
+	}
+	*ret = st;
+	return 0;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to the hollow-node simulator: the engine (sim.c: nodes, a time-ordered job
+ * heap drained by a few workers) and the kubelet role (pods.c: one shared pod watch and
+ * the pods' simulated lifecycles).
+ */
+#ifndef SKIFF_CLUSTER_SIM_INTERNAL_H
+#define SKIFF_CLUSTER_SIM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cluster/sim/sim.h"
+
+struct kc;
+
+enum sim_job_kind {
+	SIM_REGISTER,
+	SIM_LEASE,
+	SIM_STATUS,
+	SIM_POD_START,
+	SIM_POD_RESTART,
+	SIM_POD_KILL,
+	SIM_POD_SYNC,
+};
+
+struct sim_job {
+	int64_t at; /* monotonic ms */
+	enum sim_job_kind kind;
+	size_t node;
+	char *pod; /* "ns/name" for pod jobs */
+	char *uid;
+	size_t container;
+	unsigned attempt;
+};
+
+struct sim_node {
+	char *name;
+	char *token;
+	char ip[16];
+	char block[12];   /* the first three octets of the node's pod /24 */
+	uint8_t used[32]; /* pod addresses given out, by last octet */
+	char *since;      /* when the conditions took their values */
+	char *zone;
+	bool registered;
+};
+
+struct sim {
+	struct sim_config cfg;
+	char *server, *join_token, *prefix, *cpu, *memory, *pods_cap;
+	struct kc *kc;
+	int64_t lease_ms, status_ms;
+	struct sim_node *nodes;
+	size_t n;
+	json_t *by_name; /* node name -> index */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;     /* workers: the earliest job changed */
+	pthread_cond_t reg_cond; /* a node registered */
+	struct sim_job **heap;
+	size_t heap_n, heap_cap;
+	pthread_t *workers;
+	unsigned nworkers;
+	bool stopping;
+	size_t registered;
+
+	/* pods.c, guarded by mu */
+	void *pods; /* tsearch tree of struct sim_pod, by key */
+	size_t npods;
+	unsigned list_gen;
+	pthread_t watcher;
+	bool watching;
+	char *rv;
+};
+
+int64_t sim_now_ms(void);
+/* "2006-01-02T15:04:05Z" and, for leases, the MicroTime form with six digits. */
+char *sim_time(bool micro);
+
+/* Queues @job (taken) to run at job->at; the _locked form with mu held. */
+void sim_schedule(struct sim *s, struct sim_job *job);
+void sim_schedule_locked(struct sim *s, struct sim_job *job);
+struct sim_job *sim_job_new(enum sim_job_kind kind, size_t node, int64_t at);
+void sim_job_free(struct sim_job *job);
+
+/* pods.c */
+int sim_pods_start(struct sim *s);
+void sim_pods_stop(struct sim *s);
+void sim_pod_job(struct sim *s, struct sim_job *job);
+
+#endif

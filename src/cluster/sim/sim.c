@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hollow-node engine: every node's work (registration, lease renewal every 10 s,
+ * node status every 60 s, pod transitions) is a job in one heap ordered by due time,
+ * drained by a few workers that share one HTTPS client and its connections, so that
+ * thousands of nodes cost a handful of threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "cluster/api/auth.h"
+#include "cluster/client/client.h"
+#include "cluster/sim/internal.h"
+#include "cluster/sim/sim.h"
+
+#define LEASE_SECONDS 40
+#define LEASE_PATH    "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+
+int64_t sim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *sim_time(bool micro)
+{
+	char buf[48];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(buf + n, sizeof(buf) - n, ".%06ldZ", ts.tv_nsec / 1000);
+	else
+		snprintf(buf + n, sizeof(buf) - n, "Z");
+	return xstrdup(buf);
+}
+
+struct sim_job *sim_job_new(enum sim_job_kind kind, size_t node, int64_t at)
+{
+	struct sim_job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = kind;
+	j->node = node;
+	j->at = at;
+	return j;
+}
+
+void sim_job_free(struct sim_job *job)
+{
+	if (!job)
+		return;
+	free(job->pod);
+	free(job->uid);
+	free(job);
+}
+
+/* The heap (locked). */
+
+static void heap_swap(struct sim *s, size_t a, size_t b)
+{
+	struct sim_job *t = s->heap[a];
+
+	s->heap[a] = s->heap[b];
+	s->heap[b] = t;
+}
+
+static void heap_push(struct sim *s, struct sim_job *j)
+{
+	size_t i;
+
+	if (s->heap_n == s->heap_cap) {
+		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
+		s->heap = xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
+	}
+	i = s->heap_n++;
+	s->heap[i] = j;
+	while (i > 0 && s->heap[(i - 1) / 2]->at > s->heap[i]->at) {
+		heap_swap(s, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static struct sim_job *heap_pop(struct sim *s)
+{
+	struct sim_job *top = s->heap[0];
+	size_t i = 0;
+
+	s->heap[0] = s->heap[--s->heap_n];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < s->heap_n && s->heap[l]->at < s->heap[m]->at)
+			m = l;
+		if (r < s->heap_n && s->heap[r]->at < s->heap[m]->at)
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(s, i, m);
+		i = m;
+	}
+	return top;
+}
+
+void sim_schedule_locked(struct sim *s, struct sim_job *job)
+{
+	if (s->stopping) {
+		sim_job_free(job);
+		return;
+	}
+	heap_push(s, job);
+	/* only a job that is now the earliest changes anyone's wait */
+	if (s->heap[0] == job)
+		pthread_cond_signal(&s->cond);
+}
+
+void sim_schedule(struct sim *s, struct sim_job *job)
+{
+	pthread_mutex_lock(&s->mu);
+	sim_schedule_locked(s, job);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void again(struct sim *s, struct sim_job *j, int64_t delay_ms)
+{
+	j->at = sim_now_ms() + delay_ms;
+	sim_schedule(s, j);
+}
+
+/* Retries back off from 1 s to 30 s, so a server that is down is not hammered. */
+static int64_t backoff(struct sim_job *j)
+{
+	int64_t ms = 1000LL << (j->attempt < 5 ? j->attempt : 5);
+
+	j->attempt++;
+	return ms > 30000 ? 30000 : ms;
+}
+
+/* Node documents. */
+
+static json_t *node_conditions(const struct sim_node *n, const char *now)
+{
+	static const char *const c[][4] = {
+		{"MemoryPressure", "False", "KubeletHasSufficientMemory",
+		 "kubelet has sufficient memory available"},
+		{"DiskPressure", "False", "KubeletHasNoDiskPressure",
+		 "kubelet has no disk pressure"},
+		{"PIDPressure", "False", "KubeletHasSufficientPID",
+		 "kubelet has sufficient PID available"},
+		{"Ready", "True", "KubeletReady", "kubelet is posting ready status"},
+	};
+	json_t *out = json_array();
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type",
+						     c[i][0], "status", c[i][1], "reason", c[i][2],
+						     "message", c[i][3], "lastHeartbeatTime", now,
+						     "lastTransitionTime", n->since));
+	return out;
+}
+
+static json_t *node_status(struct sim *s, const struct sim_node *n)
+{
+	cleanup_free char *now = sim_time(false);
+	json_t *cap = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "cpu", s->cpu, "memory",
+				s->memory, "ephemeral-storage", "100Gi", "pods", s->pods_cap,
+				"hugepages-1Gi", "0", "hugepages-2Mi", "0");
+
+	return json_pack("{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}}, "
+			 "s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+			 "capacity", cap, "allocatable", cap, "conditions", node_conditions(n, now),
+			 "addresses", "type", "InternalIP", "address", n->ip, "type", "Hostname",
+			 "address", n->name, "daemonEndpoints", "kubeletEndpoint", "Port", 10250,
+			 "nodeInfo", "machineID", n->name, "systemUUID", n->name, "bootID",
+			 n->since, "kernelVersion", "6.1.0-hollow", "osImage",
+			 "Hollow Node (skiff)", "containerRuntimeVersion", "skiff://0.1.0",
+			 "kubeletVersion", "v1.32.0-skiff", "kubeProxyVersion", "v1.32.0-skiff",
+			 "operatingSystem", "linux", "architecture", "amd64");
+}
+
+static json_t *node_object(struct sim *s, const struct sim_node *n)
+{
+	json_t *labels =
+		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", n->name,
+			  "kubernetes.io/os", "linux", "kubernetes.io/arch", "amd64",
+			  "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", "amd64",
+			  "node.kubernetes.io/instance-type", "hollow");
+	cleanup_free char *provider = xasprintf("skiff://hollow/%s", n->name);
+
+	if (n->zone)
+		json_object_set_new(labels, "topology.kubernetes.io/zone", json_string(n->zone));
+	return json_pack("{s:s, s:s, s:{s:s, s:o, s:{s:s}}, s:{s:s}, s:o}", "apiVersion", "v1",
+			 "kind", "Node", "metadata", "name", n->name, "labels", labels,
+			 "annotations", "node.alpha.kubernetes.io/ttl", "0", "spec", "providerID",
+			 provider, "status", node_status(s, n));
+}
+
+static json_t *lease_object(const struct sim_node *n, const char *node_uid)
+{
+	cleanup_free char *now = sim_time(true);
+	json_t *l = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s}}", "apiVersion",
+			      "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name",
+			      n->name, "namespace", "kube-node-lease", "spec", "holderIdentity",
+			      n->name, "leaseDurationSeconds", LEASE_SECONDS, "renewTime", now);
+
+	/* the Lease goes away with its Node, as the kubelet's does */
+	if (node_uid)
+		json_object_set_new(json_object_get(l, "metadata"), "ownerReferences",
+				    json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind",
+					      "Node", "name", n->name, "uid", node_uid));
+	return l;
+}
+
+/* A request as node @n; returns the HTTP status or -errno, logging failures at debug. */
+static int as_node(struct sim *s, const struct sim_node *n, const char *method, const char *path,
+		   const char *ctype, const json_t *body, json_t **ret)
+{
+	struct err err = ERR_INIT;
+	int r = kc_request_as(s->kc, n->token, method, path, ctype, body, ret, &err);
+
+	if (r < 0 || r >= 300)
+		log_debug("sim: %s %s as %s: %s", method, path, n->name,
+			  err.msg ? err.msg : "failed");
+	err_clear(&err);
+	return r;
+}
+
+/* Uses the /24 the server gave the node, when it gave one. */
+static void take_pod_cidr(struct sim *s, struct sim_node *n, const json_t *node)
+{
+	const char *cidr =
+		json_string_value(json_object_get(json_object_get(node, "spec"), "podCIDR"));
+	unsigned a, b, c, d, len;
+
+	if (!cidr || sscanf(cidr, "%u.%u.%u.%u/%u", &a, &b, &c, &d, &len) != 5 || len != 24)
+		return;
+	pthread_mutex_lock(&s->mu);
+	snprintf(n->block, sizeof(n->block), "%u.%u.%u", a & 255, b & 255, c & 255);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int put_status(struct sim *s, struct sim_node *n)
+{
+	cleanup_free char *path = xasprintf("/api/v1/nodes/%s/status", n->name);
+	cleanup_json json_t *patch = json_pack("{s:o}", "status", node_status(s, n));
+
+	return as_node(s, n, "PATCH", path, "application/merge-patch+json", patch, NULL);
+}
+
+/* A first delay in [period/2, period) that differs between nodes. */
+static int64_t spread(int64_t period, size_t node)
+{
+	return period / 2 + (int64_t)((uint64_t)node * 7919 % (uint64_t)period) / 2;
+}
+
+static void job_register(struct sim *s, struct sim_job *j)
+{
+	struct sim_node *n = &s->nodes[j->node];
+	cleanup_json json_t *node = node_object(s, n), *resp = NULL, *lease = NULL;
+	int r = as_node(s, n, "POST", "/api/v1/nodes", NULL, node, &resp);
+	int64_t now = sim_now_ms();
+	const char *uid;
+
+	if (r == 409) {
+		/* registered by an earlier run: take it over with today's status */
+		json_decref(resp);
+		resp = NULL;
+		cleanup_free char *path = xasprintf("/api/v1/nodes/%s", n->name);
+
+		if (put_status(s, n) != 200 || as_node(s, n, "GET", path, NULL, NULL, &resp) != 200)
+			r = -EAGAIN;
+		else
+			r = 201;
+	}
+	if (r != 201 && r != 200) {
+		again(s, j, backoff(j));
+		return;
+	}
+	take_pod_cidr(s, n, resp);
+	uid = json_string_value(json_object_get(json_object_get(resp, "metadata"), "uid"));
+	lease = lease_object(n, uid);
+	r = as_node(s, n, "POST", LEASE_PATH, NULL, lease, NULL);
+	if (r != 201 && r != 409) {
+		again(s, j, backoff(j));
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (!n->registered) {
+		n->registered = true;
+		s->registered++;
+		pthread_cond_broadcast(&s->reg_cond);
+	}
+	pthread_mutex_unlock(&s->mu);
+	/* spread renewals over the period so they do not arrive in bursts */
+	sim_schedule(s, sim_job_new(SIM_LEASE, j->node, now + spread(s->lease_ms, j->node)));
+	sim_schedule(s, sim_job_new(SIM_STATUS, j->node, now + spread(s->status_ms, j->node)));
+	sim_job_free(j);
+}
+
+static void job_lease(struct sim *s, struct sim_job *j)
+{
+	struct sim_node *n = &s->nodes[j->node];
+	cleanup_free char *path = xasprintf("%s/%s", LEASE_PATH, n->name);
+	cleanup_free char *now = sim_time(true);
+	cleanup_json json_t *patch =
+		json_pack("{s:{s:s, s:s, s:i}}", "spec", "renewTime", now, "holderIdentity",
+			  n->name, "leaseDurationSeconds", LEASE_SECONDS);
+	int r = as_node(s, n, "PATCH", path, "application/merge-patch+json", patch, NULL);
+
+	if (r == 404) {
+		/* deleted under us (with its Node, perhaps): register again */
+		pthread_mutex_lock(&s->mu);
+		if (n->registered) {
+			n->registered = false;
+			s->registered--;
+		}
+		pthread_mutex_unlock(&s->mu);
+		j->kind = SIM_REGISTER;
+		again(s, j, 0);
+		return;
+	}
+	/* a failed renewal is retried sooner: the lease is what keeps the node Ready */
+	again(s, j, r == 200 ? s->lease_ms : (s->lease_ms < 2000 ? s->lease_ms : 2000));
+}
+
+static void job_status(struct sim *s, struct sim_job *j)
+{
+	int r = put_status(s, &s->nodes[j->node]);
+
+	again(s, j, r == 200 ? s->status_ms : (s->status_ms < 5000 ? s->status_ms : 5000));
+}
+
+static void run_job(struct sim *s, struct sim_job *j)
+{
+	switch (j->kind) {
+	case SIM_REGISTER:
+		job_register(s, j);
+		break;
+	case SIM_LEASE:
+		job_lease(s, j);
+		break;
+	case SIM_STATUS:
+		job_status(s, j);
+		break;
+	case SIM_POD_START:
+	case SIM_POD_RESTART:
+	case SIM_POD_KILL:
+	case SIM_POD_SYNC:
+		sim_pod_job(s, j);
+		break;
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct sim *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		struct sim_job *j;
+		int64_t now = sim_now_ms();
+
+		if (s->heap_n == 0) {
+			pthread_cond_wait(&s->cond, &s->mu);
+			continue;
+		}
+		if (s->heap[0]->at > now) {
+			struct timespec ts;
+			int64_t ms = s->heap[0]->at - now;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += ms / 1000;
+			ts.tv_nsec += (ms % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+			continue;
+		}
+		j = heap_pop(s);
+		/* another due job may be waiting for a worker that is asleep */
+		if (s->heap_n && s->heap[0]->at <= now)
+			pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->mu);
+		run_job(s, j);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+size_t sim_registered(struct sim *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->registered;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+size_t sim_wait_registered(struct sim *s, int timeout_ms)
+{
+	int64_t end = sim_now_ms() + timeout_ms;
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->registered < s->n && !s->stopping && sim_now_ms() < end) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->reg_cond, &s->mu, &ts);
+	}
+	n = s->registered;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/*
+ * Addresses: node i is 10.200.(i / 254).(i % 254 + 1); its pods get a /24 of their own,
+ * 10.42.i.0/24 for the first 256 nodes and then 10.44.0.0/24 onwards, stepping over the
+ * service network, unless the server assigns spec.podCIDR.
+ */
+static void node_addresses(struct sim_node *n, size_t i)
+{
+	snprintf(n->ip, sizeof(n->ip), "10.200.%zu.%zu", (i / 254) % 256, i % 254 + 1);
+	if (i < 256)
+		snprintf(n->block, sizeof(n->block), "10.42.%zu", i);
+	else
+		snprintf(n->block, sizeof(n->block), "10.%zu.%zu", 44 + (i - 256) / 256 % 200,
+			 (i - 256) % 256);
+}
+
+void sim_stop(struct sim *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->reg_cond);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	sim_pods_stop(s);
+	kc_free(s->kc);
+	for (size_t i = 0; i < s->heap_n; i++)
+		sim_job_free(s->heap[i]);
+	free(s->heap);
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->nodes[i].name);
+		free(s->nodes[i].token);
+		free(s->nodes[i].since);
+		free(s->nodes[i].zone);
+	}
+	free(s->nodes);
+	free(s->workers);
+	json_decref(s->by_name);
+	free(s->server);
+	free(s->join_token);
+	free(s->prefix);
+	free(s->cpu);
+	free(s->memory);
+	free(s->pods_cap);
+	free(s->rv);
+	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->reg_cond);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
+{
+	struct sim *s;
+	pthread_condattr_t ca;
+	size_t nzones = 0;
+	int r;
+
+	if (!cfg->server || !cfg->join_token || !*cfg->join_token || cfg->count == 0)
+		return err_set(err, EINVAL,
+			       "simulate nodes: a server, a token and a count are "
+			       "needed");
+	while (cfg->zones && cfg->zones[nzones])
+		nzones++;
+	s = xcalloc(1, sizeof(*s));
+	s->cfg = *cfg;
+	s->server = xstrdup(cfg->server);
+	s->join_token = xstrdup(cfg->join_token);
+	s->prefix = xstrdup(cfg->name_prefix ? cfg->name_prefix : "hollow-node-");
+	s->cpu = xstrdup(cfg->cpu ? cfg->cpu : "4");
+	s->memory = xstrdup(cfg->memory ? cfg->memory : "16Gi");
+	s->pods_cap = xstrdup(cfg->pods ? cfg->pods : "110");
+	s->n = cfg->count;
+	s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 10000;
+	s->status_ms = cfg->status_ms ? cfg->status_ms : 60000;
+	s->by_name = json_object();
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->reg_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->nodes = xcalloc(s->n, sizeof(*s->nodes));
+	for (size_t i = 0; i < s->n; i++) {
+		struct sim_node *n = &s->nodes[i];
+		size_t idx = cfg->first_index + i;
+
+		n->name = xasprintf("%s%zu", s->prefix, idx);
+		n->token = api_node_credential(s->join_token, n->name);
+		n->since = sim_time(false);
+		if (nzones)
+			n->zone = xstrdup(cfg->zones[idx % nzones]);
+		node_addresses(n, idx);
+		json_object_set_new(s->by_name, n->name, json_integer((json_int_t)i));
+	}
+	/* the shared client's own token is the first node's: it serves the pod watch */
+	r = kc_remote(s->server, s->nodes[0].token, cfg->ca_pem, &s->kc, err);
+	if (r < 0) {
+		sim_stop(s);
+		return err_wrap(err, "simulate nodes");
+	}
+	for (size_t i = 0; i < s->n; i++)
+		heap_push(s, sim_job_new(SIM_REGISTER, i, sim_now_ms()));
+	s->workers = xcalloc(cfg->threads ? cfg->threads : 8, sizeof(*s->workers));
+	for (unsigned i = 0; i < (cfg->threads ? cfg->threads : 8); i++) {
+		r = -pthread_create(&s->workers[i], NULL, worker, s);
+		if (r < 0)
+			break;
+		s->nworkers++;
+	}
+	if (r >= 0)
+		r = sim_pods_start(s);
+	if (r < 0) {
+		err_errno(err, -r, "simulate nodes: start threads");
+		sim_stop(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}

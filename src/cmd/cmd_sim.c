@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skiff sim: simulations against a running cluster. `skiff sim nodes` runs hollow nodes
+ * (cluster/sim/sim.h), kubemark style: many simulated kubelets in one process, until
+ * SIGTERM or SIGINT; killing the process silences them as failed hosts would be.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/flags.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "cluster/sim/sim.h"
+#include "cmd/cmd.h"
+
+/* How long to wait for every node before printing how many made it. */
+#define SUMMARY_AFTER_S 60
+
+static int usage(FILE *f)
+{
+	fprintf(f, "usage: skiff sim nodes --count N --server URL (--token T | --token-file F) "
+		   "[flags]\n\n"
+		   "Simulates N nodes (hollow kubelets) in one process: each registers its Node,\n"
+		   "renews its Lease, posts status and reports the pods bound to it as running.\n\n"
+		   "flags:\n"
+		   "  --count N             nodes to simulate\n"
+		   "  --server URL          the API server (https://HOST:PORT)\n"
+		   "  --token T             the cluster's join token\n"
+		   "  --token-file F        read the join token from F\n"
+		   "  --ca-file F           the cluster CA (default: the system's trust store)\n"
+		   "  --name-prefix P       node names are P0, P1, ... (default hollow-node-)\n"
+		   "  --first-index I       number of the first node (default 0)\n"
+		   "  --cpu Q               CPU capacity per node (default 4)\n"
+		   "  --memory Q            memory capacity per node (default 16Gi)\n"
+		   "  --pods N              pod capacity per node (default 110)\n"
+		   "  --zones A,B,...       topology zones, given out round robin (repeatable)\n"
+		   "  --threads N           request workers (default 8)\n"
+		   "  --heartbeat-interval D  lease renewal period (default 10s; keep it well\n"
+		   "                        under the server's --node-monitor-grace-period)\n"
+		   "  --status-interval D   node status period (default 60s)\n"
+		   "  --debug               log debug messages\n");
+	return f == stderr ? 2 : 0;
+}
+
+static int read_first_line(const char *path, char **ret, struct err *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len;
+	int r = fs_read_file(AT_FDCWD, path, &buf, &len, err);
+
+	if (r < 0)
+		return r;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!buf[0])
+		return err_set(err, EINVAL, "token file %s is empty", path);
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+/* Splits every --zones value at commas into one NULL-terminated list. */
+static char **split_zones(char **vals)
+{
+	size_t n = 0, cap = 8;
+	char **out = xcalloc(cap, sizeof(*out));
+
+	for (char **v = vals; v && *v; v++) {
+		cleanup_free char *copy = xstrdup(*v);
+		char *save = NULL;
+
+		for (char *z = strtok_r(copy, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
+			if (!*z)
+				continue;
+			if (n + 2 > cap) {
+				cap *= 2;
+				out = xrealloc(out, cap * sizeof(*out));
+			}
+			out[n++] = xstrdup(z);
+			out[n] = NULL;
+		}
+	}
+	return out;
+}
+
+/* "10s", "500ms", "1m" or plain seconds, in milliseconds; -1 when malformed. */
+static int64_t duration_ms(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (end == s || v < 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return v * 1000;
+	if (!strcmp(end, "ms"))
+		return v;
+	if (!strcmp(end, "m"))
+		return v * 60000;
+	return -1;
+}
+
+static void print_summary(const struct sim_config *cfg, size_t registered)
+{
+	const char *p = cfg->name_prefix;
+
+	printf("skiff sim: %zu of %zu hollow nodes registered (%s%zu..%s%zu) with %s\n", registered,
+	       cfg->count, p, cfg->first_index, p, cfg->first_index + cfg->count - 1, cfg->server);
+	fflush(stdout);
+}
+
+static int sim_nodes(int argc, char **argv)
+{
+	struct err err = ERR_INIT;
+	const char *server = NULL, *token = NULL, *token_file = NULL, *ca_file = NULL;
+	const char *prefix = "hollow-node-", *cpu = "4", *memory = "16Gi", *pods = "110";
+	const char *heartbeat = "10s", *status_every = "60s";
+	int64_t lease_ms, status_ms;
+	cleanup_free char **zone_vals = NULL;
+	cleanup_strv char **zones = NULL;
+	cleanup_free char *ca = NULL, *tok = NULL;
+	int count = 0, first = 0, threads = 0, n, sig = 0;
+	bool debug = false, help = false, summarized = false;
+	struct flag flags[] = {
+		{"count", 'n', FLAG_INT, &count},
+		{"server", 's', FLAG_STR, &server},
+		{"token", 't', FLAG_STR, &token},
+		{"token-file", 0, FLAG_STR, &token_file},
+		{"ca-file", 0, FLAG_STR, &ca_file},
+		{"name-prefix", 0, FLAG_STR, &prefix},
+		{"first-index", 0, FLAG_INT, &first},
+		{"cpu", 0, FLAG_STR, &cpu},
+		{"memory", 0, FLAG_STR, &memory},
+		{"pods", 0, FLAG_STR, &pods},
+		{"zones", 0, FLAG_LIST, &zone_vals},
+		{"threads", 0, FLAG_INT, &threads},
+		{"heartbeat-interval", 0, FLAG_STR, &heartbeat},
+		{"status-interval", 0, FLAG_STR, &status_every},
+		{"debug", 0, FLAG_BOOL, &debug},
+		{"help", 'h', FLAG_BOOL, &help},
+		{NULL, 0, 0, NULL},
+	};
+	struct sim_config cfg = {0};
+	struct sim *s = NULL;
+	struct timespec tmo = {1, 0};
+	time_t started = time(NULL);
+	sigset_t set;
+
+	if (flags_parse(flags, argc - 1, argv + 1, false, &n, &err) < 0) {
+		cmd_fail("sim", &err);
+		return usage(stderr);
+	}
+	if (help)
+		return usage(stdout);
+	if (n > 0) {
+		fprintf(stderr, "skiff sim nodes: unexpected argument '%s'\n", argv[1]);
+		return usage(stderr);
+	}
+	if (count <= 0 || first < 0 || threads < 0 || !server || (!token && !token_file)) {
+		fprintf(stderr, "skiff sim nodes: --count (> 0), --server and --token or "
+				"--token-file are required\n");
+		return usage(stderr);
+	}
+	lease_ms = duration_ms(heartbeat);
+	status_ms = duration_ms(status_every);
+	if (lease_ms < 100 || lease_ms > 3600000 || status_ms < 100 || status_ms > 3600000) {
+		fprintf(stderr, "skiff sim nodes: --heartbeat-interval and --status-interval take "
+				"durations from 100ms to 1h\n");
+		return 2;
+	}
+	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
+	log_set_component("sim");
+	if (!token) {
+		if (read_first_line(token_file, &tok, &err) < 0)
+			return cmd_fail("sim", &err);
+		token = tok;
+	}
+	if (ca_file) {
+		size_t len;
+
+		if (fs_read_file(AT_FDCWD, ca_file, &ca, &len, &err) < 0)
+			return cmd_fail("sim", &err);
+	}
+	zones = split_zones(zone_vals);
+
+	/* signals are taken by sigtimedwait below; every thread inherits the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg.server = server;
+	cfg.join_token = token;
+	cfg.ca_pem = ca;
+	cfg.name_prefix = prefix;
+	cfg.count = (size_t)count;
+	cfg.first_index = (size_t)first;
+	cfg.cpu = cpu;
+	cfg.memory = memory;
+	cfg.pods = pods;
+	cfg.zones = (const char *const *)zones;
+	cfg.threads = (unsigned)threads;
+	cfg.lease_ms = (unsigned)lease_ms;
+	cfg.status_ms = (unsigned)status_ms;
+	if (sim_start(&cfg, &s, &err) < 0)
+		return cmd_fail("sim", &err);
+	log_info("simulating %d nodes against %s", count, server);
+
+	for (;;) {
+		size_t reg = sim_registered(s);
+
+		if (!summarized && (reg == cfg.count || time(NULL) - started >= SUMMARY_AFTER_S)) {
+			print_summary(&cfg, reg);
+			summarized = true;
+		}
+		sig = sigtimedwait(&set, NULL, &tmo);
+		if (sig > 0)
+			break;
+		if (sig < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+	}
+	log_info("signal %d: stopping %d hollow nodes", sig, count);
+	sim_stop(s);
+	return 0;
+}
+
+int cmd_sim(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help"))
+		return usage(argc < 2 ? stderr : stdout);
+	if (strcmp(argv[1], "nodes") == 0)
+		return sim_nodes(argc - 1, argv + 1);
+	fprintf(stderr, "skiff sim: unknown simulation '%s'\n", argv[1]);
+	return usage(stderr);
+}
