@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# apiserver.sh: load on `skiff server`, on the embedded SQLite store and on etcd:
+# apiserver.sh: load on `skiff server` (the API server and store alone: no scheduler or
+# controllers), on the embedded SQLite store and on etcd:
 # N pods created through the API, list all and by label, W watchers each receiving
 # every event of a burst, server RSS. PODS=10000 WATCHERS=1000 by default.
 set -euo pipefail
@@ -31,7 +32,8 @@ run() {
 	port=$(free_port)
 	mkdir -p "$dir"
 	local args=(server --data-dir "$dir/data" --https-listen-port "$port" --bind-address 127.0.0.1
-		--write-kubeconfig "$dir/kubeconfig.yaml" --disable-agent)
+		--write-kubeconfig "$dir/kubeconfig.yaml" --disable-agent
+		--disable-scheduler --disable-controller-manager)
 	[ -n "$endpoint" ] && args+=(--datastore-endpoint "$endpoint")
 	"$SKIFF" "${args[@]}" >"$dir/server.log" 2>&1 &
 	local spid=$!

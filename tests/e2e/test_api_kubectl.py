@@ -19,27 +19,46 @@ from cluster_env import ETCD, KUBECTL, Etcd, Server, wait_for
 pytestmark = pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl is not installed")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "etcd"])
-def server(request):
+def running_server(backend, control_plane=False):
     etcd = None
-    if request.param == "etcd":
+    if backend == "etcd":
         if not ETCD.exists():
             pytest.skip("etcd is not installed")
         etcd = Etcd()
-    s = Server(datastore=etcd.url if etcd else None)
+    s = Server(datastore=etcd.url if etcd else None, control_plane=control_plane)
     yield s
     s.cleanup()
     if etcd:
         etcd.stop()
 
 
-@pytest.fixture
-def ns(server):
+@pytest.fixture(scope="module", params=["sqlite", "etcd"])
+def server(request):
+    yield from running_server(request.param)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "etcd"])
+def cp_server(request):
+    """With the controllers: garbage collection and namespace deletion are theirs."""
+    yield from running_server(request.param, control_plane=True)
+
+
+def make_ns(server):
     name = f"t-{uuid.uuid4().hex[:8]}"
     server.kubectl("create", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
     yield name
     server.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def ns(server):
+    yield from make_ns(server)
+
+
+@pytest.fixture
+def cp_ns(cp_server):
+    yield from make_ns(cp_server)
 
 
 DEPLOY = """\
@@ -241,7 +260,8 @@ def test_scale_and_status_subresource(server, ns):
     assert d["status"]["replicas"] == 7 and d["metadata"]["generation"] == 2
 
 
-def test_delete_variants(server, ns):
+def test_delete_variants(cp_server, cp_ns):
+    server, ns = cp_server, cp_ns
     for name in ("a", "b", "c"):
         server.kubectl("create", "-n", ns, "configmap", name)
     server.kubectl("label", "-n", ns, "cm", "a", "b", "gone=yes")
@@ -556,7 +576,8 @@ def test_watch_too_old_is_gone():
         s.cleanup()
 
 
-def test_namespace_deletion_empties_it(server):
+def test_namespace_deletion_empties_it(cp_server):
+    server = cp_server
     name = f"gone-{uuid.uuid4().hex[:6]}"
     server.kubectl("create", "namespace", name)
     server.kubectl("create", "-n", name, "configmap", "c")

@@ -170,14 +170,10 @@ char *api_serialize(const struct api_resource *r, json_t *obj, size_t *len);
 /* A random (version 4) UUID for metadata.uid; heap string. */
 char *api_new_uid(void);
 
-/* Writes by the server's own loops, comparing on @o's revision (maint.c). */
-int api_write_update(struct api *api, const struct api_obj *o, json_t *obj);
-int api_write_delete(struct api *api, const struct api_obj *o);
-
 /* Creates what every namespace holds (the default ServiceAccount, the CA ConfigMap). */
 void api_namespace_defaults(struct api *api, const char *ns);
 
-/* The loops keeping namespaces, owners and the store tidy (maint.c). */
+/* The loop giving namespaces their defaults and compacting the store (maint.c). */
 int maint_start(struct api *api, struct err *err);
 void maint_stop(struct api *api);
 

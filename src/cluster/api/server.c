@@ -1252,6 +1252,10 @@ static bool finalize_if_done(struct req *q, const char *key, json_t *obj, int64_
 
 	if (!jpath(obj, "metadata", "deletionTimestamp") || json_array_size(fin) > 0)
 		return false;
+	/* a namespace also waits for spec.finalizers, which only /finalize empties */
+	if (strcmp(q->res->kind, "Namespace") == 0 &&
+	    json_array_size(jpath(obj, "spec", "finalizers")) > 0)
+		return false;
 	if (q->dry_run) {
 		reply_doc(q, 200, obj, 0);
 		return true;

@@ -23,6 +23,8 @@ static const struct {
 	{"cronjob", cronjob_start, cronjob_stop},
 	{"endpoints", endpoints_start, endpoints_stop},
 	{"nodelifecycle", nodelifecycle_start, nodelifecycle_stop},
+	{"garbagecollector", gc_start, gc_stop},
+	{"namespace", namespace_start, namespace_stop},
 };
 
 #define NCONTROLLERS (sizeof(table) / sizeof(table[0]))

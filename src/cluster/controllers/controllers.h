@@ -47,6 +47,13 @@ void endpoints_stop(void *state);
 int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void **ret,
 			struct err *err);
 void nodelifecycle_stop(void *state);
+/* Owner references (cascading deletion, orphaning) and pods of vanished nodes. */
+int gc_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err);
+void gc_stop(void *state);
+/* Empties namespaces being deleted, then finalizes them. */
+int namespace_start(struct kc *c, const struct controllers_config *cfg, void **ret,
+		    struct err *err);
+void namespace_stop(void *state);
 
 struct controllers;
 
