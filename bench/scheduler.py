@@ -31,15 +31,30 @@ def rss_mib(pid):
     return 0.0
 
 
+DECODER = json.JSONDecoder()
+
+
 def field(line, key):
-    """The string value of the first "key":"value" in a raw event line (no JSON parse:
-    the watch carries hundreds of thousands of events)."""
+    """The string value of the first "key":"value" in a raw event line (no full parse:
+    the watch carries hundreds of thousands of events; use for keys that occur once)."""
     k = b'"' + key + b'":"'
     i = line.find(k)
     if i < 0:
         return None
     i += len(k)
     return line[i:line.find(b'"', i)]
+
+
+def pod_name(line):
+    """metadata.name of the pod in an event line: only the metadata object is decoded
+    (owner references carry names too)."""
+    i = line.find(b'"metadata":{')
+    if i < 0:
+        return None
+    text = line.decode(errors="replace")
+    j = text.find('"metadata":{') + len('"metadata":')
+    meta, _ = DECODER.raw_decode(text, j)
+    return meta.get("name")
 
 
 def main():
@@ -89,7 +104,7 @@ def main():
             lines = buf.split(b"\n")
             buf = lines.pop()
             for line in lines:
-                name = field(line, b"name")
+                name = pod_name(line)
                 if name is None:
                     continue
                 created.setdefault(name, now)

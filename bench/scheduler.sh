@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # scheduler.sh: NODES hollow nodes (`skiff sim nodes`) and NODES*PER_NODE pods created
 # through Deployments; prints scheduling throughput, pod start latency and memory.
-# Defaults: 5000 nodes, 30 pods per node (150,000 pods).
+# Defaults: 5000 nodes, 30 pods per node (150,000 pods). A /24 per node needs a cluster
+# network larger than the default /16: 10.128.0.0/9 holds 32,768 nodes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$SKIFF" server --data-dir "$work/data" --https-listen-port "$port" --bind-address 127.0.0.1 \
-	--write-kubeconfig "$work/kubeconfig.yaml" --disable-agent >"$work/server.log" 2>&1 &
+	--write-kubeconfig "$work/kubeconfig.yaml" --disable-agent \
+	--cluster-cidr 10.128.0.0/9 >"$work/server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 for _ in $(seq 100); do
