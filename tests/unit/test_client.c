@@ -31,6 +31,7 @@
 #include "cluster/api/http.h"
 #include "cluster/api/pki.h"
 #include "cluster/client/client.h"
+#include "cluster/client/internal.h"
 
 #define TOKEN "test-admin-token"
 
@@ -841,6 +842,165 @@ static void test_informer_relists_after_410_and_delivers_the_differences(void **
 		json_decref(objs[i]);
 }
 
+/* Shared informers. */
+
+/* The handlers of one subscriber; @log records which subscriber saw each change. */
+struct sub_rec {
+	pthread_mutex_t *lock;
+	char *log;
+	char id;
+	int adds, updates, dels;
+	int delay_ms;
+	bool stopped, called_after_stop;
+};
+
+static void sub_note(struct sub_rec *r, int *counter)
+{
+	size_t n;
+
+	if (r->delay_ms)
+		sleep_ms(r->delay_ms);
+	pthread_mutex_lock(r->lock);
+	if (r->stopped)
+		r->called_after_stop = true;
+	(*counter)++;
+	n = strlen(r->log);
+	if (n + 1 < 256) {
+		r->log[n] = r->id;
+		r->log[n + 1] = '\0';
+	}
+	pthread_mutex_unlock(r->lock);
+}
+
+static void sub_add(void *arg, json_t *obj)
+{
+	struct sub_rec *r = arg;
+
+	(void)obj;
+	sub_note(r, &r->adds);
+}
+
+static void sub_update(void *arg, json_t *old, json_t *obj)
+{
+	struct sub_rec *r = arg;
+
+	(void)old;
+	(void)obj;
+	sub_note(r, &r->updates);
+}
+
+static void sub_del(void *arg, json_t *obj)
+{
+	struct sub_rec *r = arg;
+
+	(void)obj;
+	sub_note(r, &r->dels);
+}
+
+static bool sub_wait(struct sub_rec *r, int adds, int updates, int dels)
+{
+	double end = now_s() + 5;
+	bool done = false;
+
+	while (!done && now_s() < end) {
+		pthread_mutex_lock(r->lock);
+		done = r->adds == adds && r->updates == updates && r->dels == dels;
+		pthread_mutex_unlock(r->lock);
+		if (!done)
+			sleep_ms(10);
+	}
+	return done;
+}
+
+static void test_informers_on_one_path_share_one_list_and_watch(void **state)
+{
+	struct transport *t = *state;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	char log[256] = "";
+	struct sub_rec ra = {.lock = &lock, .log = log, .id = 'a'};
+	struct sub_rec rb = {.lock = &lock, .log = log, .id = 'b'};
+	struct sub_rec rc = {.lock = &lock, .log = log, .id = 'c'};
+	struct informer_handlers ha = {sub_add, sub_update, sub_del, &ra};
+	struct informer_handlers hb = {sub_add, sub_update, sub_del, &rb};
+	struct informer_handlers hc = {sub_add, sub_update, sub_del, &rc};
+	cleanup_free char *ns = xasprintf("%s-shared", t->ns);
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);
+	cleanup_json json_t *nsobj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+					       "Namespace", "metadata", "name", ns);
+	struct informer *a = NULL, *b = NULL, *c = NULL;
+	cleanup_json json_t *obj = NULL;
+	json_t *next = NULL;
+	struct err err = ERR_INIT;
+	char name[32];
+
+	assert_int_equal(kc_request(t->c, "POST", "/api/v1/namespaces", NULL, nsobj, NULL, &err),
+			 201);
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "sh-%d", i);
+		assert_int_equal(create_cm(t->c, ns, name, "0", i == 0 ? &obj : NULL), 201);
+	}
+	assert_int_equal(informer_start(t->c, path, &ha, &a, &err), 0);
+	assert_true(informer_wait_synced(a, 5000));
+	assert_int_equal(ra.adds, 5);
+
+	/* a late subscriber: the same cache and list, and the adds of what it holds */
+	assert_int_equal(informer_start(t->c, path, &hb, &b, &err), 0);
+	assert_ptr_equal(informer_shared(a), informer_shared(b));
+	assert_true(informer_wait_synced(b, 5000));
+	pthread_mutex_lock(&lock);
+	assert_int_equal(rb.adds, 5);
+	assert_int_equal(ra.adds, 5);
+	log[0] = '\0';
+	pthread_mutex_unlock(&lock);
+	assert_int_equal(informer_lists(b), 1);
+	assert_int_equal(informer_count(b), 5);
+	{
+		cleanup_json json_t *x = informer_get(a, ns, "sh-3");
+		cleanup_json json_t *y = informer_get(b, ns, "sh-3");
+
+		assert_non_null(x);
+		assert_ptr_equal(x, y);
+	}
+
+	/* every change reaches both, in the order they subscribed */
+	assert_int_equal(create_cm(t->c, ns, "sh-5", "0", NULL), 201);
+	assert_int_equal(update_cm(t->c, obj, "1", &next), 200);
+	json_decref(obj);
+	obj = next;
+	assert_int_equal(delete_cm(t->c, ns, "sh-4"), 200);
+	assert_true(sub_wait(&ra, 6, 1, 1));
+	assert_true(sub_wait(&rb, 6, 1, 1));
+	pthread_mutex_lock(&lock);
+	assert_string_equal(log, "ababab");
+	pthread_mutex_unlock(&lock);
+
+	/* stopping one, even while its slow handler runs, leaves the other working */
+	ra.delay_ms = 200;
+	assert_int_equal(create_cm(t->c, ns, "sh-6", "0", NULL), 201);
+	sleep_ms(50);
+	informer_stop(a);
+	pthread_mutex_lock(&lock);
+	ra.stopped = true;
+	pthread_mutex_unlock(&lock);
+	assert_int_equal(create_cm(t->c, ns, "sh-7", "0", NULL), 201);
+	assert_true(sub_wait(&rb, 8, 1, 1));
+	assert_true(wait_match(t->c, b, ns, 5));
+
+	/* another subscriber after that one left still joins the same informer */
+	assert_int_equal(informer_start(t->c, path, &hc, &c, &err), 0);
+	assert_true(informer_wait_synced(c, 5000));
+	assert_ptr_equal(informer_shared(b), informer_shared(c));
+	assert_int_equal(rc.adds, 7);
+	assert_int_equal(delete_cm(t->c, ns, "sh-0"), 200);
+	assert_true(sub_wait(&rb, 8, 1, 2));
+	assert_true(sub_wait(&rc, 7, 0, 1));
+	assert_int_equal(informer_lists(c), 1);
+	informer_stop(b);
+	informer_stop(c);
+	assert_false(ra.called_after_stop);
+	assert_true(ra.adds <= 7);
+}
+
 /* HTTPS with the cluster CA. */
 
 static void test_remote_client_verifies_the_cluster_ca(void **state)
@@ -1046,6 +1206,7 @@ int main(void)
 		BOTH(test_watch_of_a_missing_resource_reports_404),
 		BOTH(test_informer_follows_500_rapid_changes),
 		BOTH(test_informer_pages_a_large_list),
+		BOTH(test_informers_on_one_path_share_one_list_and_watch),
 		BOTH(test_events_are_written_and_repeats_counted),
 		BOTH(test_kc_free_ends_an_idle_watch),
 		cmocka_unit_test(test_watch_parses_events_split_anywhere),

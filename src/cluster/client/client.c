@@ -678,6 +678,17 @@ void kc_cancel_fire(struct kc *c, struct kc_cancel *cancel)
 	pthread_mutex_unlock(&c->lock);
 }
 
+bool kc_cancel_reset(struct kc *c, struct kc_cancel *cancel)
+{
+	bool fired;
+
+	pthread_mutex_lock(&c->lock);
+	fired = cancel->fired;
+	cancel->fired = false;
+	pthread_mutex_unlock(&c->lock);
+	return fired;
+}
+
 static int watch_register(struct watch *w)
 {
 	struct kc *c = w->c;

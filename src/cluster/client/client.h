@@ -74,7 +74,10 @@ struct informer_handlers {
 /*
  * Starts list+watch of @path (e.g. "/api/v1/pods", "/apis/apps/v1/deployments", with
  * "?labelSelector=..." or "?fieldSelector=..." as needed) on a thread of its own.
- * Handlers see each change once, in order; objects passed to them are borrowed.
+ * Handlers see each change once, in order; objects passed to them are borrowed and
+ * shared, never to be changed. Starts with the same client and path share one list+watch
+ * and one copy: a later one first gets an add for each object already held, and all
+ * handlers run on the shared thread in the order they were started.
  */
 int informer_start(struct kc *c, const char *path, const struct informer_handlers *h,
 		   struct informer **ret, struct err *err);
@@ -87,6 +90,7 @@ json_t *informer_get(struct informer *inf, const char *ns, const char *name);
 /* Calls @fn for every object (a consistent snapshot; @fn may not call into @inf). */
 void informer_foreach(struct informer *inf, void (*fn)(void *arg, json_t *obj), void *arg);
 size_t informer_count(struct informer *inf);
+/* Ends @inf's handlers (waiting for one that runs; not to be called from one). */
 void informer_stop(struct informer *inf);
 
 /* Work queues. */

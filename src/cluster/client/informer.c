@@ -9,10 +9,19 @@
  * a relist, after which the handlers get the differences from the local copy: adds,
  * updates and deletes. Failures back off from 200 ms to 30 s.
  *
+ * Informers are shared: every informer_start() on the same client and path after the
+ * first adds a subscriber (a handle with its handlers) to the informer already running,
+ * so that the scheduler and the controllers of one process hold one copy of each object
+ * and one list+watch. A late subscriber gets an add for every object already held, from
+ * the informer's thread before the next event, which is why attaching one ends the
+ * current watch (the next resumes where it stopped). Handlers run on that thread, in the
+ * order the subscribers came, and the last subscriber to leave stops the thread.
+ *
  * The server may repeat a change (a watch from a paginated list's revision replays
  * changes to objects that later pages already showed): an event older than the cached
  * version of its object is skipped, comparing revisions as numbers, which skiff's are.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,18 +41,26 @@
 #define BACKOFF_INITIAL_MS 200
 #define BACKOFF_MAX_MS     30000
 
-struct informer {
+/* The list+watch and the copy that the subscribers of one client and path share. */
+struct shared {
+	struct shared *next; /* the registry; under registry_lock */
+	size_t n_subs;       /* under registry_lock */
 	struct kc *c;
 	char *path;
-	struct informer_handlers h;
 	pthread_t thread;
-	struct kc_cancel cancel;
+	struct kc_cancel cancel; /* fired by informer_stop and by new subscribers */
 
-	pthread_mutex_t lock; /* objs, synced; cond signals synced and stop */
+	/* objs, synced, subs, calling; cond signals synced, stop, new subscribers and the
+	 * end of each handler call */
+	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct kc_map objs; /* key -> json_t * (a reference); written by the thread only */
 	bool synced;
 	atomic_bool stop;
+	struct informer *subs;    /* in the order they came */
+	struct informer *calling; /* whose handler runs now */
+	uint64_t last_seq;
+	unsigned lists;
 
 	/* the informer's thread only */
 	char *rv;            /* the revision to resume watching from */
@@ -52,6 +69,18 @@ struct informer {
 	size_t watch_events; /* events of the current watch */
 	int64_t backoff_ms;
 };
+
+/* A subscriber: what informer_start() returns. */
+struct informer {
+	struct informer *next; /* under s->lock */
+	struct shared *s;
+	struct informer_handlers h;
+	uint64_t seq;
+	bool pending; /* waits for the adds of the objects held when it came; under s->lock */
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared *registry;
 
 static const char *rv_of(const json_t *obj)
 {
@@ -81,119 +110,187 @@ static bool older(const json_t *obj, const json_t *cached, bool or_same)
 	return or_same ? a <= b : a < b;
 }
 
-static void set_rv(struct informer *inf, const char *rv)
+static void set_rv(struct shared *s, const char *rv)
 {
 	if (!rv || !*rv)
 		return;
-	free(inf->rv);
-	inf->rv = xstrdup(rv);
+	free(s->rv);
+	s->rv = xstrdup(rv);
 }
 
-static void call_add(struct informer *inf, json_t *obj)
+static bool stopping(struct shared *s)
 {
-	if (inf->h.add)
-		inf->h.add(inf->h.arg, obj);
+	return atomic_load(&s->stop);
 }
 
-static void call_update(struct informer *inf, json_t *old, json_t *obj)
+enum change { CHANGE_ADD, CHANGE_UPDATE, CHANGE_DEL };
+
+static void call(struct informer *sub, enum change what, json_t *old, json_t *obj)
 {
-	if (inf->h.update)
-		inf->h.update(inf->h.arg, old, obj);
+	const struct informer_handlers *h = &sub->h;
+
+	if (what == CHANGE_ADD && h->add)
+		h->add(h->arg, obj);
+	else if (what == CHANGE_UPDATE && h->update)
+		h->update(h->arg, old, obj);
+	else if (what == CHANGE_DEL && h->del)
+		h->del(h->arg, obj);
 }
 
-static void call_del(struct informer *inf, json_t *obj)
+/* The first subscriber after @seq that is served; under s->lock. */
+static struct informer *next_ready(struct shared *s, uint64_t seq)
 {
-	if (inf->h.del)
-		inf->h.del(inf->h.arg, obj);
+	for (struct informer *sub = s->subs; sub; sub = sub->next)
+		if (sub->seq > seq && !sub->pending)
+			return sub;
+	return NULL;
 }
 
-static bool stopping(struct informer *inf)
+/*
+ * Hands a change to every subscriber in turn. The lock is dropped for each call, so
+ * subscribers may come and go meanwhile: one that came waits for its initial adds (which
+ * include this change), one that left is no longer in the list.
+ */
+static void deliver(struct shared *s, enum change what, json_t *old, json_t *obj)
 {
-	return atomic_load(&inf->stop);
+	struct informer *sub;
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while ((sub = next_ready(s, seq))) {
+		seq = sub->seq;
+		s->calling = sub;
+		pthread_mutex_unlock(&s->lock);
+		call(sub, what, old, obj);
+		pthread_mutex_lock(&s->lock);
+		s->calling = NULL;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
-/* Sleeps for the backoff (woken by informer_stop) and doubles it. */
-static void backoff(struct informer *inf)
+static struct informer *first_pending(struct shared *s)
+{
+	for (struct informer *sub = s->subs; sub; sub = sub->next)
+		if (sub->pending)
+			return sub;
+	return NULL;
+}
+
+static void initial_add(void *arg, const char *key, void *value)
+{
+	(void)key;
+	call(arg, CHANGE_ADD, NULL, value);
+}
+
+/*
+ * Gives new subscribers an add for each object held. Only this thread writes the map, so
+ * it is read here without the lock.
+ */
+static void serve_pending(struct shared *s)
+{
+	struct informer *sub;
+
+	pthread_mutex_lock(&s->lock);
+	while ((sub = first_pending(s))) {
+		s->calling = sub;
+		pthread_mutex_unlock(&s->lock);
+		kc_map_foreach(&s->objs, initial_add, sub);
+		pthread_mutex_lock(&s->lock);
+		sub->pending = false;
+		s->calling = NULL;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Sleeps for the backoff (woken by informer_stop; serving new subscribers) and doubles it. */
+static void backoff(struct shared *s)
 {
 	struct timespec ts;
 
-	inf->backoff_ms = inf->backoff_ms ? inf->backoff_ms * 2 : BACKOFF_INITIAL_MS;
-	if (inf->backoff_ms > BACKOFF_MAX_MS)
-		inf->backoff_ms = BACKOFF_MAX_MS;
-	kc_deadline(&ts, inf->backoff_ms);
-	pthread_mutex_lock(&inf->lock);
-	while (!stopping(inf))
-		if (pthread_cond_timedwait(&inf->cond, &inf->lock, &ts) == ETIMEDOUT)
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_INITIAL_MS;
+	if (s->backoff_ms > BACKOFF_MAX_MS)
+		s->backoff_ms = BACKOFF_MAX_MS;
+	kc_deadline(&ts, s->backoff_ms);
+	pthread_mutex_lock(&s->lock);
+	while (!stopping(s)) {
+		if (first_pending(s)) {
+			pthread_mutex_unlock(&s->lock);
+			serve_pending(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
 			break;
-	pthread_mutex_unlock(&inf->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* Watch events. */
 
-static void on_put(struct informer *inf, json_t *obj)
+static void on_put(struct shared *s, json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
 	json_t *old;
 
-	pthread_mutex_lock(&inf->lock);
-	old = kc_map_get(&inf->objs, key);
+	pthread_mutex_lock(&s->lock);
+	old = kc_map_get(&s->objs, key);
 	if (old && older(obj, old, true)) {
-		pthread_mutex_unlock(&inf->lock);
+		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	kc_map_put(&inf->objs, key, json_incref(obj));
-	pthread_mutex_unlock(&inf->lock);
-	if (old)
-		call_update(inf, old, obj);
-	else
-		call_add(inf, obj);
+	kc_map_put(&s->objs, key, json_incref(obj));
+	pthread_mutex_unlock(&s->lock);
+	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
 	json_decref(old);
 }
 
-static void on_delete(struct informer *inf, json_t *obj)
+static void on_delete(struct shared *s, json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
 	json_t *old;
 
-	pthread_mutex_lock(&inf->lock);
-	old = kc_map_get(&inf->objs, key);
+	pthread_mutex_lock(&s->lock);
+	old = kc_map_get(&s->objs, key);
 	/* a deletion is at least as new as the version it removes */
 	if (!old || older(obj, old, false)) {
-		pthread_mutex_unlock(&inf->lock);
+		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	kc_map_del(&inf->objs, key);
-	pthread_mutex_unlock(&inf->lock);
-	call_del(inf, obj);
+	kc_map_del(&s->objs, key);
+	pthread_mutex_unlock(&s->lock);
+	deliver(s, CHANGE_DEL, NULL, obj);
 	json_decref(old);
 }
 
 static int on_event(void *arg, const char *type, json_t *obj)
 {
-	struct informer *inf = arg;
+	struct shared *s = arg;
 
-	if (stopping(inf))
+	if (stopping(s))
 		return -1;
-	inf->watch_events++;
+	serve_pending(s);
+	s->watch_events++;
 	if (strcmp(type, "ERROR") == 0) {
 		json_int_t code = json_integer_value(json_object_get(obj, "code"));
 		const char *msg = json_string_value(json_object_get(obj, "message"));
 
 		if (code == 410)
-			inf->relist = true;
+			s->relist = true;
 		else
-			inf->watch_failed = true;
-		log_debug("client: watch %s: %s%s", inf->path, msg ? msg : "error",
+			s->watch_failed = true;
+		log_debug("client: watch %s: %s%s", s->path, msg ? msg : "error",
 			  code == 410 ? ", relisting" : ", retrying");
 		return -1;
 	}
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
-		on_put(inf, obj);
+		on_put(s, obj);
 	else if (strcmp(type, "DELETED") == 0)
-		on_delete(inf, obj);
+		on_delete(s, obj);
 	else if (strcmp(type, "BOOKMARK") != 0)
 		return 0;
-	set_rv(inf, rv_of(obj));
+	set_rv(s, rv_of(obj));
 	return 0;
 }
 
@@ -218,15 +315,15 @@ static void free_value(void *arg, const char *key, void *value)
 	json_decref(value);
 }
 
-static int list_all(struct informer *inf, struct kc_map *out, char **ret_rv, struct err *err)
+static int list_all(struct shared *s, struct kc_map *out, char **ret_rv, struct err *err)
 {
-	const char *sep = strchr(inf->path, '?') ? "&" : "?";
+	const char *sep = strchr(s->path, '?') ? "&" : "?";
 	cleanup_free char *cont = NULL;
 	cleanup_free char *rv = NULL;
 
 	do {
 		cleanup_free char *esc = cont ? kc_escape(cont) : NULL;
-		cleanup_free char *target = xasprintf("%s%slimit=%d%s%s", inf->path, sep, PAGE_SIZE,
+		cleanup_free char *target = xasprintf("%s%slimit=%d%s%s", s->path, sep, PAGE_SIZE,
 						      esc ? "&continue=" : "", esc ? esc : "");
 		cleanup_json json_t *doc = NULL;
 		json_t *meta, *items, *item;
@@ -235,7 +332,12 @@ static int list_all(struct informer *inf, struct kc_map *out, char **ret_rv, str
 		size_t i;
 		int r;
 
-		r = kc_request(inf->c, "GET", target, NULL, NULL, &doc, err);
+		if (!cont) {
+			pthread_mutex_lock(&s->lock);
+			s->lists++;
+			pthread_mutex_unlock(&s->lock);
+		}
+		r = kc_request(s->c, "GET", target, NULL, NULL, &doc, err);
 		if (r < 0)
 			return r;
 		if (r != 200)
@@ -243,7 +345,7 @@ static int list_all(struct informer *inf, struct kc_map *out, char **ret_rv, str
 		meta = json_object_get(doc, "metadata");
 		items = json_object_get(doc, "items");
 		if (!json_is_array(items))
-			return err_set(err, EPROTO, "list %s: no items in the response", inf->path);
+			return err_set(err, EPROTO, "list %s: no items in the response", s->path);
 		if (!rv)
 			rv = xstrdup(json_string_value(json_object_get(meta, "resourceVersion"))
 					     ?: "");
@@ -262,7 +364,7 @@ static int list_all(struct informer *inf, struct kc_map *out, char **ret_rv, str
 }
 
 struct diff {
-	struct informer *inf;
+	struct shared *s;
 	struct kc_map *other;
 };
 
@@ -273,9 +375,9 @@ static void deliver_new(void *arg, const char *key, void *value)
 	const char *a = rv_of(old), *b = rv_of(value);
 
 	if (!old)
-		call_add(d->inf, value);
+		deliver(d->s, CHANGE_ADD, NULL, value);
 	else if (!a || !b || strcmp(a, b) != 0)
-		call_update(d->inf, old, value);
+		deliver(d->s, CHANGE_UPDATE, old, value);
 }
 
 static void deliver_gone(void *arg, const char *key, void *value)
@@ -283,168 +385,234 @@ static void deliver_gone(void *arg, const char *key, void *value)
 	struct diff *d = arg;
 
 	if (!kc_map_has(d->other, key))
-		call_del(d->inf, value);
+		deliver(d->s, CHANGE_DEL, NULL, value);
 }
 
 /*
  * Installs a fresh list as the local copy and tells the handlers what changed. Only this
  * thread writes the map, so it is read here without the lock.
  */
-static void replace(struct informer *inf, struct kc_map *fresh)
+static void replace(struct shared *s, struct kc_map *fresh)
 {
 	struct kc_map old;
-	struct diff d = {inf, NULL};
+	struct diff d = {s, NULL};
 
-	pthread_mutex_lock(&inf->lock);
-	old = inf->objs;
-	inf->objs = *fresh;
-	pthread_mutex_unlock(&inf->lock);
+	/* subscribers that came before the list get its changes like the others */
+	serve_pending(s);
+	pthread_mutex_lock(&s->lock);
+	old = s->objs;
+	s->objs = *fresh;
+	pthread_mutex_unlock(&s->lock);
 
 	d.other = &old;
-	kc_map_foreach(&inf->objs, deliver_new, &d);
-	d.other = &inf->objs;
+	kc_map_foreach(&s->objs, deliver_new, &d);
+	d.other = &s->objs;
 	kc_map_foreach(&old, deliver_gone, &d);
 	kc_map_foreach(&old, free_value, NULL);
 	kc_map_done(&old);
 
-	pthread_mutex_lock(&inf->lock);
-	inf->synced = true;
-	pthread_cond_broadcast(&inf->cond);
-	pthread_mutex_unlock(&inf->lock);
+	pthread_mutex_lock(&s->lock);
+	s->synced = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
-static bool relist(struct informer *inf)
+static bool relist(struct shared *s)
 {
 	struct kc_map fresh;
 	char *rv = NULL;
 	struct err err = ERR_INIT;
 
 	kc_map_init(&fresh);
-	if (list_all(inf, &fresh, &rv, &err) < 0) {
-		if (!stopping(inf))
-			log_debug("client: informer %s: %s, retrying", inf->path, err.msg);
+	if (list_all(s, &fresh, &rv, &err) < 0) {
+		if (!stopping(s))
+			log_debug("client: informer %s: %s, retrying", s->path, err.msg);
 		err_clear(&err);
 		kc_map_foreach(&fresh, free_value, NULL);
 		kc_map_done(&fresh);
 		return false;
 	}
-	replace(inf, &fresh);
-	free(inf->rv);
-	inf->rv = rv;
-	inf->relist = false;
+	replace(s, &fresh);
+	free(s->rv);
+	s->rv = rv;
+	s->relist = false;
 	return true;
 }
 
 static void *informer_main(void *arg)
 {
-	struct informer *inf = arg;
-	const char *sep = strchr(inf->path, '?') ? "&" : "?";
+	struct shared *s = arg;
+	const char *sep = strchr(s->path, '?') ? "&" : "?";
 
-	while (!stopping(inf)) {
+	while (!stopping(s)) {
 		cleanup_free char *target = NULL;
 		struct err err = ERR_INIT;
 		int r;
 
-		if (!inf->rv || inf->relist) {
-			if (!relist(inf)) {
-				backoff(inf);
+		serve_pending(s);
+		if (!s->rv || s->relist) {
+			if (!relist(s)) {
+				backoff(s);
 				continue;
 			}
 		}
-		target = xasprintf("%s%sresourceVersion=%s", inf->path, sep, inf->rv);
-		inf->watch_failed = false;
-		inf->watch_events = 0;
-		r = kc_watch_cancellable(inf->c, target, on_event, inf, &inf->cancel, &err);
-		if (stopping(inf)) {
+		target = xasprintf("%s%sresourceVersion=%s", s->path, sep, s->rv);
+		s->watch_failed = false;
+		s->watch_events = 0;
+		r = kc_watch_cancellable(s->c, target, on_event, s, &s->cancel, &err);
+		if (stopping(s)) {
 			err_clear(&err);
 			break;
 		}
+		if (kc_cancel_reset(s->c, &s->cancel)) {
+			/* a new subscriber ended the watch to get its adds */
+			err_clear(&err);
+			continue;
+		}
 		if (r == 410) {
-			inf->relist = true;
+			s->relist = true;
 		} else if (r < 0 || r != 200) {
-			log_debug("client: informer %s: %s, retrying", inf->path,
+			log_debug("client: informer %s: %s, retrying", s->path,
 				  err.msg ? err.msg : "watch failed");
 		}
 		err_clear(&err);
-		if (inf->relist)
-			inf->backoff_ms = 0;
-		else if (r == 200 && !inf->watch_failed && inf->watch_events > 0)
-			inf->backoff_ms = 0;
+		if (s->relist)
+			s->backoff_ms = 0;
+		else if (r == 200 && !s->watch_failed && s->watch_events > 0)
+			s->backoff_ms = 0;
 		else
-			backoff(inf);
+			backoff(s);
 	}
 	return NULL;
+}
+
+static void shared_free(struct shared *s)
+{
+	kc_map_foreach(&s->objs, free_value, NULL);
+	kc_map_done(&s->objs);
+	free(s->rv);
+	free(s->path);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* A new informer with its thread and @sub as its first subscriber; under registry_lock. */
+static int shared_start(struct kc *c, const char *path, struct informer *sub, struct err *err)
+{
+	struct shared *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int r;
+
+	s->c = c;
+	s->path = xstrdup(path);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	kc_map_init(&s->objs);
+	atomic_init(&s->stop, false);
+	sub->s = s;
+	sub->seq = ++s->last_seq;
+	s->subs = sub;
+	s->n_subs = 1;
+	/* signals stay with the threads that expect them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&s->thread, NULL, informer_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		shared_free(s);
+		return err_errno(err, r, "start informer for '%s'", path);
+	}
+	s->next = registry;
+	registry = s;
+	return 0;
+}
+
+/* Adds @sub to @s, to be served by its thread; under registry_lock. */
+static void shared_join(struct shared *s, struct informer *sub)
+{
+	struct informer **p;
+
+	sub->s = s;
+	sub->pending = true;
+	s->n_subs++;
+	pthread_mutex_lock(&s->lock);
+	sub->seq = ++s->last_seq;
+	for (p = &s->subs; *p; p = &(*p)->next)
+		;
+	*p = sub;
+	/* wakes a backoff; a watch waits for an event that may not come for long */
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	kc_cancel_fire(s->c, &s->cancel);
 }
 
 int informer_start(struct kc *c, const char *path, const struct informer_handlers *h,
 		   struct informer **ret, struct err *err)
 {
-	struct informer *inf = xcalloc(1, sizeof(*inf));
-	pthread_condattr_t ca;
-	sigset_t all, old;
-	int r;
+	struct informer *sub = xcalloc(1, sizeof(*sub));
+	struct shared *s;
+	int r = 0;
 
-	inf->c = c;
-	inf->path = xstrdup(path);
 	if (h)
-		inf->h = *h;
-	pthread_mutex_init(&inf->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&inf->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	kc_map_init(&inf->objs);
-	atomic_init(&inf->stop, false);
-	/* signals stay with the threads that expect them */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&inf->thread, NULL, informer_main, inf);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		kc_map_done(&inf->objs);
-		pthread_cond_destroy(&inf->cond);
-		pthread_mutex_destroy(&inf->lock);
-		free(inf->path);
-		free(inf);
-		return err_errno(err, r, "start informer for '%s'", path);
+		sub->h = *h;
+	pthread_mutex_lock(&registry_lock);
+	for (s = registry; s; s = s->next)
+		if (s->c == c && strcmp(s->path, path) == 0)
+			break;
+	if (s)
+		shared_join(s, sub);
+	else
+		r = shared_start(c, path, sub, err);
+	pthread_mutex_unlock(&registry_lock);
+	if (r < 0) {
+		free(sub);
+		return r;
 	}
-	*ret = inf;
+	*ret = sub;
 	return 0;
 }
 
 bool informer_synced(struct informer *inf)
 {
+	struct shared *s = inf->s;
 	bool v;
 
-	pthread_mutex_lock(&inf->lock);
-	v = inf->synced;
-	pthread_mutex_unlock(&inf->lock);
+	pthread_mutex_lock(&s->lock);
+	v = s->synced && !inf->pending;
+	pthread_mutex_unlock(&s->lock);
 	return v;
 }
 
 bool informer_wait_synced(struct informer *inf, int timeout_ms)
 {
+	struct shared *s = inf->s;
 	struct timespec ts;
 	bool v;
 
 	kc_deadline(&ts, timeout_ms);
-	pthread_mutex_lock(&inf->lock);
-	while (!inf->synced && !stopping(inf))
-		if (pthread_cond_timedwait(&inf->cond, &inf->lock, &ts) == ETIMEDOUT)
+	pthread_mutex_lock(&s->lock);
+	while (!(s->synced && !inf->pending) && !stopping(s))
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
 			break;
-	v = inf->synced;
-	pthread_mutex_unlock(&inf->lock);
+	v = s->synced && !inf->pending;
+	pthread_mutex_unlock(&s->lock);
 	return v;
 }
 
 json_t *informer_get(struct informer *inf, const char *ns, const char *name)
 {
 	cleanup_free char *key = ns && *ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
+	struct shared *s = inf->s;
 	json_t *obj;
 
-	pthread_mutex_lock(&inf->lock);
-	obj = json_incref(kc_map_get(&inf->objs, key));
-	pthread_mutex_unlock(&inf->lock);
+	pthread_mutex_lock(&s->lock);
+	obj = json_incref(kc_map_get(&s->objs, key));
+	pthread_mutex_unlock(&s->lock);
 	return obj;
 }
 
@@ -464,38 +632,80 @@ static void foreach_one(void *arg, const char *key, void *value)
 void informer_foreach(struct informer *inf, void (*fn)(void *arg, json_t *obj), void *arg)
 {
 	struct foreach_ctx f = {fn, arg};
+	struct shared *s = inf->s;
 
-	pthread_mutex_lock(&inf->lock);
-	kc_map_foreach(&inf->objs, foreach_one, &f);
-	pthread_mutex_unlock(&inf->lock);
+	pthread_mutex_lock(&s->lock);
+	kc_map_foreach(&s->objs, foreach_one, &f);
+	pthread_mutex_unlock(&s->lock);
 }
 
 size_t informer_count(struct informer *inf)
 {
+	struct shared *s = inf->s;
 	size_t n;
 
-	pthread_mutex_lock(&inf->lock);
-	n = inf->objs.n;
-	pthread_mutex_unlock(&inf->lock);
+	pthread_mutex_lock(&s->lock);
+	n = s->objs.n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+const void *informer_shared(struct informer *inf)
+{
+	return inf->s;
+}
+
+unsigned informer_lists(struct informer *inf)
+{
+	struct shared *s = inf->s;
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->lists;
+	pthread_mutex_unlock(&s->lock);
 	return n;
 }
 
 void informer_stop(struct informer *inf)
 {
+	struct shared *s;
+	bool last;
+
 	if (!inf)
 		return;
-	pthread_mutex_lock(&inf->lock);
-	atomic_store(&inf->stop, true);
-	pthread_cond_broadcast(&inf->cond);
-	pthread_mutex_unlock(&inf->lock);
-	/* an idle watch would never return by itself */
-	kc_cancel_fire(inf->c, &inf->cancel);
-	pthread_join(inf->thread, NULL);
-	kc_map_foreach(&inf->objs, free_value, NULL);
-	kc_map_done(&inf->objs);
-	free(inf->rv);
-	free(inf->path);
-	pthread_cond_destroy(&inf->cond);
-	pthread_mutex_destroy(&inf->lock);
+	s = inf->s;
+	/* a handler cannot wait for itself to return */
+	assert(!pthread_equal(pthread_self(), s->thread));
+	pthread_mutex_lock(&registry_lock);
+	last = --s->n_subs == 0;
+	if (last) {
+		for (struct shared **p = &registry; *p; p = &(*p)->next) {
+			if (*p == s) {
+				*p = s->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+
+	pthread_mutex_lock(&s->lock);
+	while (s->calling == inf)
+		pthread_cond_wait(&s->cond, &s->lock);
+	for (struct informer **p = &s->subs; *p; p = &(*p)->next) {
+		if (*p == inf) {
+			*p = inf->next;
+			break;
+		}
+	}
+	if (last)
+		atomic_store(&s->stop, true);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 	free(inf);
+	if (!last)
+		return;
+	/* an idle watch would never return by itself */
+	kc_cancel_fire(s->c, &s->cancel);
+	pthread_join(s->thread, NULL);
+	shared_free(s);
 }

@@ -51,6 +51,15 @@ struct kc_cancel {
 int kc_watch_cancellable(struct kc *c, const char *path, kc_watch_fn fn, void *arg,
 			 struct kc_cancel *cancel, struct err *err);
 void kc_cancel_fire(struct kc *c, struct kc_cancel *cancel);
+/* Unfires @cancel for the watches started next; returns whether it was fired. */
+bool kc_cancel_reset(struct kc *c, struct kc_cancel *cancel);
+
+/*
+ * For tests: the underlying shared informer of a handle (handles on the same client and
+ * path share one) and how many lists it has made.
+ */
+const void *informer_shared(struct informer *inf);
+unsigned informer_lists(struct informer *inf);
 
 /*
  * The event recorder of a client (event.c): made on the first kc_event() by
