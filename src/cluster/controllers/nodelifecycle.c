@@ -793,8 +793,8 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 				   "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
 				   &lease_h, &st->leases, err);
 	if (r >= 0)
-		r = informer_start(c, "/api/v1/pods?fieldSelector=spec.nodeName%21%3D", &pod_h,
-				   &st->pods, err);
+		/* the pods informer every control loop shares; unbound pods are skipped */
+		r = informer_start(c, "/api/v1/pods", &pod_h, &st->pods, err);
 	if (r >= 0) {
 		r = -pthread_create(&st->thread, NULL, loop, st);
 		if (r < 0)

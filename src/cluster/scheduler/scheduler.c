@@ -501,14 +501,31 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void pod_del(void *arg, json_t *obj);
+
+/* Terminated pods hold nothing, as upstream's scheduler filters them out. */
+static bool terminated(const json_t *pod)
+{
+	const char *phase =
+		json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+
+	return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
 static void pod_add(void *arg, json_t *obj)
 {
-	on_pod(arg, NULL, obj);
+	if (!terminated(obj))
+		on_pod(arg, NULL, obj);
 }
 
 static void pod_update(void *arg, json_t *old, json_t *obj)
 {
-	on_pod(arg, old, obj);
+	if (terminated(obj)) {
+		if (!terminated(old))
+			pod_del(arg, obj);
+		return;
+	}
+	on_pod(arg, terminated(old) ? NULL : old, obj);
 }
 
 static void pod_del(void *arg, json_t *obj)
@@ -688,11 +705,8 @@ int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 	if (r >= 0) {
 		h = pod_h;
 		h.arg = s;
-		/* terminated pods hold nothing, as upstream's scheduler filters them out */
-		r = informer_start(c,
-				   "/api/v1/pods?fieldSelector=status.phase%21%3DSucceeded%2C"
-				   "status.phase%21%3DFailed",
-				   &h, &s->pods_inf, err);
+		/* the pods informer every control loop shares; pod_add/update skip the ended */
+		r = informer_start(c, "/api/v1/pods", &h, &s->pods_inf, err);
 	}
 	if (r < 0) {
 		scheduler_free(s);
