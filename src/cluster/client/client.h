@@ -112,6 +112,14 @@ char *wq_get(struct workqueue *q);
 void wq_done(struct workqueue *q, const char *key);
 size_t wq_len(struct workqueue *q);
 void wq_shutdown(struct workqueue *q);
+
+/*
+ * A controller worker: syncs keys from @q until wq_shutdown(). @sync returns < 0 to retry
+ * the key with backoff (its error logged at debug level, naming @what), 0 when done, or a
+ * number of milliseconds after which to look at the key again.
+ */
+typedef int (*wq_sync_fn)(void *arg, const char *key, struct err *err);
+void wq_process(struct workqueue *q, const char *what, wq_sync_fn sync, void *arg);
 void wq_free(struct workqueue *q);
 
 /* "ns/name" or "name": the key of an object. Heap string. */

@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/client/internal.h"
 
@@ -260,6 +262,29 @@ size_t wq_len(struct workqueue *q)
 	n = q->len;
 	pthread_mutex_unlock(&q->lock);
 	return n;
+}
+
+void wq_process(struct workqueue *q, const char *what, wq_sync_fn sync, void *arg)
+{
+	char *key;
+
+	while ((key = wq_get(q))) {
+		struct err err = ERR_INIT;
+		int r = sync(arg, key, &err);
+
+		if (r < 0) {
+			log_debug("%s: sync %s: %s, retrying", what, key,
+				  err.msg ? err.msg : "failed");
+			err_clear(&err);
+			wq_add_rate_limited(q, key);
+		} else {
+			wq_forget(q, key);
+			if (r > 0)
+				wq_add_after(q, key, r);
+		}
+		wq_done(q, key);
+		free(key);
+	}
 }
 
 void wq_shutdown(struct workqueue *q)

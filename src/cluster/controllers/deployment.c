@@ -1094,24 +1094,16 @@ out:
 	return r;
 }
 
+static int sync_key(void *arg, const char *key, struct err *err)
+{
+	return d_sync(arg, key, err) < 0 ? -1 : 0;
+}
+
 static void *worker(void *arg)
 {
 	struct d_ctrl *c = arg;
-	char *key;
 
-	while ((key = wq_get(c->q))) {
-		struct err err = ERR_INIT;
-
-		if (d_sync(c, key, &err) < 0) {
-			log_debug("sync deployment '%s': %s, retrying", key, err.msg);
-			err_clear(&err);
-			wq_add_rate_limited(c->q, key);
-		} else {
-			wq_forget(c->q, key);
-		}
-		wq_done(c->q, key);
-		free(key);
-	}
+	wq_process(c->q, "deployment controller", sync_key, c);
 	return NULL;
 }
 

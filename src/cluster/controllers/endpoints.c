@@ -1307,28 +1307,18 @@ static bool wait_synced(struct ep_ctl *st)
 	return true;
 }
 
+static int sync_key(void *arg, const char *key, struct err *err)
+{
+	return sync_service(arg, key, err) < 0 ? -1 : 0;
+}
+
 static void *worker(void *arg)
 {
 	struct ep_ctl *st = arg;
-	char *key;
 
 	/* syncing before every cache is full would empty the endpoints of running services */
-	if (!wait_synced(st))
-		return NULL;
-	while ((key = wq_get(st->q))) {
-		struct err err = ERR_INIT;
-
-		if (sync_service(st, key, &err) < 0) {
-			log_debug("endpoints: sync service %s: %s, retrying", key,
-				  err.msg ? err.msg : "failed");
-			err_clear(&err);
-			wq_add_rate_limited(st->q, key);
-		} else {
-			wq_forget(st->q, key);
-		}
-		wq_done(st->q, key);
-		free(key);
-	}
+	if (wait_synced(st))
+		wq_process(st->q, "endpoints controller", sync_key, st);
 	return NULL;
 }
 

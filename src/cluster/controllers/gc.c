@@ -766,29 +766,21 @@ static bool wait_synced(struct gc *gc)
 	return true;
 }
 
+/* Keys are "p:UID" (a pod on a node that may be gone) or "g:UID" (an owner graph item). */
+static int sync_key(void *arg, const char *key, struct err *err)
+{
+	int r = key[0] == 'p' ? process_pod(arg, key + 2, err) : process_item(arg, key + 2, err);
+
+	return r < 0 ? -1 : 0;
+}
+
 static void *worker(void *arg)
 {
 	struct gc *gc = arg;
-	char *key;
 
 	/* deciding on a partial graph would take live owners for gone ones */
-	if (!wait_synced(gc))
-		return NULL;
-	while ((key = wq_get(gc->q))) {
-		struct err err = ERR_INIT;
-		int r = key[0] == 'p' ? process_pod(gc, key + 2, &err)
-				      : process_item(gc, key + 2, &err);
-
-		if (r < 0) {
-			log_debug("garbage collector: %s: %s, retrying", key, err.msg);
-			err_clear(&err);
-			wq_add_rate_limited(gc->q, key);
-		} else {
-			wq_forget(gc->q, key);
-		}
-		wq_done(gc->q, key);
-		free(key);
-	}
+	if (wait_synced(gc))
+		wq_process(gc->q, "garbage collector", sync_key, gc);
 	return NULL;
 }
 

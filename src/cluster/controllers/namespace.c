@@ -248,30 +248,20 @@ static bool wait_synced(struct ns_ctl *st)
 	return true;
 }
 
+/* Deleting a namespace takes rounds: while objects remain, it is looked at again. */
+static int sync_key(void *arg, const char *key, struct err *err)
+{
+	int r = sync_namespace(arg, key, err);
+
+	return r < 0 ? -1 : r > 0 ? RECHECK_MS : 0;
+}
+
 static void *worker(void *arg)
 {
 	struct ns_ctl *st = arg;
-	char *key;
 
-	if (!wait_synced(st))
-		return NULL;
-	while ((key = wq_get(st->q))) {
-		struct err err = ERR_INIT;
-		int r = sync_namespace(st, key, &err);
-
-		if (r < 0) {
-			log_debug("namespace controller: delete namespace '%s': %s, retrying", key,
-				  err.msg);
-			err_clear(&err);
-			wq_add_rate_limited(st->q, key);
-		} else {
-			wq_forget(st->q, key);
-			if (r > 0)
-				wq_add_after(st->q, key, RECHECK_MS);
-		}
-		wq_done(st->q, key);
-		free(key);
-	}
+	if (wait_synced(st))
+		wq_process(st->q, "namespace controller", sync_key, st);
 	return NULL;
 }
 

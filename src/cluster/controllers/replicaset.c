@@ -756,24 +756,16 @@ static int rs_sync(struct rs_ctrl *c, const char *key, struct err *err)
 	return 0;
 }
 
+static int sync_key(void *arg, const char *key, struct err *err)
+{
+	return rs_sync(arg, key, err) < 0 ? -1 : 0;
+}
+
 static void *worker(void *arg)
 {
 	struct rs_ctrl *c = arg;
-	char *key;
 
-	while ((key = wq_get(c->q))) {
-		struct err err = ERR_INIT;
-
-		if (rs_sync(c, key, &err) < 0) {
-			log_debug("sync replicaset '%s': %s, retrying", key, err.msg);
-			err_clear(&err);
-			wq_add_rate_limited(c->q, key);
-		} else {
-			wq_forget(c->q, key);
-		}
-		wq_done(c->q, key);
-		free(key);
-	}
+	wq_process(c->q, "replicaset controller", sync_key, c);
 	return NULL;
 }
 
