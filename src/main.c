@@ -17,10 +17,8 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
-	{"runtime", cmd_runtime},
-	{"image", cmd_image},
-	{"server", cmd_server},
-	{"sim", cmd_sim},
+	{"runtime", cmd_runtime}, {"image", cmd_image}, {"server", cmd_server}, {"sim", cmd_sim},
+	{"agent", cmd_agent},     {"shim", cmd_shim},   {"pause", cmd_pause},
 };
 
 static const struct cmd *find(const char *name)
@@ -38,6 +36,7 @@ static int usage(FILE *f)
 		   "  runtime   OCI runtime with runc's command line (also as 'skiff-runtime')\n"
 		   "  image     images: pull, push, import, save, load, mount, bundle ...\n"
 		   "  server    control plane: the Kubernetes API (kubectl is the client)\n"
+		   "  agent     node agent: runs this machine's pods for a cluster\n"
 		   "  sim       simulated (hollow) nodes for tests and benchmarks\n"
 		   "\n"
 		   "skiff --version prints the version.\n");

@@ -17,6 +17,9 @@ int cmd_runtime(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
+int cmd_shim(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
 
 /* Prints @err's message (and logs it), clears it and returns exit status 1. */
 int cmd_fail(const char *prog, struct err *err);

@@ -22,6 +22,7 @@
 #include "base/flags.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "cluster/agent/agent.h"
 #include "cluster/api/api.h"
 #include "cluster/api/pki.h"
 #include "cluster/client/client.h"
@@ -54,6 +55,11 @@ static int usage(FILE *f)
 		"  --cluster-dns ADDR          cluster DNS address (default 10.43.0.10)\n"
 		"  --node-name NAME            this node's name (default the hostname)\n"
 		"  --disable-agent             run no node agent on this machine\n"
+		"  --node-ip IP                the node's address (default: --advertise-address)\n"
+		"  --kubelet-port N            the node agent's HTTPS port (default 10250)\n"
+		"  --pod-log-dir DIR           container logs (default /var/log/skiff/pods)\n"
+		"  --cgroup-root PATH          parent cgroup of all pods (default /kubepods)\n"
+		"  --insecure-registry H       pull from registry H (host:port) over plain HTTP\n"
 		"  --watch-cache-size N        changes kept for watches to resume from "
 		"(default 65536)\n"
 		"  --disable-scheduler         run no scheduler\n"
@@ -197,8 +203,9 @@ int cmd_server(int argc, char **argv)
 	const char *kubeconfig = DEFAULT_KUBECONFIG, *token_opt = NULL, *token_file = NULL;
 	const char *endpoint = NULL, *service_cidr = "10.43.0.0/16";
 	const char *cluster_cidr = "10.42.0.0/16", *cluster_dns = "10.43.0.10";
-	const char *node_name = NULL;
-	cleanup_free char **sans = NULL;
+	const char *node_name = NULL, *node_ip = NULL, *pod_log_dir = NULL, *cgroup_root = NULL;
+	cleanup_free char **sans = NULL, **insecure = NULL;
+	int agent_port = 10250;
 	int port = 6443, watch_cache = 0;
 	bool disable_agent = false, debug = false, help = false;
 	bool no_scheduler = false, no_controllers = false;
@@ -219,6 +226,11 @@ int cmd_server(int argc, char **argv)
 		{"cluster-dns", 0, FLAG_STR, &cluster_dns},
 		{"node-name", 0, FLAG_STR, &node_name},
 		{"disable-agent", 0, FLAG_BOOL, &disable_agent},
+		{"node-ip", 0, FLAG_STR, &node_ip},
+		{"kubelet-port", 0, FLAG_INT, &agent_port},
+		{"pod-log-dir", 0, FLAG_STR, &pod_log_dir},
+		{"cgroup-root", 0, FLAG_STR, &cgroup_root},
+		{"insecure-registry", 0, FLAG_LIST, &insecure},
 		{"watch-cache-size", 0, FLAG_INT, &watch_cache},
 		{"disable-scheduler", 0, FLAG_BOOL, &no_scheduler},
 		{"disable-controller-manager", 0, FLAG_BOOL, &no_controllers},
@@ -242,6 +254,8 @@ int cmd_server(int argc, char **argv)
 	struct kc *client = NULL;
 	struct scheduler *sched = NULL;
 	struct controllers *ctl = NULL;
+	struct agent *agent = NULL;
+	struct agent_config agent_cfg = {0};
 	sigset_t set;
 	int n, sig;
 
@@ -291,9 +305,11 @@ int cmd_server(int argc, char **argv)
 			service_cidr);
 		return 2;
 	}
-	(void)cluster_dns;
-	(void)node_name;
-	(void)disable_agent;
+	if (agent_port <= 0 || agent_port > 65535) {
+		fprintf(stderr, "skiff server: --kubelet-port %d: expected 1 to 65535\n",
+			agent_port);
+		return 2;
+	}
 
 	server_dir = xasprintf("%s/server", data_dir);
 	tls_dir = xasprintf("%s/server/tls", data_dir);
@@ -386,12 +402,26 @@ int cmd_server(int argc, char **argv)
 		api_stop(api);
 		return cmd_fail("server", &err);
 	}
-	if ((!no_scheduler || !no_controllers) && kc_local(api, &client, &err) < 0)
+	if ((!no_scheduler || !no_controllers || !disable_agent) &&
+	    kc_local(api, &client, &err) < 0)
 		goto fail;
 	if (!no_scheduler && scheduler_start(client, &sched, &err) < 0)
 		goto fail;
 	if (!no_controllers && controllers_start(client, &ctl_cfg, &ctl, &err) < 0)
 		goto fail;
+	if (!disable_agent) {
+		agent_cfg.node_name = node_name ? node_name : host;
+		agent_cfg.node_ip = node_ip ? node_ip : advertise;
+		agent_cfg.data_dir = data_dir;
+		agent_cfg.log_dir = pod_log_dir;
+		agent_cfg.cgroup_root = cgroup_root;
+		agent_cfg.cluster_dns = cluster_dns;
+		agent_cfg.join_token = join_token;
+		agent_cfg.port = (uint16_t)agent_port;
+		agent_cfg.insecure_registries = (const char *const *)insecure;
+		if (agent_start(client, &agent_cfg, &agent, &err) < 0)
+			goto fail;
+	}
 	log_info("API server listening on %s (store: %s)", url,
 		 endpoint && *endpoint ? endpoint : "sqlite");
 	log_info("kubeconfig written to %s: export KUBECONFIG=%s", kubeconfig, kubeconfig);
@@ -403,12 +433,14 @@ int cmd_server(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	log_info("signal %d: shutting down", sig);
+	agent_stop(agent);
 	controllers_stop(ctl);
 	scheduler_stop(sched);
 	kc_free(client);
 	api_stop(api);
 	return 0;
 fail:
+	agent_stop(agent);
 	controllers_stop(ctl);
 	scheduler_stop(sched);
 	kc_free(client);

@@ -77,6 +77,25 @@ int img_untag(struct img_store *s, const char *name, struct err *err);
 int img_prune(struct img_store *s, uint64_t *ret_bytes, size_t *ret_blobs, size_t *ret_snapshots,
 	      struct err *err);
 
+/* ---- registry (OCI distribution spec) ---- */
+
+struct img_progress {
+	/* called with bytes done/total of one blob; total -1 when unknown; may be NULL */
+	void (*blob)(void *data, const char *digest, int64_t done, int64_t total);
+	void *data;
+};
+
+struct img_remote_opts {
+	const char *platform;  /* "linux/amd64" default */
+	const char *auth_file; /* docker-compatible auth.json; NULL: the default paths */
+	bool insecure;         /* plain HTTP (always for loopback registries) */
+	int parallel;          /* blob transfers at once; 0: 3 */
+	const struct img_progress *progress;
+};
+
+/* Pulls @ref into the store and names it; ret_digest: the manifest (or index) digest. */
+int img_pull(struct img_store *s, const struct img_ref *ref, const struct img_remote_opts *o,
+	     char ret_digest[IMG_DIGEST_MAX], struct err *err);
 /* ---- import and export ---- */
 
 struct img_import_opts {
@@ -127,6 +146,13 @@ int img_unmount(struct img_store *s, const char *id, const char *target, bool re
  */
 int img_bundle(struct img_store *s, const struct img_image *image, const char *dir,
 	       json_t *base_spec, struct err *err);
+/*
+ * The image config document of @image (for the host's platform): the whole JSON blob,
+ * whose "config" holds Entrypoint, Cmd, Env, WorkingDir, User. ret_id: its digest, which
+ * is the image's ID.
+ */
+int img_config_json(struct img_store *s, const struct img_image *image, json_t **ret_config,
+		    char ret_id[IMG_DIGEST_MAX], struct err *err);
 /* The writable-layer id img_bundle() uses for @dir (which must exist); heap, or NULL. */
 char *img_bundle_id(const char *dir);
 

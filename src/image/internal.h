@@ -194,25 +194,8 @@ int img_snapshots_prepare(struct img_store *s, const struct img_manifest *m,
 			  const struct img_config *c, const struct img_unpack_opts *o,
 			  char ***ret_lowers, struct err *err);
 
-/* ---- registry (OCI distribution spec) ---- */
+/* ---- registry: img_pull() and its options are in image.h ---- */
 
-struct img_progress {
-	/* called with bytes done/total of one blob; total -1 when unknown; may be NULL */
-	void (*blob)(void *data, const char *digest, int64_t done, int64_t total);
-	void *data;
-};
-
-struct img_remote_opts {
-	const char *platform;  /* "linux/amd64" default */
-	const char *auth_file; /* docker-compatible auth.json; NULL: the default paths */
-	bool insecure;         /* plain HTTP (always for loopback registries) */
-	int parallel;          /* blob transfers at once; 0: 3 */
-	const struct img_progress *progress;
-};
-
-/* Pulls @ref into the store and names it; ret_digest: the manifest (or index) digest. */
-int img_pull(struct img_store *s, const struct img_ref *ref, const struct img_remote_opts *o,
-	     char ret_digest[IMG_DIGEST_MAX], struct err *err);
 /* Pushes the local image @local to @dest. */
 int img_push(struct img_store *s, const struct img_image *local, const struct img_ref *dest,
 	     const struct img_remote_opts *o, struct err *err);

@@ -575,6 +575,35 @@ int img_bundle(struct img_store *s, const struct img_image *image, const char *d
 	return r < 0 ? err_wrap(err, "bundle '%s' from image '%s'", dir, image->name) : 0;
 }
 
+int img_config_json(struct img_store *s, const struct img_image *image, json_t **ret_config,
+		    char ret_id[IMG_DIGEST_MAX], struct err *err)
+{
+	cleanup_free char *text = NULL, *ctext = NULL;
+	struct img_manifest *m = NULL;
+	char digest[IMG_DIGEST_MAX];
+	json_t *doc;
+	size_t len, clen;
+	int r;
+
+	if (img_manifest_of(s, image->digest, NULL, &text, &len, digest, err) < 0 ||
+	    img_manifest_parse(text, len, &m, err) < 0)
+		return err_wrap(err, "image '%s'", image->name);
+	r = img_blob_read(s, m->config.digest, &ctext, &clen, err);
+	if (r == 0) {
+		doc = json_loadb(ctext, clen, 0, NULL);
+		if (!doc || !json_is_object(doc)) {
+			json_decref(doc);
+			r = err_set(err, EPROTO, "config '%s' is not a JSON object",
+				    m->config.digest);
+		} else {
+			snprintf(ret_id, IMG_DIGEST_MAX, "%s", m->config.digest);
+			*ret_config = doc;
+		}
+	}
+	img_manifest_free(m);
+	return r < 0 ? err_wrap(err, "image '%s'", image->name) : 0;
+}
+
 /* The writable-layer id img_bundle() used for @dir. */
 char *img_bundle_id(const char *dir)
 {

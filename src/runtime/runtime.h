@@ -105,4 +105,17 @@ int rt_exe_seal(char **argv, struct err *err);
 /* Parses a signal name ("KILL", "SIGKILL") or number; -1 when invalid. */
 int rt_signal_parse(const char *s);
 
+/*
+ * Creates the cgroup @path (absolute, as an OCI cgroupsPath) in every hierarchy the runtime
+ * uses, without moving any process into it, and applies @resources (a linux.resources
+ * object; may be NULL). Idempotent: an existing cgroup just gets @resources again. For
+ * cgroups that hold containers' cgroups (a pod's); EINVAL for a bad path or resources.
+ */
+int rt_cgroup_ensure(const char *path, const json_t *resources, struct err *err);
+/*
+ * Removes the cgroup @path from every hierarchy, cgroups below it first; missing is fine.
+ * EBUSY when processes remain in it.
+ */
+int rt_cgroup_remove(const char *path, struct err *err);
+
 #endif

@@ -24,18 +24,34 @@
 #include "cluster/api/http.h"
 #include "cluster/api/internal.h"
 
-char *api_node_credential(const char *join_token, const char *node)
+/* Hex HMAC-SHA256 of @what under @key. */
+static void hmac_hex(const char *key, const char *what, char hex[2 * SHA256_DIGEST_SIZE + 1])
 {
 	struct hmac_sha256_ctx ctx;
 	uint8_t digest[SHA256_DIGEST_SIZE];
-	char hex[2 * SHA256_DIGEST_SIZE + 1];
 
-	hmac_sha256_set_key(&ctx, strlen(join_token), (const uint8_t *)join_token);
-	hmac_sha256_update(&ctx, strlen(node), (const uint8_t *)node);
+	hmac_sha256_set_key(&ctx, strlen(key), (const uint8_t *)key);
+	hmac_sha256_update(&ctx, strlen(what), (const uint8_t *)what);
 	hmac_sha256_digest(&ctx, sizeof(digest), digest);
 	for (size_t i = 0; i < sizeof(digest); i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+char *api_node_credential(const char *join_token, const char *node)
+{
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+
+	hmac_hex(join_token, node, hex);
 	return xasprintf("skiff-node:%s:%s", node, hex);
+}
+
+char *api_kubelet_client_credential(const char *join_token)
+{
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+
+	/* a node name cannot contain '/', so this never equals a node's credential */
+	hmac_hex(join_token, "kubelet-client/api-server", hex);
+	return xasprintf("skiff-kubelet-client:%s", hex);
 }
 
 /* Constant-time comparison: a token's prefix must not be guessable from timing. */

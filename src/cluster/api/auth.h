@@ -10,6 +10,11 @@
 
 /* The bearer token of node @node under the cluster's join token (heap string). */
 char *api_node_credential(const char *join_token, const char *node);
+/*
+ * The bearer token the API server presents to node agents (their port 10250) when it
+ * proxies pods' logs, exec, attach and port-forward; agents check it (heap string).
+ */
+char *api_kubelet_client_credential(const char *join_token);
 
 /*
  * A service-account token (a JWT signed with HMAC-SHA256 under @key) for account @name

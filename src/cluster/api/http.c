@@ -38,6 +38,23 @@
  * MHD_resume_connection and MHD_suspend_connection). MHD calls the reader and the free
  * callback without holding its locks, so no cycle arises.
  *
+ * Upgrades. A 101 response made with MHD_create_response_for_upgrade hands the socket
+ * (for TLS, MHD's end of a socketpair it relays through the TLS session) to on_upgrade, on
+ * the connection's thread; the session then runs on a detached thread of its own, which
+ * calls MHD's close action when the user's callback returns, so the user never closes
+ * anything. Until then the connection counts in n_upgraded: MHD must not be stopped under
+ * an upgraded connection that is not closed, so http_server_stop() shuts the sockets down
+ * and waits for the count to drop. A 101 that never went out (the client left first) is
+ * reported to the callback with fd -1 from request_free().
+ *
+ * Deferred answers. http_defer() lets the handler return without a response: the
+ * connection is suspended (MHD allows that inside the access handler) until
+ * http_defer_resume(), and MHD, resumed, calls the access handler again, which runs the
+ * user's resume callback there to answer. The handle has two references (the caller's and
+ * the request's) and the same suspended/ready flags under its lock as streams have, so the
+ * connection is resumed exactly once whichever of the handler's return and the resume
+ * comes first. http_server_stop() resumes every waiting one (the client gets 503).
+ *
  * In-process requests (http_local_new) have no connection: the handler runs on the
  * caller's thread and answers into a sink. Their streams keep the two references, the
  * sink holding the response's: writes go straight to the sink under the stream's lock
@@ -114,6 +131,35 @@ struct http_stream {
 	struct http_local_sink sink;
 };
 
+/* An upgraded connection, owned by its thread (upgraded_main). */
+struct upgraded {
+	struct http_server *srv;
+	struct MHD_UpgradeResponseHandle *urh;
+	int fd;
+	http_upgrade_fn fn;
+	void *arg;
+	char *extra;
+	size_t extra_len;
+	struct upgraded *prev, *next; /* the server's list, under its lock */
+};
+
+struct http_defer {
+	pthread_mutex_t lock;
+	int refs; /* atomic: the caller's and the request's */
+	struct http_server *srv;
+	struct http_defer *prev, *next; /* the server's list, under its lock */
+	bool linked;                    /* under the server's lock */
+	void (*resume)(void *arg, struct http_request *req);
+	void *arg;
+
+	/* under lock */
+	struct MHD_Connection *conn;
+	bool ready;     /* http_defer_resume() ran */
+	bool suspended; /* MHD holds the connection suspended */
+	bool finished;  /* resume ran (or is running) */
+	bool stopping;  /* the server is stopping */
+};
+
 struct http_header {
 	char *name;
 	char *value;
@@ -130,6 +176,12 @@ struct http_request {
 	bool too_large;
 	bool responded;
 	bool queued; /* MHD took the response */
+	bool http11;
+	/* a 101 queued: the callback waiting for MHD to hand the socket over */
+	bool up_pending;
+	http_upgrade_fn up_fn;
+	void *up_arg;
+	struct http_defer *defer; /* the request's reference */
 	struct http_header *headers;
 	size_t n_headers;
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -154,6 +206,11 @@ struct http_server {
 	pthread_mutex_t lock;
 	bool stopping;
 	struct http_stream *streams;
+	/* upgraded connections and deferred requests, under lock */
+	struct upgraded *upgraded;
+	unsigned n_upgraded;
+	pthread_cond_t upgraded_cond;
+	struct http_defer *defers;
 
 	pthread_mutex_t mon_lock;
 	int mon_epfd;
@@ -408,10 +465,20 @@ static void headers_free(struct http_header *h, size_t n)
 	free(h);
 }
 
+static void defer_abandon(struct http_request *req);
+static void respond_status(struct http_request *req, unsigned code, const char *reason,
+			   const char *message);
+
 static void request_free(struct http_request *req)
 {
 	if (!req)
 		return;
+	if (req->up_pending) {
+		/* the 101 never went out */
+		req->up_pending = false;
+		req->up_fn(req->up_arg, -1, NULL, 0);
+	}
+	defer_abandon(req);
 	headers_free(req->headers, req->n_headers);
 	headers_free(req->in_headers, req->n_in_headers);
 	headers_free(req->args, req->n_args);
@@ -641,6 +708,306 @@ void http_local_release(struct http_stream *st)
 	stream_unref(st);
 }
 
+struct values {
+	const char *name;
+	bool nocase; /* header names are case-insensitive, query names are not */
+	const char **ret;
+	size_t max, n;
+};
+
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct values *v = cls;
+
+	(void)kind;
+	if (!key || (v->nocase ? strcasecmp(key, v->name) : strcmp(key, v->name)) != 0)
+		return MHD_YES;
+	if (v->n < v->max)
+		v->ret[v->n] = value ? value : "";
+	v->n++;
+	return MHD_YES;
+}
+
+static size_t local_values(const struct http_header *h, size_t n, const char *name,
+			   const char **ret, size_t max, bool nocase)
+{
+	size_t found = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((nocase ? strcasecmp(h[i].name, name) : strcmp(h[i].name, name)) != 0)
+			continue;
+		if (found < max)
+			ret[found] = h[i].value;
+		found++;
+	}
+	return found;
+}
+
+size_t http_header_values(const struct http_request *req, const char *name, const char **ret,
+			  size_t max)
+{
+	struct values v = {name, true, ret, max, 0};
+
+	if (req->local)
+		return local_values(req->in_headers, req->n_in_headers, name, ret, max, true);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_value, &v);
+	return v.n;
+}
+
+size_t http_query_values(const struct http_request *req, const char *name, const char **ret,
+			 size_t max)
+{
+	struct values v = {name, false, ret, max, 0};
+
+	if (req->local)
+		return local_values(req->args, req->n_args, name, ret, max, false);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_value, &v);
+	return v.n;
+}
+
+bool http_is_local(const struct http_request *req)
+{
+	return req->local;
+}
+
+/* Upgrades. */
+
+static void *upgraded_main(void *p)
+{
+	struct upgraded *u = p;
+	struct http_server *srv = u->srv;
+
+	u->fn(u->arg, u->fd, u->extra, u->extra_len);
+	pthread_mutex_lock(&srv->lock);
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		srv->upgraded = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	pthread_mutex_unlock(&srv->lock);
+	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(u->extra);
+	free(u);
+	/* last: http_server_stop() may free the server as soon as the count drops */
+	pthread_mutex_lock(&srv->lock);
+	srv->n_upgraded--;
+	pthread_cond_broadcast(&srv->upgraded_cond);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* MHD's upgrade handler: the 101 is out; runs on the connection's server thread. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = con_cls;
+	struct upgraded *u = xcalloc(1, sizeof(*u));
+	pthread_attr_t attr;
+	pthread_t thread;
+	sigset_t all, old;
+	int rc;
+
+	(void)conn;
+	u->srv = srv;
+	u->urh = urh;
+	u->fd = sock;
+	u->fn = req->up_fn;
+	u->arg = req->up_arg;
+	req->up_pending = false;
+	if (extra_len > 0) {
+		/* MHD's read buffer goes away with the request */
+		u->extra = xmalloc(extra_len);
+		memcpy(u->extra, extra, extra_len);
+		u->extra_len = extra_len;
+	}
+	pthread_mutex_lock(&srv->lock);
+	u->next = srv->upgraded;
+	if (u->next)
+		u->next->prev = u;
+	srv->upgraded = u;
+	srv->n_upgraded++;
+	if (srv->stopping)
+		shutdown(sock, SHUT_RDWR);
+	pthread_mutex_unlock(&srv->lock);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&thread, &attr, upgraded_main, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		log_debug("http: start upgraded connection thread: %s", strerror(rc));
+		/* the session ends at once: the callback sees a shut-down socket */
+		shutdown(sock, SHUT_RDWR);
+		upgraded_main(u);
+	}
+}
+
+void http_respond_upgrade(struct http_request *req, const char *const *headers,
+			  http_upgrade_fn on_upgraded, void *arg)
+{
+	struct MHD_Response *resp;
+
+	assert(!req->responded);
+	if (req->local || !req->http11) {
+		respond_status(req, 400, "BadRequest",
+			       req->local ? "an in-process request cannot upgrade its connection"
+					  : "connection upgrade needs HTTP/1.1");
+		on_upgraded(arg, -1, NULL, 0);
+		return;
+	}
+	req->responded = true;
+	resp = MHD_create_response_for_upgrade(on_upgrade, req->srv);
+	if (!resp) {
+		on_upgraded(arg, -1, NULL, 0);
+		return;
+	}
+	for (const char *const *h = headers; h && h[0] && h[1]; h += 2)
+		if (MHD_add_response_header(resp, h[0], h[1]) != MHD_YES)
+			log_debug("http: header '%s' refused", h[0]);
+	add_headers(req, resp, NULL);
+	req->up_fn = on_upgraded;
+	req->up_arg = arg;
+	req->up_pending = true;
+	req->queued = MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp) == MHD_YES;
+	MHD_destroy_response(resp);
+	if (!req->queued) {
+		req->up_pending = false;
+		on_upgraded(arg, -1, NULL, 0);
+	}
+}
+
+/* Deferred answers. */
+
+static void defer_unref(struct http_defer *d)
+{
+	if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static void defer_unlink(struct http_defer *d)
+{
+	struct http_server *srv = d->srv;
+
+	pthread_mutex_lock(&srv->lock);
+	if (d->linked) {
+		if (d->prev)
+			d->prev->next = d->next;
+		else
+			srv->defers = d->next;
+		if (d->next)
+			d->next->prev = d->prev;
+		d->prev = d->next = NULL;
+		d->linked = false;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+struct http_defer *http_defer(struct http_request *req,
+			      void (*resume)(void *arg, struct http_request *req), void *arg)
+{
+	struct http_server *srv = req->srv;
+	struct http_defer *d;
+
+	assert(!req->local && !req->responded && !req->defer);
+	d = xcalloc(1, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->refs = 2;
+	d->srv = srv;
+	d->conn = req->conn;
+	d->resume = resume;
+	d->arg = arg;
+	pthread_mutex_lock(&srv->lock);
+	d->stopping = srv->stopping;
+	d->next = srv->defers;
+	if (d->next)
+		d->next->prev = d;
+	srv->defers = d;
+	d->linked = true;
+	pthread_mutex_unlock(&srv->lock);
+	req->defer = d;
+	return d;
+}
+
+void http_defer_resume(struct http_defer *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->ready = true;
+	if (d->suspended && !d->finished) {
+		d->suspended = false;
+		MHD_resume_connection(d->conn);
+	}
+	pthread_mutex_unlock(&d->lock);
+	defer_unref(d);
+}
+
+/*
+ * The handler deferred, or MHD calls again for a deferred request: suspends the
+ * connection until http_defer_resume(), or runs @resume when that happened already.
+ */
+static enum MHD_Result defer_step(struct http_request *req)
+{
+	struct http_defer *d = req->defer;
+	bool stopping;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->ready && !d->stopping) {
+		/* under the lock, so http_defer_resume() sees `suspended` only once MHD has it */
+		d->suspended = true;
+		MHD_suspend_connection(req->conn);
+		pthread_mutex_unlock(&d->lock);
+		return MHD_YES;
+	}
+	d->suspended = false;
+	d->finished = true;
+	stopping = !d->ready;
+	pthread_mutex_unlock(&d->lock);
+
+	defer_unlink(d);
+	req->defer = NULL;
+	if (stopping) {
+		d->resume(d->arg, NULL);
+		respond_status(req, 503, "ServiceUnavailable", "the server is shutting down");
+	} else {
+		d->resume(d->arg, req);
+	}
+	defer_unref(d);
+	if (req->defer && !req->responded)
+		return defer_step(req);
+	if (!req->responded)
+		respond_status(req, 500, "InternalError", "Internal error: no response");
+	return req->queued ? MHD_YES : MHD_NO;
+}
+
+/* The request is over before its deferred answer: @resume learns it with NULL. */
+static void defer_abandon(struct http_request *req)
+{
+	struct http_defer *d = req->defer;
+	bool first;
+
+	if (!d)
+		return;
+	req->defer = NULL;
+	pthread_mutex_lock(&d->lock);
+	first = !d->finished;
+	d->finished = true;
+	d->suspended = false;
+	pthread_mutex_unlock(&d->lock);
+	defer_unlink(d);
+	if (first)
+		d->resume(d->arg, NULL);
+	defer_unref(d);
+}
+
 static int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -729,9 +1096,6 @@ struct http_request *http_local_new(const struct http_local_request *lr,
 	}
 	return req;
 }
-
-static void respond_status(struct http_request *req, unsigned code, const char *reason,
-			   const char *message);
 
 void http_local_finish(struct http_request *req)
 {
@@ -852,9 +1216,13 @@ static enum MHD_Result request_end(struct http_request *req)
 {
 	if (req->responded)
 		return req->queued ? MHD_YES : MHD_NO;
+	if (req->defer)
+		return defer_step(req);
 	if (req->too_large)
 		return respond_too_large(req);
 	req->srv->handler(req->srv->ctx, req);
+	if (req->defer && !req->responded)
+		return defer_step(req);
 	if (!req->responded)
 		respond_status(req, 500, "InternalError", "Internal error: no response");
 	return req->queued ? MHD_YES : MHD_NO;
@@ -867,9 +1235,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_request *req = *con_cls;
 	enum MHD_Result r;
 
-	(void)version;
-	if (!req)
-		return request_begin(cls, conn, url, method, con_cls);
+	if (!req) {
+		enum MHD_Result rb = request_begin(cls, conn, url, method, con_cls);
+
+		req = *con_cls;
+		req->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+		return rb;
+	}
 	if (*upload_data_size == 0)
 		return request_end(req);
 	r = request_data(req, upload_data, *upload_data_size);
@@ -953,6 +1325,7 @@ static void server_free(struct http_server *srv)
 	monitor_stop(srv);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->mon_lock);
+	pthread_cond_destroy(&srv->upgraded_cond);
 	if (srv->key_pem)
 		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
 	free(srv->key_pem);
@@ -1045,6 +1418,9 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, const struct htt
 	unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | family_flags;
+
+	if (MHD_is_feature_supported(MHD_FEATURE_UPGRADE) == MHD_YES)
+		flags |= MHD_ALLOW_UPGRADE;
 	struct MHD_OptionItem opts[16];
 	size_t n = 0;
 
@@ -1100,6 +1476,7 @@ int http_server_start(const struct http_config *cfg, struct http_server **ret, s
 	srv->mon_epfd = srv->mon_evfd = -1;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->mon_lock, NULL);
+	pthread_cond_init(&srv->upgraded_cond, NULL);
 	r = monitor_start(srv, err);
 	if (r < 0) {
 		server_free(srv);
@@ -1142,6 +1519,21 @@ void http_server_stop(struct http_server *srv)
 		stream_wake(st);
 		pthread_mutex_unlock(&st->lock);
 	}
+	/* deferred requests come back to answer 503; upgraded sessions see their end */
+	for (struct http_defer *d = srv->defers; d; d = d->next) {
+		pthread_mutex_lock(&d->lock);
+		d->stopping = true;
+		if (d->suspended && !d->finished) {
+			d->suspended = false;
+			MHD_resume_connection(d->conn);
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	for (struct upgraded *u = srv->upgraded; u; u = u->next)
+		shutdown(u->fd, SHUT_RDWR);
+	/* MHD must not stop under an upgraded connection that is not closed */
+	while (srv->n_upgraded > 0)
+		pthread_cond_wait(&srv->upgraded_cond, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	/* joins the server threads; every stream's response is freed (on_close) by then */
 	MHD_stop_daemon(srv->daemon);

@@ -57,6 +57,18 @@ const char *http_query(const struct http_request *req, const char *name);  /* or
 const char *http_body(const struct http_request *req, size_t *len);        /* "" if none */
 const char *http_peer(const struct http_request *req);                     /* "127.0.0.1:51234" */
 
+/*
+ * Every value of header @name (repeated headers such as X-Stream-Protocol-Version) or
+ * query argument @name (command=a&command=b), in order: stores up to @max of them in @ret
+ * and returns how many there are.
+ */
+size_t http_header_values(const struct http_request *req, const char *name, const char **ret,
+			  size_t max);
+size_t http_query_values(const struct http_request *req, const char *name, const char **ret,
+			 size_t max);
+/* Whether @req is an in-process request (http_local_new): no socket, no upgrade, no defer. */
+bool http_is_local(const struct http_request *req);
+
 /* Adds a response header (before responding). */
 void http_add_header(struct http_request *req, const char *name, const char *value);
 
@@ -86,6 +98,43 @@ void http_respond_take(struct http_request *req, unsigned status, const char *co
 struct http_stream *http_respond_stream(struct http_request *req, unsigned status,
 					const char *content_type, void (*on_close)(void *arg),
 					void *arg);
+
+/*
+ * Connection upgrade (WebSocket, SPDY): answers 101 Switching Protocols with @headers
+ * (name, value, ..., NULL; Upgrade is required, Connection: Upgrade is added) and those of
+ * http_add_header(), then hands the connection over to @on_upgraded.
+ *
+ * @on_upgraded runs exactly once. With @fd >= 0 it runs on a new thread of its own (all
+ * signals blocked), which it may keep as long as the session lasts: @fd is the raw
+ * bidirectional byte stream to the client (for TLS a socket MHD relays through its TLS
+ * session), @extra the bytes the client sent after its request, already read. It reads,
+ * writes, polls and may shutdown() @fd but never closes it: the connection is closed when
+ * @on_upgraded returns. http_server_stop() shuts @fd down and waits for it to return.
+ * With @fd == -1 the upgrade did not happen (an in-process request, which gets 400; a
+ * request that is not HTTP/1.1, which gets 400; a client gone before the 101 went out; a
+ * server stopping): it then only releases @arg, on whatever thread this is found, and must
+ * not block.
+ */
+typedef void (*http_upgrade_fn)(void *arg, int fd, const char *extra, size_t extra_len);
+void http_respond_upgrade(struct http_request *req, const char *const *headers,
+			  http_upgrade_fn on_upgraded, void *arg);
+
+/*
+ * Answering later: a handler that must wait for something slow (a connection to another
+ * machine) calls http_defer() and returns without answering. The connection then waits,
+ * costing no thread, until someone calls http_defer_resume() from any thread; @resume then
+ * runs on the connection's server thread with the request, to answer it exactly as a
+ * handler does (also with http_defer again; without an answer the client gets a 500).
+ * @resume runs exactly once: with NULL instead of the request when the client went away or
+ * the server stops first (the client then gets 503), possibly before http_defer_resume().
+ * The caller holds one reference to the returned handle and drops it with
+ * http_defer_resume(), which is valid also after @resume ran and after the server stopped.
+ * Not for in-process requests (http_is_local).
+ */
+struct http_defer;
+struct http_defer *http_defer(struct http_request *req,
+			      void (*resume)(void *arg, struct http_request *req), void *arg);
+void http_defer_resume(struct http_defer *d);
 
 /*
  * Queues bytes (copied) on a stream, from any thread. -EPIPE once the client is gone or

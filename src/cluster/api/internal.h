@@ -186,4 +186,12 @@ void api_reply_status(struct http_request *req, unsigned code, const char *reaso
 json_t *api_table(const struct api_resource *r, struct api_obj *const *objs, size_t n, int64_t rev,
 		  bool full_object, bool with_columns, const char *cont);
 
+/*
+ * Subresources served by node agents (proxy.c): a pod's log, exec, attach and portforward
+ * are relayed from the agent of its node; other resources' and pods' proxy answer 503.
+ * The caller has authenticated and authorized the request.
+ */
+void api_proxy(struct api *api, struct http_request *req, const struct api_resource *r,
+	       const char *ns, const char *name, const char *sub);
+
 #endif

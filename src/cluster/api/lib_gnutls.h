@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * GnuTLS's X.509 functions, loaded on first use by the certificate code (pki.c): the
- * server's CA and serving certificates are made and checked with them. The names below
+ * GnuTLS, loaded on first use: the certificate code (pki.c) makes and checks the server's
+ * CA and serving certificates with its X.509 functions, and the pod proxy (proxy.c) talks
+ * TLS to node agents with its client sessions. The names below
  * are redirected to pointers that api_gnutls_load() fills in.
  */
 #ifndef SKIFF_CLUSTER_API_LIB_GNUTLS_H
@@ -43,7 +44,20 @@ struct err;
 	X(gnutls_x509_crt_get_subject_key_id)                                                      \
 	X(gnutls_x509_crt_set_authority_key_id)                                                    \
 	X(gnutls_x509_crt_sign2)                                                                   \
-	X(gnutls_x509_crt_verify)
+	X(gnutls_x509_crt_verify)                                                                  \
+	X(gnutls_init)                                                                             \
+	X(gnutls_deinit)                                                                           \
+	X(gnutls_set_default_priority)                                                             \
+	X(gnutls_certificate_allocate_credentials)                                                 \
+	X(gnutls_certificate_free_credentials)                                                     \
+	X(gnutls_credentials_set)                                                                  \
+	X(gnutls_transport_set_int2)                                                               \
+	X(gnutls_handshake)                                                                        \
+	X(gnutls_handshake_set_timeout)                                                            \
+	X(gnutls_record_send)                                                                      \
+	X(gnutls_record_recv)                                                                      \
+	X(gnutls_record_check_pending)                                                             \
+	X(gnutls_bye)
 
 #define API_GNUTLS_DECLARE(name) extern __typeof__(name) *dl_p_##name;
 API_GNUTLS_SYMS(API_GNUTLS_DECLARE)

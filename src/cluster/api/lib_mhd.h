@@ -30,7 +30,10 @@ struct err;
 	X(MHD_queue_response)                                                                      \
 	X(MHD_destroy_response)                                                                    \
 	X(MHD_suspend_connection)                                                                  \
-	X(MHD_resume_connection)
+	X(MHD_resume_connection)                                                                   \
+	X(MHD_get_connection_values)                                                               \
+	X(MHD_create_response_for_upgrade)                                                         \
+	X(MHD_upgrade_action)
 
 #define API_MHD_DECLARE(name) extern __typeof__(name) *dl_p_##name;
 API_MHD_SYMS(API_MHD_DECLARE)

@@ -2259,9 +2259,7 @@ static void route_resource(struct req *q, bool watch)
 		}
 		if (((strcmp(q->sub, "log") == 0 && (r->subresources & API_SUB_LOG)) ||
 		     (r->subresources & (API_SUB_EXEC | API_SUB_PROXY)))) {
-			api_reply_status(q->h, 503, "ServiceUnavailable",
-					 "%s/%s of %s \"%s\": no node agent serves this pod",
-					 r->plural, q->sub, r->plural, q->name);
+			api_proxy(q->api, q->h, r, q->ns, q->name, q->sub);
 			return;
 		}
 		api_reply_status(q->h, 404, "NotFound",
