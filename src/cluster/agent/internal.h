@@ -50,6 +50,7 @@ struct actr {
 	bool ready;            /* readiness (true when running without a readiness probe) */
 	bool started;          /* startup probe passed (or none) */
 	bool unhealthy;        /* liveness failed: restart */
+	int64_t kill_deadline; /* monotonic ms: SIGKILL after (unhealthy) */
 	bool probed;           /* probes registered for this attempt */
 	char *image, *image_id;
 	int64_t pull_backoff_until, pull_backoff_ms;
@@ -66,7 +67,8 @@ struct apod {
 	char ip[16];
 	char *sandbox_error;
 	bool volumes_ready;
-	struct actr *c; /* init containers first, then app containers */
+	int64_t refreshed; /* monotonic ms of the last volume refresh */
+	struct actr *c;    /* init containers first, then app containers */
 	size_t n_c;
 	json_t *reported; /* the status last written */
 	char *start_time;

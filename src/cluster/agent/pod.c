@@ -48,6 +48,7 @@
 #define BACKOFF_MAX_MS     300000
 #define BACKOFF_RESET_MS   600000
 #define SHIM_START_TIMEOUT 120000
+#define REFRESH_MS         3000
 
 /* ---- small helpers ---- */
 
@@ -227,8 +228,9 @@ static json_t *terminated_of(struct actr *c)
 static void save_meta(struct actr *c)
 {
 	cleanup_free char *path = xasprintf("%s/meta.json", c->dir);
-	cleanup_json json_t *j = json_pack("{s:s, s:s?, s:s?}", "id", c->id, "image", c->image,
-					   "imageID", c->image_id);
+	cleanup_json json_t *j =
+		json_pack("{s:s, s:s?, s:s?, s:s?}", "id", c->id, "image", c->image, "imageID",
+			  c->image_id, "startedAt", c->started_at);
 	cleanup_free char *text = json_dumps(j, JSON_COMPACT);
 	struct err err = ERR_INIT;
 
@@ -275,6 +277,7 @@ static void scan_attempts(struct apod *p, struct actr *c)
 		c->id = xstrdup(jstr(meta, "id"));
 		set_str(&c->image, jstr(meta, "image"));
 		set_str(&c->image_id, jstr(meta, "imageID"));
+		set_str(&c->started_at, jstr(meta, "startedAt"));
 		if (!read_exit(c)) {
 			c->state = ACTR_RUNNING;
 			c->running_since = agent_now_ms();
@@ -1180,6 +1183,7 @@ static int start_container(struct agent *a, struct apod *p, struct actr *c, json
 
 		set_str(&c->started_at, now);
 	}
+	save_meta(c);
 	if (!run_hook(a, p, c, "postStart", grace_ms(p->pod) ? grace_ms(p->pod) : 30000)) {
 		/* as the kubelet does: a failed postStart hook kills the container */
 		stop_container(a, p, c, SIGKILL);
@@ -1656,9 +1660,13 @@ static void sync_probes(struct agent *a, struct apod *p, struct actr *c)
 		c->unhealthy = true;
 		event(a, p, "Normal", "Killing",
 		      "Container %s failed liveness probe, will be restarted", c->name);
+		c->kill_deadline = agent_now_ms() + grace_ms(p->pod);
 		stop_container(a, p, c, SIGTERM);
 		c->ready = false;
 	}
+	/* a PID 1 without a SIGTERM handler ignores it: the grace period ends in SIGKILL */
+	if (c->unhealthy && c->state == ACTR_RUNNING && agent_now_ms() >= c->kill_deadline)
+		stop_container(a, p, c, SIGKILL);
 }
 
 /* ---- the sync pass ---- */
@@ -1868,6 +1876,16 @@ int64_t pod_sync(struct agent *a, struct apod *p, json_t *pod)
 				waiting(&p->c[i], "ContainerCreating", NULL);
 		report_status(a, p);
 		return 2000;
+	}
+	/* projected content follows its objects: checked every few seconds */
+	if (agent_now_ms() - p->refreshed >= REFRESH_MS) {
+		bool changed = false;
+
+		p->refreshed = agent_now_ms();
+		if (vol_refresh(&vc, pod, &changed, &err) < 0) {
+			log_debug("agent: pod %s/%s: %s", p->ns, p->name, err.msg);
+			err_clear(&err);
+		}
 	}
 	/* init containers one at a time, in order; then every app container */
 	{

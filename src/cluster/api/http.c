@@ -66,6 +66,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -777,7 +778,11 @@ static void *upgraded_main(void *p)
 {
 	struct upgraded *u = p;
 	struct http_server *srv = u->srv;
+	int fl = fcntl(u->fd, F_GETFL);
 
+	/* MHD hands the socket over non-blocking; sessions read and write it blocking */
+	if (fl >= 0)
+		fcntl(u->fd, F_SETFL, fl & ~O_NONBLOCK);
 	u->fn(u->arg, u->fd, u->extra, u->extra_len);
 	pthread_mutex_lock(&srv->lock);
 	if (u->prev)

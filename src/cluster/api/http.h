@@ -106,8 +106,8 @@ struct http_stream *http_respond_stream(struct http_request *req, unsigned statu
  *
  * @on_upgraded runs exactly once. With @fd >= 0 it runs on a new thread of its own (all
  * signals blocked), which it may keep as long as the session lasts: @fd is the raw
- * bidirectional byte stream to the client (for TLS a socket MHD relays through its TLS
- * session), @extra the bytes the client sent after its request, already read. It reads,
+ * bidirectional byte stream to the client, blocking (for TLS a socket MHD relays through
+ * its TLS session), @extra the bytes the client sent after its request, already read. It reads,
  * writes, polls and may shutdown() @fd but never closes it: the connection is closed when
  * @on_upgraded returns. http_server_stop() shuts @fd down and waits for it to return.
  * With @fd == -1 the upgrade did not happen (an in-process request, which gets 400; a
