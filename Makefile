@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 # Linked: small, cheap to load. Loaded on first use (src/base/dl.h): the rest, so the
 # runtime's short-lived processes never pay for them.
 PKGS := jansson libseccomp nettle
-DL_PKGS := libarchive libcurl libmicrohttpd gnutls sqlite3 libnl-route-3.0 zlib
+DL_PKGS := libarchive libcurl libmicrohttpd gnutls sqlite3 libnl-route-3.0 zlib libnftables ldns
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
