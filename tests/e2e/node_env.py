@@ -33,7 +33,8 @@ def _kill(pid):
 class Node:
     """`skiff server` (API server, scheduler, controllers, agent) in its own netns."""
 
-    def __init__(self, extra=(), datastore=None):
+    def __init__(self, extra=(), datastore=None, remote_agent=False):
+        """remote_agent: the server runs no agent; `skiff agent` joins it as node1."""
         self.id = uuid.uuid4().hex[:8]
         self.netns = f"skiff-e2e-{self.id}"
         self.dir = tempfile.mkdtemp(prefix="skiff-node-")
@@ -44,7 +45,9 @@ class Node:
         self.cgroup_root = f"/skiff-e2e-{self.id}"
         self.extra = list(extra)
         self.datastore = datastore
+        self.remote_agent = remote_agent
         self.proc = None
+        self.agent = None
         self.registry = None
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
         try:
@@ -111,18 +114,46 @@ class Node:
         return ref
 
     def start(self):
+        """Starts what is not running: the server, and the remote agent if any."""
+        if not self.proc or self.proc.poll() is not None:
+            self._start_server()
+        if self.remote_agent and (not self.agent or self.agent.poll() is not None):
+            self._start_agent()
+        self._wait_ready()
+
+    def _start_server(self):
         args = [SKIFF, "server", "--data-dir", self.data, "--write-kubeconfig",
-                self.kubeconfig, "--node-name", "node1", "--pod-log-dir", self.log_dir,
-                "--cgroup-root", self.cgroup_root, *self.extra]
+                self.kubeconfig, *self.extra]
+        if self.remote_agent:
+            args += ["--disable-agent"]
+        else:
+            args += ["--node-name", "node1", "--pod-log-dir", self.log_dir,
+                     "--cgroup-root", self.cgroup_root]
         if self.datastore:
             args += ["--datastore-endpoint", self.datastore]
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = self.popen(*args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.kubeconfig) or self.proc.poll() is not None,
+                 30, "the kubeconfig")
 
+    def _start_agent(self):
+        server_dir = os.path.join(self.data, "server")
+        wait_for(lambda: os.path.exists(os.path.join(server_dir, "token")), 30, "the token")
+        args = [SKIFF, "agent", "--server", "https://127.0.0.1:6443", "--token-file",
+                os.path.join(server_dir, "token"), "--ca-file",
+                os.path.join(server_dir, "tls", "server-ca.crt"),
+                "--data-dir", os.path.join(self.dir, "agent-data"), "--node-name", "node1",
+                "--node-ip", "127.0.0.1", "--pod-log-dir", self.log_dir,
+                "--cgroup-root", self.cgroup_root]
+        self.agent_log = open(os.path.join(self.dir, "agent.log"), "ab")
+        self.agent = self.popen(*args, stdout=self.agent_log, stderr=subprocess.STDOUT)
+
+    def _wait_ready(self):
         def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"skiff server exited {self.proc.returncode}:\n"
-                                     + self.logs())
+            for proc in (self.proc, self.agent):
+                if proc is not None and proc.poll() is not None:
+                    raise AssertionError(f"a skiff process exited {proc.returncode}:\n"
+                                         + self.logs())
             if not os.path.exists(self.kubeconfig):
                 return False
             p = self.kubectl("get", "node", "node1", "-o", "json", check=False)
@@ -133,26 +164,33 @@ class Node:
         wait_for(ready, 60, "the node to be Ready")
 
     def logs(self):
-        try:
-            return open(os.path.join(self.dir, "server.log"), errors="replace").read()[-6000:]
-        except OSError:
-            return ""
+        out = ""
+        for name in ("server.log", "agent.log"):
+            try:
+                out += open(os.path.join(self.dir, name), errors="replace").read()[-6000:]
+            except OSError:
+                pass
+        return out
 
     def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.log.close()
+        """Kills the node agent with SIGKILL (with the in-process agent: the server)."""
+        proc = self.agent if self.remote_agent else self.proc
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        (self.agent_log if self.remote_agent else self.log).close()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
+        for proc, log in ((self.agent, getattr(self, "agent_log", None)),
+                          (self.proc, getattr(self, "log", None))):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if log:
+                log.close()
 
     # clients
 
@@ -197,13 +235,15 @@ class Node:
 
     def _agent_pids(self):
         pids = []
-        pods = Path(self.data, "agent", "pods")
-        for rec in pods.glob("*/pod.json"):
+        pods_dirs = [Path(self.data, "agent", "pods"), Path(self.dir, "agent-data", "agent", "pods")]
+        recs = [r for d in pods_dirs for r in d.glob("*/pod.json")]
+        shims = [f for d in pods_dirs for f in d.glob("*/containers/*/*/shim.pid")]
+        for rec in recs:
             try:
                 pids.append(int(json.loads(rec.read_text()).get("pausePid", 0)))
             except (OSError, ValueError):
                 pass
-        for f in pods.glob("*/containers/*/*/shim.pid"):
+        for f in shims:
             try:
                 pids.append(int(f.read_text().strip()))
             except (OSError, ValueError):

@@ -242,10 +242,18 @@ bool api_authorize(struct api *api, const struct api_user *user, const char *ver
 		return is(verb, "delete") && !sub;
 	}
 	if (is(r->kind, "Event"))
-		return is(verb, "create") || is(verb, "update") || is(verb, "patch");
-	if (is(r->kind, "ConfigMap") || is(r->kind, "Secret") || is(r->kind, "ServiceAccount") ||
-	    is(r->kind, "PersistentVolumeClaim") || is(r->kind, "PersistentVolume") ||
-	    is(r->kind, "Service") || is(r->kind, "Endpoints") || is(r->kind, "EndpointSlice") ||
+		return reading(verb) || is(verb, "create") || is(verb, "update") ||
+		       is(verb, "patch");
+	/* projected service-account tokens for the pods it runs */
+	if (is(r->kind, "ServiceAccount"))
+		return (reading(verb) && !sub) || (is(sub, "token") && is(verb, "create"));
+	/* the local-path provisioner: volumes made on the node, claims bound to them */
+	if (is(r->kind, "PersistentVolume"))
+		return reading(verb) || is(verb, "create") || is(verb, "update") ||
+		       is(verb, "patch") || is(verb, "delete");
+	if (is(r->kind, "PersistentVolumeClaim"))
+		return reading(verb) || is(verb, "update") || is(verb, "patch");
+	if (is(r->kind, "ConfigMap") || is(r->kind, "Secret") || is(r->kind, "Service") || is(r->kind, "Endpoints") || is(r->kind, "EndpointSlice") ||
 	    is(r->kind, "Namespace"))
 		return reading(verb);
 	return false;
