@@ -122,6 +122,7 @@ bench: deps all
 	@bench/pull.sh
 	@bench/apiserver.sh
 	@bench/scheduler.sh
+	@bench/podstart.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff
