@@ -6,6 +6,8 @@
 #ifndef SKIFF_CMD_CMD_H
 #define SKIFF_CMD_CMD_H
 
+#include <stdbool.h>
+
 #include "base/version.h"
 
 struct err;
@@ -20,6 +22,18 @@ int cmd_sim(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_shim(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
+
+struct agent_config;
+
+/* The node agent's tuning flags (NULL: not given). */
+struct cmd_agent_flags {
+	int gc_high, gc_low;  /* --image-gc-high-threshold (85), --image-gc-low-threshold (80) */
+	const char *eviction; /* --eviction-hard memory.available<Q */
+	const char *housekeeping; /* --housekeeping-interval D */
+};
+
+/* Checks @f and applies it to @cfg; EINVAL names the flag. */
+int cmd_agent_tuning(struct agent_config *cfg, const struct cmd_agent_flags *f, struct err *err);
 
 /* Prints @err's message (and logs it), clears it and returns exit status 1. */
 int cmd_fail(const char *prog, struct err *err);

@@ -34,26 +34,31 @@
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: skiff agent --server URL (--token T | --token-file F) [flags]\n\n"
-		   "Runs this machine as a node of the cluster: registers it, runs the pods the\n"
-		   "scheduler binds to it, and serves their logs, exec and port-forward.\n\n"
-		   "flags:\n"
-		   "  --server URL            the API server (https://HOST:6443)\n"
-		   "  --token T               the cluster's join token\n"
-		   "  --token-file F          read the join token from F\n"
-		   "  --ca-file F             the cluster CA (default: the system's trust store)\n"
-		   "  --data-dir DIR          state, images and volumes (default /var/lib/skiff)\n"
-		   "  --node-name NAME        the Node's name (default: the host name)\n"
-		   "  --node-ip IP            the node's address (default: the one that reaches\n"
-		   "                          the server)\n"
-		   "  --kubelet-port N        the agent's HTTPS port (default 10250)\n"
-		   "  --pod-log-dir DIR       container logs (default /var/log/skiff/pods)\n"
-		   "  --cgroup-root PATH      parent cgroup of all pods (default /kubepods)\n"
-		   "  --cluster-dns IP        the pods' nameserver (default 10.43.0.10)\n"
-		   "  --cluster-domain D      the cluster's DNS domain (default cluster.local)\n"
-		   "  --insecure-registry H   pull from registry H (host:port) over plain HTTP\n"
-		   "                          (repeatable)\n"
-		   "  --debug                 log debug messages\n");
+	fprintf(f,
+		"usage: skiff agent --server URL (--token T | --token-file F) [flags]\n\n"
+		"Runs this machine as a node of the cluster: registers it, runs the pods the\n"
+		"scheduler binds to it, and serves their logs, exec and port-forward.\n\n"
+		"flags:\n"
+		"  --server URL            the API server (https://HOST:6443)\n"
+		"  --token T               the cluster's join token\n"
+		"  --token-file F          read the join token from F\n"
+		"  --ca-file F             the cluster CA (default: the system's trust store)\n"
+		"  --data-dir DIR          state, images and volumes (default /var/lib/skiff)\n"
+		"  --node-name NAME        the Node's name (default: the host name)\n"
+		"  --node-ip IP            the node's address (default: the one that reaches\n"
+		"                          the server)\n"
+		"  --kubelet-port N        the agent's HTTPS port (default 10250)\n"
+		"  --pod-log-dir DIR       container logs (default /var/log/skiff/pods)\n"
+		"  --cgroup-root PATH      parent cgroup of all pods (default /kubepods)\n"
+		"  --cluster-dns IP        the pods' nameserver (default 10.43.0.10)\n"
+		"  --cluster-domain D      the cluster's DNS domain (default cluster.local)\n"
+		"  --insecure-registry H   pull from registry H (host:port) over plain HTTP\n"
+		"                          (repeatable)\n"
+		"  --image-gc-high-threshold P  disk use (%%) that starts image GC (default 85)\n"
+		"  --image-gc-low-threshold P   disk use (%%) where it stops (default 80)\n"
+		"  --eviction-hard memory.available<Q  evict pods below Q available (100Mi)\n"
+		"  --housekeeping-interval D    image GC and eviction checks (default 10s)\n"
+		"  --debug                 log debug messages\n");
 	return f == stderr ? 2 : 0;
 }
 
@@ -127,6 +132,7 @@ int cmd_agent(int argc, char **argv)
 	const char *data_dir = getenv("SKIFF_DATA_DIR"), *node_name = NULL, *node_ip = NULL;
 	const char *log_dir = NULL, *cgroup_root = NULL, *dns = NULL, *domain = NULL;
 	cleanup_free char **insecure = NULL;
+	struct cmd_agent_flags tuning = {.gc_high = 85, .gc_low = 80};
 	cleanup_free char *tok = NULL, *ca = NULL, *cred = NULL, *name_buf = NULL, *ip_buf = NULL;
 	int port = 10250, n, sig;
 	bool debug = false, help = false;
@@ -144,6 +150,10 @@ int cmd_agent(int argc, char **argv)
 		{"cluster-dns", 0, FLAG_STR, &dns},
 		{"cluster-domain", 0, FLAG_STR, &domain},
 		{"insecure-registry", 0, FLAG_LIST, &insecure},
+		{"image-gc-high-threshold", 0, FLAG_INT, &tuning.gc_high},
+		{"image-gc-low-threshold", 0, FLAG_INT, &tuning.gc_low},
+		{"eviction-hard", 0, FLAG_STR, &tuning.eviction},
+		{"housekeeping-interval", 0, FLAG_STR, &tuning.housekeeping},
 		{"debug", 0, FLAG_BOOL, &debug},
 		{"help", 'h', FLAG_BOOL, &help},
 		{NULL, 0, 0, NULL},
@@ -171,6 +181,10 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (port <= 0 || port > 65535) {
 		fprintf(stderr, "skiff agent: --kubelet-port %d: expected 1 to 65535\n", port);
+		return 2;
+	}
+	if (cmd_agent_tuning(&cfg, &tuning, &err) < 0) {
+		cmd_fail("agent", &err);
 		return 2;
 	}
 	if (token_file && read_token(token_file, &tok, &err) < 0)

@@ -60,6 +60,8 @@ static int usage(FILE *f)
 		"  --pod-log-dir DIR           container logs (default /var/log/skiff/pods)\n"
 		"  --cgroup-root PATH          parent cgroup of all pods (default /kubepods)\n"
 		"  --insecure-registry H       pull from registry H (host:port) over plain HTTP\n"
+		"  --image-gc-high-threshold P, --image-gc-low-threshold P, --eviction-hard\n"
+		"  memory.available<Q, --housekeeping-interval D: as for skiff agent\n"
 		"  --watch-cache-size N        changes kept for watches to resume from "
 		"(default 65536)\n"
 		"  --disable-scheduler         run no scheduler\n"
@@ -206,6 +208,7 @@ int cmd_server(int argc, char **argv)
 	const char *node_name = NULL, *node_ip = NULL, *pod_log_dir = NULL, *cgroup_root = NULL;
 	cleanup_free char **sans = NULL, **insecure = NULL;
 	int agent_port = 10250;
+	struct cmd_agent_flags tuning = {.gc_high = 85, .gc_low = 80};
 	int port = 6443, watch_cache = 0;
 	bool disable_agent = false, debug = false, help = false;
 	bool no_scheduler = false, no_controllers = false;
@@ -231,6 +234,10 @@ int cmd_server(int argc, char **argv)
 		{"pod-log-dir", 0, FLAG_STR, &pod_log_dir},
 		{"cgroup-root", 0, FLAG_STR, &cgroup_root},
 		{"insecure-registry", 0, FLAG_LIST, &insecure},
+		{"image-gc-high-threshold", 0, FLAG_INT, &tuning.gc_high},
+		{"image-gc-low-threshold", 0, FLAG_INT, &tuning.gc_low},
+		{"eviction-hard", 0, FLAG_STR, &tuning.eviction},
+		{"housekeeping-interval", 0, FLAG_STR, &tuning.housekeeping},
 		{"watch-cache-size", 0, FLAG_INT, &watch_cache},
 		{"disable-scheduler", 0, FLAG_BOOL, &no_scheduler},
 		{"disable-controller-manager", 0, FLAG_BOOL, &no_controllers},
@@ -303,6 +310,10 @@ int cmd_server(int argc, char **argv)
 	if (!svc_ip) {
 		fprintf(stderr, "skiff server: --service-cidr %s: expected an IPv4 network\n",
 			service_cidr);
+		return 2;
+	}
+	if (cmd_agent_tuning(&agent_cfg, &tuning, &err) < 0) {
+		cmd_fail("server", &err);
 		return 2;
 	}
 	if (agent_port <= 0 || agent_port > 65535) {

@@ -141,7 +141,7 @@ static json_t *node_status(struct agent *a)
 	struct utsname u;
 	struct statvfs sv;
 	int64_t avail = meminfo("MemAvailable");
-	bool mem_pressure = avail > 0 && avail < 100LL * 1024 * 1024;
+	bool mem_pressure = a->memory_pressure || (avail > 0 && avail < a->cfg.eviction_memory);
 	bool disk_pressure =
 		statvfs(a->dir, &sv) == 0 && sv.f_blocks && sv.f_bavail * 10 < sv.f_blocks;
 	json_t *conds = json_array();
@@ -325,7 +325,9 @@ static void *heartbeat_main(void *arg)
 	struct agent *a = arg;
 	int64_t lease_ms = (a->cfg.lease_seconds ? a->cfg.lease_seconds : 40) * 1000 / 4;
 	int64_t status_ms = a->cfg.status_interval_ms ? a->cfg.status_interval_ms : 10000;
+	int64_t house_ms = a->cfg.housekeeping_ms ? a->cfg.housekeeping_ms : 10000;
 	int64_t next_lease = 0, next_status = agent_now_ms() + status_ms;
+	int64_t next_house = agent_now_ms() + house_ms;
 
 	if (lease_ms > 10000)
 		lease_ms = 10000;
@@ -337,11 +339,21 @@ static void *heartbeat_main(void *arg)
 			renew_lease(a);
 			next_lease = now + lease_ms;
 		}
+		if (now >= next_house) {
+			bool before = a->memory_pressure;
+
+			agent_housekeeping(a);
+			next_house = now + house_ms;
+			/* a change of pressure is news for the scheduler: report it at once */
+			if (before != a->memory_pressure)
+				next_status = now;
+		}
 		if (now >= next_status) {
 			post_status(a);
 			next_status = now + status_ms;
 		}
-		wait = (next_lease < next_status ? next_lease : next_status) - agent_now_ms();
+		wait = (next_lease < next_status ? next_lease : next_status);
+		wait = (wait < next_house ? wait : next_house) - agent_now_ms();
 		if (wait_stop(a, wait > 0 ? wait : 0))
 			return NULL;
 	}
@@ -659,6 +671,12 @@ int agent_start(struct kc *c, const struct agent_config *cfg, struct agent **ret
 		return err_set(err, EINVAL, "agent: node name, node IP and data dir are required");
 	}
 	a->cfg = *cfg;
+	if (!a->cfg.eviction_memory)
+		a->cfg.eviction_memory = 100LL << 20;
+	if (!a->cfg.image_gc_set) {
+		a->cfg.image_gc_high = 85;
+		a->cfg.image_gc_low = 80;
+	}
 	a->kc = c;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->images_mu, NULL);

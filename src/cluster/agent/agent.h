@@ -37,6 +37,11 @@ struct agent_config {
 	int max_pods;                           /* 0: 110 */
 	int lease_seconds;                      /* 0: 40 */
 	int status_interval_ms;                 /* node status every...; 0: 10 s */
+	bool image_gc_set;                      /* the two below are given; otherwise 85 and 80 */
+	int image_gc_high;       /* disk use (%) of the image store that starts image GC */
+	int image_gc_low;        /* ... and where it stops */
+	int64_t eviction_memory; /* evict pods below this much available memory; 0: 100 MiB */
+	int housekeeping_ms;     /* image GC and eviction checks every...; 0: 10 s */
 };
 
 /*

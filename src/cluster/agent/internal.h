@@ -77,6 +77,7 @@ struct apod {
 	bool sigterm_sent;
 	bool gone;          /* the API object no longer exists */
 	bool finished;      /* containers done, sandbox released (phase Succeeded/Failed) */
+	char *evicted;      /* the eviction message, once the agent evicted the pod */
 	pthread_mutex_t mu; /* held by the worker syncing it and by readers of containers */
 };
 
@@ -107,7 +108,11 @@ struct agent {
 	struct prober *prober;
 	struct prober_ops pops;
 	char *tls_cert, *tls_key;
+	bool memory_pressure;
 };
+
+/* housekeeping.c: image garbage collection and eviction under memory pressure. */
+void agent_housekeeping(struct agent *a);
 
 int64_t agent_now_ms(void);
 char *agent_time_rfc3339(void);

@@ -110,6 +110,7 @@ void apod_free(struct apod *p)
 	free(p->name);
 	free(p->dir);
 	free(p->sandbox_error);
+	free(p->evicted);
 	free(p->start_time);
 	json_decref(p->pod);
 	json_decref(p->pod_ref);
@@ -1556,6 +1557,11 @@ static json_t *pod_status(struct agent *a, struct apod *p)
 		json_array_append_new(conds, cond(old_conds, "Ready", ok, ok ? NULL : reason,
 						  ok || terminal ? NULL : m));
 	}
+	if (p->evicted) {
+		phase = "Failed";
+		json_object_set_new(st, "reason", json_string("Evicted"));
+		json_object_set_new(st, "message", json_string(p->evicted));
+	}
 	json_object_set_new(st, "phase", json_string(phase));
 	json_object_set_new(st, "conditions", conds);
 	json_object_set_new(st, "hostIP", json_string(a->cfg.node_ip));
@@ -1845,7 +1851,15 @@ int64_t pod_sync(struct agent *a, struct apod *p, json_t *pod)
 		err_clear(&err);
 		return 0;
 	}
+	if (p->evicted && !p->finished) {
+		/* a hard eviction threshold: no grace period, as the kubelet's default */
+		for (size_t i = 0; i < p->n_c; i++)
+			stop_container(a, p, &p->c[i], SIGKILL);
+		release_sandbox(a, p);
+		p->finished = true;
+	}
 	if (p->finished) {
+		refresh(p);
 		report_status(a, p);
 		return 0;
 	}

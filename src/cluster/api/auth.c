@@ -253,8 +253,8 @@ bool api_authorize(struct api *api, const struct api_user *user, const char *ver
 		       is(verb, "patch") || is(verb, "delete");
 	if (is(r->kind, "PersistentVolumeClaim"))
 		return reading(verb) || is(verb, "update") || is(verb, "patch");
-	if (is(r->kind, "ConfigMap") || is(r->kind, "Secret") || is(r->kind, "Service") || is(r->kind, "Endpoints") || is(r->kind, "EndpointSlice") ||
-	    is(r->kind, "Namespace"))
+	if (is(r->kind, "ConfigMap") || is(r->kind, "Secret") || is(r->kind, "Service") ||
+	    is(r->kind, "Endpoints") || is(r->kind, "EndpointSlice") || is(r->kind, "Namespace"))
 		return reading(verb);
 	return false;
 }
