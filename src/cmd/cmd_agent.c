@@ -133,6 +133,7 @@ int cmd_agent(int argc, char **argv)
 	const char *log_dir = NULL, *cgroup_root = NULL, *dns = NULL, *domain = NULL;
 	cleanup_free char **insecure = NULL;
 	struct cmd_agent_flags tuning = {.gc_high = 85, .gc_low = 80};
+	struct agent_config cfg = {0};
 	cleanup_free char *tok = NULL, *ca = NULL, *cred = NULL, *name_buf = NULL, *ip_buf = NULL;
 	int port = 10250, n, sig;
 	bool debug = false, help = false;
@@ -150,6 +151,10 @@ int cmd_agent(int argc, char **argv)
 		{"cluster-dns", 0, FLAG_STR, &dns},
 		{"cluster-domain", 0, FLAG_STR, &domain},
 		{"insecure-registry", 0, FLAG_LIST, &insecure},
+		{"flannel-backend", 0, FLAG_STR, &cfg.network_mode},
+		{"cluster-cidr", 0, FLAG_STR, &cfg.cluster_cidr},
+		{"service-cidr", 0, FLAG_STR, &cfg.service_cidr},
+		{"disable-kube-proxy", 0, FLAG_BOOL, &cfg.no_proxy},
 		{"image-gc-high-threshold", 0, FLAG_INT, &tuning.gc_high},
 		{"image-gc-low-threshold", 0, FLAG_INT, &tuning.gc_low},
 		{"eviction-hard", 0, FLAG_STR, &tuning.eviction},
@@ -158,7 +163,6 @@ int cmd_agent(int argc, char **argv)
 		{"help", 'h', FLAG_BOOL, &help},
 		{NULL, 0, 0, NULL},
 	};
-	struct agent_config cfg = {0};
 	struct kc *client = NULL;
 	struct agent *agent = NULL;
 	sigset_t set;

@@ -27,6 +27,7 @@
 #include "cluster/api/pki.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
+#include "cluster/dns/dns.h"
 #include "cluster/scheduler/scheduler.h"
 #include "cmd/cmd.h"
 
@@ -60,6 +61,12 @@ static int usage(FILE *f)
 		"  --pod-log-dir DIR           container logs (default /var/log/skiff/pods)\n"
 		"  --cgroup-root PATH          parent cgroup of all pods (default /kubepods)\n"
 		"  --insecure-registry H       pull from registry H (host:port) over plain HTTP\n"
+		"  --flannel-backend B         between nodes: vxlan (default) or host-gw\n"
+		"  --cluster-domain D          the cluster's DNS domain (default cluster.local)\n"
+		"  --dns-upstream HOST[:PORT]  where the cluster DNS forwards other names\n"
+		"                              (repeatable; default: /etc/resolv.conf's)\n"
+		"  --disable-dns               run no cluster DNS\n"
+		"  --disable-kube-proxy        run no service proxy on this node\n"
 		"  --image-gc-high-threshold P, --image-gc-low-threshold P, --eviction-hard\n"
 		"  memory.available<Q, --housekeeping-interval D: as for skiff agent\n"
 		"  --watch-cache-size N        changes kept for watches to resume from "
@@ -209,6 +216,10 @@ int cmd_server(int argc, char **argv)
 	cleanup_free char **sans = NULL, **insecure = NULL;
 	int agent_port = 10250;
 	struct cmd_agent_flags tuning = {.gc_high = 85, .gc_low = 80};
+	const char *flannel = NULL, *domain = "cluster.local";
+	cleanup_free char **upstreams = NULL;
+	bool no_dns = false, no_proxy = false;
+	struct dns_server *dns_srv = NULL;
 	int port = 6443, watch_cache = 0;
 	bool disable_agent = false, debug = false, help = false;
 	bool no_scheduler = false, no_controllers = false;
@@ -234,6 +245,11 @@ int cmd_server(int argc, char **argv)
 		{"pod-log-dir", 0, FLAG_STR, &pod_log_dir},
 		{"cgroup-root", 0, FLAG_STR, &cgroup_root},
 		{"insecure-registry", 0, FLAG_LIST, &insecure},
+		{"flannel-backend", 0, FLAG_STR, &flannel},
+		{"cluster-domain", 0, FLAG_STR, &domain},
+		{"dns-upstream", 0, FLAG_LIST, &upstreams},
+		{"disable-dns", 0, FLAG_BOOL, &no_dns},
+		{"disable-kube-proxy", 0, FLAG_BOOL, &no_proxy},
 		{"image-gc-high-threshold", 0, FLAG_INT, &tuning.gc_high},
 		{"image-gc-low-threshold", 0, FLAG_INT, &tuning.gc_low},
 		{"eviction-hard", 0, FLAG_STR, &tuning.eviction},
@@ -413,7 +429,7 @@ int cmd_server(int argc, char **argv)
 		api_stop(api);
 		return cmd_fail("server", &err);
 	}
-	if ((!no_scheduler || !no_controllers || !disable_agent) &&
+	if ((!no_scheduler || !no_controllers || !disable_agent || !no_dns) &&
 	    kc_local(api, &client, &err) < 0)
 		goto fail;
 	if (!no_scheduler && scheduler_start(client, &sched, &err) < 0)
@@ -430,8 +446,35 @@ int cmd_server(int argc, char **argv)
 		agent_cfg.join_token = join_token;
 		agent_cfg.port = (uint16_t)agent_port;
 		agent_cfg.insecure_registries = (const char *const *)insecure;
+		agent_cfg.network_mode = flannel;
+		agent_cfg.no_proxy = no_proxy;
+		agent_cfg.cluster_cidr = cluster_cidr;
+		agent_cfg.service_cidr = service_cidr;
+		agent_cfg.cluster_domain = domain;
 		if (agent_start(client, &agent_cfg, &agent, &err) < 0)
 			goto fail;
+	}
+	if (!no_dns) {
+		/*
+		 * The DNS answers on this node's pod bridge when an agent runs here: every pod
+		 * of the cluster reaches that address (other nodes route to this node's pod
+		 * network), and kube-dns (10.43.0.10) is proxied to it on every node.
+		 */
+		const char *gw = agent_pod_gateway(agent);
+		struct dns_config dc = {
+			.listen_ip = gw ? gw : advertise,
+			.port = 53,
+			.domain = domain,
+			.cluster_dns_ip = cluster_dns,
+			.upstreams = (const char *const *)upstreams,
+			.publish_service = true,
+		};
+
+		if (dns_start(client, &dc, &dns_srv, &err) < 0) {
+			err_wrap(&err, "cluster DNS");
+			goto fail;
+		}
+		log_info("cluster DNS on %s:53 (service %s)", dc.listen_ip, cluster_dns);
 	}
 	log_info("API server listening on %s (store: %s)", url,
 		 endpoint && *endpoint ? endpoint : "sqlite");
@@ -444,6 +487,7 @@ int cmd_server(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	log_info("signal %d: shutting down", sig);
+	dns_stop(dns_srv);
 	agent_stop(agent);
 	controllers_stop(ctl);
 	scheduler_stop(sched);
@@ -451,6 +495,7 @@ int cmd_server(int argc, char **argv)
 	api_stop(api);
 	return 0;
 fail:
+	dns_stop(dns_srv);
 	agent_stop(agent);
 	controllers_stop(ctl);
 	scheduler_stop(sched);

@@ -233,67 +233,75 @@ class Node:
 
     # cleanup
 
-    def _agent_pids(self):
-        pids = []
-        pods_dirs = [Path(self.data, "agent", "pods"), Path(self.dir, "agent-data", "agent", "pods")]
-        recs = [r for d in pods_dirs for r in d.glob("*/pod.json")]
-        shims = [f for d in pods_dirs for f in d.glob("*/containers/*/*/shim.pid")]
-        for rec in recs:
-            try:
-                pids.append(int(json.loads(rec.read_text()).get("pausePid", 0)))
-            except (OSError, ValueError):
-                pass
-        for f in shims:
-            try:
-                pids.append(int(f.read_text().strip()))
-            except (OSError, ValueError):
-                pass
-        return [p for p in pids if p > 0]
-
-    def _cgroup_dirs(self):
-        base = Path("/sys/fs/cgroup")
-        dirs = []
-        for ctl in base.iterdir() if base.exists() else []:
-            d = ctl / self.cgroup_root.lstrip("/")
-            if d.is_dir():
-                dirs.append(d)
-        return dirs
-
     def cleanup(self):
         self.stop()
-        for pid in self._agent_pids():
-            _kill(pid)
-        for d in self._cgroup_dirs():
-            for procs in d.rglob("cgroup.procs"):
-                try:
-                    for pid in procs.read_text().split():
-                        _kill(int(pid))
-                except OSError:
-                    pass
-        time.sleep(0.2)
-        # mounts the agent made (rootfs overlays, namespace files, tmpfs): deepest first
-        mounts = []
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                mp = line.split()[4].replace("\\040", " ")
-                if mp.startswith(self.dir):
-                    mounts.append(mp)
-        for mp in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], capture_output=True)
-        for d in self._cgroup_dirs():
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()),
-                              key=lambda p: len(str(p)), reverse=True):
-                try:
-                    sub.rmdir()
-                except OSError:
-                    pass
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        for pods in (Path(self.data, "agent", "pods"),
+                     Path(self.dir, "agent-data", "agent", "pods")):
+            cleanup_agent_state(pods, self.cgroup_root, None)
+        cleanup_agent_state(None, self.cgroup_root, self.dir)
         if self.registry and self.registry.poll() is None:
             self.registry.kill()
             self.registry.wait()
             self.registry_log.close()
         subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _cgroup_dirs(cgroup_root):
+    base = Path("/sys/fs/cgroup")
+    dirs = []
+    for ctl in base.iterdir() if base.exists() else []:
+        d = ctl / cgroup_root.lstrip("/")
+        if d.is_dir():
+            dirs.append(d)
+    return dirs
+
+
+def cleanup_agent_state(pods_dir, cgroup_root, mount_prefix):
+    """Kills what an agent left running (pause processes and container monitors under
+    @pods_dir, every process in the cgroups under @cgroup_root), unmounts everything
+    under @mount_prefix (deepest first) and removes the cgroups."""
+    pids = []
+    if pods_dir is not None:
+        for rec in Path(pods_dir).glob("*/pod.json"):
+            try:
+                pids.append(int(json.loads(rec.read_text()).get("pausePid", 0)))
+            except (OSError, ValueError):
+                pass
+        for f in Path(pods_dir).glob("*/containers/*/*/shim.pid"):
+            try:
+                pids.append(int(f.read_text().strip()))
+            except (OSError, ValueError):
+                pass
+    for pid in pids:
+        if pid > 0:
+            _kill(pid)
+    dirs = _cgroup_dirs(cgroup_root)
+    for d in dirs:
+        for procs in d.rglob("cgroup.procs"):
+            try:
+                for pid in procs.read_text().split():
+                    _kill(int(pid))
+            except OSError:
+                pass
+    time.sleep(0.2)
+    if mount_prefix:
+        mounts = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4].replace("\\040", " ")
+                if mp.startswith(mount_prefix):
+                    mounts.append(mp)
+        for mp in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+    for d in dirs:
+        for sub in sorted((p for p in d.rglob("*") if p.is_dir()),
+                          key=lambda p: len(str(p)), reverse=True):
+            try:
+                sub.rmdir()
+            except OSError:
+                pass
+        try:
+            d.rmdir()
+        except OSError:
+            pass

@@ -32,6 +32,8 @@
 #include "cluster/api/auth.h"
 #include "cluster/client/client.h"
 #include "cluster/net/net.h"
+#include "cluster/net/nodenet.h"
+#include "cluster/proxy/proxy.h"
 #include "image/image.h"
 
 #define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
@@ -192,6 +194,11 @@ static json_t *node_object(struct agent *a)
 
 /* ---- pod network of the node ---- */
 
+static bool vxlan_mode(struct agent *a)
+{
+	return !a->cfg.network_mode || !strcmp(a->cfg.network_mode, "vxlan");
+}
+
 static int network_setup(struct agent *a, const char *cidr, struct err *err)
 {
 	cleanup_free char *ipam_dir = xasprintf("%s/ipam", a->dir);
@@ -203,7 +210,9 @@ static int network_setup(struct agent *a, const char *cidr, struct err *err)
 		return err_set(err, EINVAL, "node's podCIDR '%s' is not an IPv4 network", cidr);
 	snprintf(gw, sizeof(gw), "%u.%u.%u.%u", b0, b1, b2, b3 + 1);
 	gw_cidr = xasprintf("%s/%u", gw, len);
-	if (net_nl_load(err) < 0 || net_bridge_ensure(a->bridge, gw_cidr, 1500, err) < 0)
+	/* VXLAN takes 50 bytes of each packet: pods get what fits through the tunnel */
+	if (net_nl_load(err) < 0 ||
+	    net_bridge_ensure(a->bridge, gw_cidr, vxlan_mode(a) ? 1450 : 1500, err) < 0)
 		return -err->code;
 	if (fs_write_knob(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", "1", 1, err) < 0)
 		return err_wrap(err, "enable IP forwarding");
@@ -219,21 +228,19 @@ static int network_setup(struct agent *a, const char *cidr, struct err *err)
 
 static int register_node(struct agent *a, struct err *err)
 {
-	cleanup_json json_t *node = node_object(a), *resp = NULL;
+	cleanup_json json_t *node = node_object(a), *resp = NULL, *patch = NULL;
 	cleanup_free char *path = xasprintf("/api/v1/nodes/%s", a->cfg.node_name);
+	cleanup_free char *spath = xasprintf("%s/status", path);
 	const char *cidr, *uid;
 	int r;
 
 	r = kc_request(a->kc, "POST", "/api/v1/nodes", NULL, node, &resp, err);
 	if (r == 409) {
-		cleanup_json json_t *patch = json_pack("{s:o}", "status", node_status(a));
-		cleanup_free char *spath = xasprintf("%s/status", path);
-
+		/* registered by an earlier run: take it over */
 		err_clear(err);
 		json_decref(resp);
 		resp = NULL;
-		r = kc_request(a->kc, "PATCH", spath, "application/merge-patch+json", patch, &resp,
-			       err);
+		r = kc_request(a->kc, "GET", path, NULL, NULL, &resp, err);
 	}
 	if (r < 0 || r >= 300)
 		return err_wrap(err, "register node '%s'", a->cfg.node_name);
@@ -246,6 +253,13 @@ static int register_node(struct agent *a, struct err *err)
 			       a->cfg.node_name);
 	if (!a->pod_cidr[0] && network_setup(a, cidr, err) < 0)
 		return -err->code;
+	/* Ready at once, now that the pod network is there: not after a status period */
+	patch = json_pack("{s:o}", "status", node_status(a));
+	json_decref(resp);
+	resp = NULL;
+	r = kc_request(a->kc, "PATCH", spath, "application/merge-patch+json", patch, NULL, err);
+	if (r < 0 || r >= 300)
+		return err_wrap(err, "post the status of node '%s'", a->cfg.node_name);
 	return 0;
 }
 
@@ -666,6 +680,12 @@ int agent_start(struct kc *c, const struct agent_config *cfg, struct agent **ret
 	struct prober_ops pops = {.exec = probe_exec, .changed = changed, .failed = failed};
 	int r;
 
+	if (cfg->network_mode && strcmp(cfg->network_mode, "vxlan") &&
+	    strcmp(cfg->network_mode, "host-gw")) {
+		free(a);
+		return err_set(err, EINVAL, "--flannel-backend '%s': expected vxlan or host-gw",
+			       cfg->network_mode);
+	}
 	if (!cfg->node_name || !cfg->node_ip || !cfg->data_dir) {
 		free(a);
 		return err_set(err, EINVAL, "agent: node name, node IP and data dir are required");
@@ -697,6 +717,26 @@ int agent_start(struct kc *c, const struct agent_config *cfg, struct agent **ret
 		goto fail;
 	if (kubelet_start(a, err) < 0)
 		goto fail;
+	{
+		struct nodenet_config nc = {
+			.node_name = cfg->node_name,
+			.node_ip = cfg->node_ip,
+			.pod_cidr = a->pod_cidr,
+			.cluster_cidr = cfg->cluster_cidr,
+			.service_cidr = cfg->service_cidr,
+			.mode = vxlan_mode(a) ? "vxlan" : "direct",
+		};
+		struct svcproxy_config pc = {
+			.node_name = cfg->node_name,
+			.cluster_cidr = cfg->cluster_cidr ? cfg->cluster_cidr : "10.42.0.0/16",
+			.service_cidr = cfg->service_cidr ? cfg->service_cidr : "10.43.0.0/16",
+		};
+
+		if (nodenet_start(c, &nc, &a->nodenet, err) < 0)
+			goto fail;
+		if (!cfg->no_proxy && svcproxy_start(c, &pc, &a->proxy, err) < 0)
+			goto fail;
+	}
 	a->wq = wq_new();
 	h.arg = a;
 	path = xasprintf("/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", cfg->node_name);
@@ -730,6 +770,8 @@ fail:
 	for (size_t i = 0; i < a->n_workers; i++)
 		pthread_join(a->workers[i], NULL);
 	informer_stop(a->pods);
+	svcproxy_stop(a->proxy);
+	nodenet_stop(a->nodenet);
 	kubelet_stop(a);
 	prober_free(a->prober);
 	wq_free(a->wq);
@@ -746,6 +788,8 @@ void agent_stop(struct agent *a)
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->heartbeat, NULL);
+	svcproxy_stop(a->proxy);
+	nodenet_stop(a->nodenet);
 	informer_stop(a->pods);
 	wq_shutdown(a->wq);
 	for (size_t i = 0; i < a->n_workers; i++)
@@ -754,4 +798,9 @@ void agent_stop(struct agent *a)
 	prober_free(a->prober);
 	wq_free(a->wq);
 	agent_free(a);
+}
+
+const char *agent_pod_gateway(const struct agent *a)
+{
+	return a && a->gateway[0] ? a->gateway : NULL;
 }

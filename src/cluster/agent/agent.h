@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The node agent (the kubelet's role): registers this machine as a Node, keeps its Lease
- * and status fresh, and makes the pods bound to it real — a sandbox per pod (an infra
+ * The node agent (the kubelet's role, with kube-proxy's and flannel's): registers this
+ * machine as a Node, keeps its Lease and status fresh, routes to the other nodes' pods,
+ * programs the service proxy, and makes the pods bound to it real — a sandbox per pod (an infra
  * process holding the pod's network, IPC and UTS namespaces, with its IP on the node's
  * bridge), images pulled into the image store, containers run through the runtime under
  * per-container monitors (`skiff shim`), probes, restarts with back-off, volumes, and
@@ -38,10 +39,14 @@ struct agent_config {
 	int lease_seconds;                      /* 0: 40 */
 	int status_interval_ms;                 /* node status every...; 0: 10 s */
 	bool image_gc_set;                      /* the two below are given; otherwise 85 and 80 */
-	int image_gc_high;       /* disk use (%) of the image store that starts image GC */
-	int image_gc_low;        /* ... and where it stops */
-	int64_t eviction_memory; /* evict pods below this much available memory; 0: 100 MiB */
-	int housekeeping_ms;     /* image GC and eviction checks every...; 0: 10 s */
+	int image_gc_high;        /* disk use (%) of the image store that starts image GC */
+	int image_gc_low;         /* ... and where it stops */
+	int64_t eviction_memory;  /* evict pods below this much available memory; 0: 100 MiB */
+	int housekeeping_ms;      /* image GC and eviction checks every...; 0: 10 s */
+	const char *cluster_cidr; /* pod addresses of the whole cluster; NULL: 10.42.0.0/16 */
+	const char *service_cidr; /* ClusterIPs; NULL: 10.43.0.0/16 */
+	const char *network_mode; /* between nodes: "vxlan" (default) or "host-gw" */
+	bool no_proxy;            /* run no service proxy (its rules stay as they are) */
 };
 
 /*
@@ -52,6 +57,9 @@ struct agent_config {
 int agent_start(struct kc *c, const struct agent_config *cfg, struct agent **ret, struct err *err);
 /* Stops the agent's loops; pods and their containers keep running. NULL is fine. */
 void agent_stop(struct agent *a);
+
+/* The address of this node's pod bridge (its pod CIDR's first host), or NULL. */
+const char *agent_pod_gateway(const struct agent *a);
 
 /* Runs the pause process of a pod sandbox: reaps children until SIGTERM/SIGINT. */
 int agent_pause_main(void);

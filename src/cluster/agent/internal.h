@@ -23,6 +23,8 @@ struct img_store;
 struct informer;
 struct kc;
 struct net_ipam;
+struct nodenet;
+struct svcproxy;
 struct prober;
 struct workqueue;
 
@@ -109,6 +111,8 @@ struct agent {
 	struct prober_ops pops;
 	char *tls_cert, *tls_key;
 	bool memory_pressure;
+	struct nodenet *nodenet;
+	struct svcproxy *proxy;
 };
 
 /* housekeeping.c: image garbage collection and eviction under memory pressure. */

@@ -14,6 +14,8 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
@@ -84,7 +86,43 @@
 	X(rtnl_route_add_nexthop)                                                                  \
 	X(rtnl_route_nh_alloc)                                                                     \
 	X(rtnl_route_nh_set_ifindex)                                                               \
-	X(rtnl_route_nh_set_gateway)
+	X(rtnl_route_nh_set_gateway)                                                               \
+	X(rtnl_route_get_protocol)                                                                 \
+	X(rtnl_route_set_flags)                                                                    \
+	X(rtnl_route_get_flags)                                                                    \
+	X(rtnl_route_get_nnexthops)                                                                \
+	X(rtnl_route_nexthop_n)                                                                    \
+	X(rtnl_route_nh_get_gateway)                                                               \
+	X(rtnl_route_nh_get_ifindex)                                                               \
+	X(rtnl_route_nh_set_flags)                                                                 \
+	X(rtnl_route_nh_get_flags)                                                                 \
+	X(rtnl_link_vxlan_alloc)                                                                   \
+	X(rtnl_link_is_vxlan)                                                                      \
+	X(rtnl_link_vxlan_set_id)                                                                  \
+	X(rtnl_link_vxlan_get_id)                                                                  \
+	X(rtnl_link_vxlan_set_local)                                                               \
+	X(rtnl_link_vxlan_get_local)                                                               \
+	X(rtnl_link_vxlan_set_port)                                                                \
+	X(rtnl_link_vxlan_get_port)                                                                \
+	X(rtnl_link_vxlan_set_learning)                                                            \
+	X(rtnl_link_vxlan_get_learning)                                                            \
+	X(rtnl_neigh_alloc)                                                                        \
+	X(rtnl_neigh_put)                                                                          \
+	X(rtnl_neigh_alloc_cache_flags)                                                            \
+	X(rtnl_neigh_add)                                                                          \
+	X(rtnl_neigh_delete)                                                                       \
+	X(rtnl_neigh_set_ifindex)                                                                  \
+	X(rtnl_neigh_get_ifindex)                                                                  \
+	X(rtnl_neigh_set_dst)                                                                      \
+	X(rtnl_neigh_get_dst)                                                                      \
+	X(rtnl_neigh_set_lladdr)                                                                   \
+	X(rtnl_neigh_get_lladdr)                                                                   \
+	X(rtnl_neigh_set_state)                                                                    \
+	X(rtnl_neigh_get_state)                                                                    \
+	X(rtnl_neigh_set_flags)                                                                    \
+	X(rtnl_neigh_get_flags)                                                                    \
+	X(rtnl_neigh_set_family)                                                                   \
+	X(rtnl_neigh_get_family)
 
 #define NET_NL_DECLARE(name) extern __typeof__(name) *dl_p_##name;
 NET_NL_SYMS(NET_NL_DECLARE)

@@ -176,4 +176,162 @@ struct net_link_info {
 int net_link_get(const char *netns, const char *name, struct net_link_info *ret_info,
 		 struct err *err);
 
+/* ========================================================================================== */
+/* Routes between nodes, VXLAN and masquerading (routes.c, vxlan.c) */
+
+/*
+ * Pods on different nodes reach each other as with flannel, in one of two modes:
+ *  - direct ("host-gw"): a route to each peer's pod CIDR via the peer's address, which
+ *    must be on a link the nodes share;
+ *  - vxlan: a VXLAN device whose address is this node's pod network address (/32); per
+ *    peer a route to its pod CIDR via its pod network address on the device (onlink), a
+ *    permanent neighbour entry giving that address the peer device's MAC, and an FDB
+ *    entry sending that MAC to the peer's node address. Learning is off: the kernel never
+ *    floods or guesses.
+ * Pod traffic leaving the cluster network is masqueraded behind the node's address by an
+ * nftables table of its own.
+ *
+ * What is made here is found again without memory (after an agent restart): routes carry
+ * protocol NET_RTPROT_SKIFF, neighbours and FDB entries live on the module's own device,
+ * masquerading in its own table. Everything acts in the calling thread's network namespace
+ * and needs CAP_NET_ADMIN.
+ */
+
+/* The route protocol (rtm_protocol) of skiff's routes to other nodes: unassigned in
+ * iproute2's rt_protos, so never an administrator's or a routing daemon's. */
+#define NET_RTPROT_SKIFF 83
+
+#define NET_VXLAN_DEV      "skiff.vxlan"
+#define NET_VXLAN_PORT     8472 /* the kernel's and flannel's default, not IANA's 4789 */
+#define NET_VXLAN_VNI      1
+#define NET_VXLAN_OVERHEAD 50 /* outer IPv4, UDP, VXLAN and Ethernet headers */
+#define NET_NFT_TABLE      "skiff-nat"
+
+/* "aa:bb:cc:dd:ee:ff" and its NUL. */
+#define NET_MAC_STRLEN 18
+
+enum net_overlay_mode { NET_OVERLAY_DIRECT, NET_OVERLAY_VXLAN };
+
+/* Parses "direct" or "vxlan"; EINVAL names the value. */
+int net_overlay_mode_parse(const char *s, enum net_overlay_mode *ret_mode, struct err *err);
+
+/* This node's side of the overlay. */
+struct net_overlay {
+	enum net_overlay_mode mode;
+	const char *node_ip;      /* this node's address between nodes (VXLAN's local) */
+	const char *pod_cidr;     /* this node's pod CIDR, "10.42.3.0/24" */
+	const char *cluster_cidr; /* all pods, "10.42.0.0/16" */
+	const char *service_cidr; /* ClusterIPs, "10.43.0.0/16": never masqueraded here */
+	unsigned mtu;             /* MTU of the network between nodes; 0: 1500 */
+	const char *vxlan_dev;    /* NULL: NET_VXLAN_DEV */
+	unsigned vxlan_port;      /* 0: NET_VXLAN_PORT */
+	const char *nft_table;    /* NULL: NET_NFT_TABLE */
+};
+
+/* Another node, as its routes need it. */
+struct net_peer {
+	char pod_cidr[NET_CIDR_STRLEN]; /* "10.42.5.0/24", host bits clear */
+	char ip[INET_ADDRSTRLEN];       /* its node address: gateway (direct), VTEP (vxlan) */
+	char mac[NET_MAC_STRLEN];       /* vxlan: its device's MAC; ignored when direct */
+};
+
+/*
+ * The MAC of the VXLAN device of the node at @node_ip: locally administered, derived from
+ * the address, so a re-created device keeps the MAC its peers know. EINVAL for a bad IP.
+ */
+int net_vxlan_mac(const char *node_ip, char ret_mac[NET_MAC_STRLEN], struct err *err);
+
+/* Checks @o as net_overlay_apply() does, touching nothing. EINVAL names the bad field. */
+int net_overlay_check(const struct net_overlay *o, struct err *err);
+
+/*
+ * Makes the VXLAN device (vxlan mode) or removes it (direct mode), leaving peers' entries
+ * alone: what must exist before this node's MAC is published.
+ */
+int net_overlay_prepare(const struct net_overlay *o, struct err *err);
+
+/*
+ * Brings the kernel to @o with @peers: in vxlan mode the device (made or repaired) and
+ * each peer's route, neighbour and FDB entry; in direct mode each peer's route and no
+ * VXLAN device; in both, the masquerade table, and no route, neighbour or FDB entry of
+ * ours for a node not in @peers. Idempotent. A failing peer does not stop the others: the
+ * first error is returned once all were tried. EINVAL names a bad field of @o or a peer.
+ */
+int net_overlay_apply(const struct net_overlay *o, const struct net_peer *peers, size_t n_peers,
+		      struct err *err);
+
+/* Removes all of it: skiff's routes in the cluster CIDR, the VXLAN device, the table. */
+int net_overlay_cleanup(const struct net_overlay *o, struct err *err);
+
+/* The pieces, for callers and tests that need them one by one. */
+
+struct net_vxlan {
+	const char *name;  /* "skiff.vxlan" */
+	unsigned vni;      /* 1 */
+	unsigned port;     /* UDP destination port, 8472 */
+	const char *local; /* this node's address, the outer source */
+	unsigned mtu;      /* 0: the kernel's */
+	const char *addr;  /* its only IPv4 address, "10.42.3.0/32" */
+	const char *mac;   /* "0e:..." */
+};
+
+/*
+ * Makes VXLAN device @v exist as asked (without learning), addressed and up. A link of
+ * that name that is a VXLAN with another VNI, port or local address is made again (its
+ * neighbours and FDB go with it); EEXIST when it is not a VXLAN at all.
+ */
+int net_vxlan_ensure(const struct net_vxlan *v, struct err *err);
+
+/* Permanent neighbour @ip -> @mac on @dev (replacing any other MAC for @ip). */
+int net_vxlan_neigh_replace(const char *dev, const char *ip, const char *mac, struct err *err);
+/* Removes @dev's neighbour @ip; absent is fine. */
+int net_vxlan_neigh_delete(const char *dev, const char *ip, struct err *err);
+/* Permanent FDB entry on @dev: frames for @mac go to @dst (UDP to the device's port). */
+int net_vxlan_fdb_replace(const char *dev, const char *mac, const char *dst, struct err *err);
+/* Removes @dev's FDB entry for @mac; absent is fine. */
+int net_vxlan_fdb_delete(const char *dev, const char *mac, struct err *err);
+
+struct net_vxlan_entry {
+	char ip[INET_ADDRSTRLEN]; /* neighbour: its address; FDB: the remote node */
+	char mac[NET_MAC_STRLEN];
+};
+
+/*
+ * The permanent IPv4 neighbours and the unicast FDB entries with a remote of @dev. Free
+ * both arrays with free(). ENODEV when @dev does not exist.
+ */
+int net_vxlan_list(const char *dev, struct net_vxlan_entry **ret_neigh, size_t *ret_n_neigh,
+		   struct net_vxlan_entry **ret_fdb, size_t *ret_n_fdb, struct err *err);
+
+struct net_peer_route {
+	char dst[NET_CIDR_STRLEN];
+	char via[INET_ADDRSTRLEN]; /* "" when none */
+	char dev[NET_IFNAME_MAX + 1];
+	bool onlink;
+};
+
+/*
+ * Adds or replaces the main-table route to @dst_cidr via @via, out of @dev (NULL: where
+ * @via is reachable), with protocol NET_RTPROT_SKIFF. @onlink (needs @dev) takes @via as on
+ * the link without a route to it, as VXLAN peers' addresses are.
+ */
+int net_peer_route_replace(const char *dst_cidr, const char *via, const char *dev, bool onlink,
+			   struct err *err);
+/* The main-table IPv4 routes with protocol NET_RTPROT_SKIFF; free the array with free(). */
+int net_peer_route_list(struct net_peer_route **ret, size_t *ret_n, struct err *err);
+/* Deletes skiff's route to @dst_cidr; absent (or someone else's) is left alone. */
+int net_peer_route_delete(const char *dst_cidr, struct err *err);
+
+/*
+ * Makes nftables table `ip @table` hold just the masquerade rule: sources in
+ * @cluster_cidr going to anything outside @cluster_cidr, @service_cidr (may be NULL) and
+ * multicast leave with the node's address. Replaced atomically, so calling it again
+ * (every resync) never opens a gap. EINVAL for a bad name or CIDR; ELIBACC without
+ * libnftables; EPROTO (with nft's message) when nftables refuses the rules.
+ */
+int net_masquerade_apply(const char *table, const char *cluster_cidr, const char *service_cidr,
+			 struct err *err);
+/* Deletes table `ip @table`; absent is fine. */
+int net_masquerade_delete(const char *table, struct err *err);
+
 #endif
