@@ -36,7 +36,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HEADERS := $(sort $(wildcard src/*/*.h src/*/*/*.h))
 
-.PHONY: all deps check check-format check-lint check-headers unit e2e test demo bench install \
+.PHONY: all deps check check-format check-lint check-headers unit e2e test demo demo-runtime bench install \
 	clean format
 
 all: $(BUILD)/skiff $(BUILD)/skiff-runtime
@@ -115,6 +115,9 @@ test: deps
 
 demo: deps all
 	@scripts/demo.sh
+
+demo-runtime: deps all
+	@scripts/demo-runtime.sh
 
 bench: deps all
 	@bench/runtime.sh

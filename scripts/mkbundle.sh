@@ -4,7 +4,7 @@
 # DIR/rootfs holds busybox with every applet linked in /bin; DIR/config.json is
 # a default spec close to what `runc spec` writes (not read-only, no terminal),
 # written here so the script works before any runtime is installed.
-# Used by tests/e2e, bench/runtime.sh, scripts/demo.sh and scripts/mkrootfs-tar.sh.
+# Used by tests/e2e, bench/runtime.sh, scripts/demo-runtime.sh and scripts/mkrootfs-tar.sh.
 set -euo pipefail
 
 usage() {
