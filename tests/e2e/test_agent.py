@@ -363,3 +363,18 @@ def test_agent_kill9_adopts_running_pods(node):
     assert node.kubectl("exec", "survivor", "--", "echo", "still here").stdout == \
         "still here\n"
     delete(node, "survivor")
+
+
+def test_sigterm_and_restart_keep_the_cluster(node):
+    node.apply(pod("keeper", [ctr(node, "main", "sleep 3600")]))
+    before = statuses(node.wait_running("keeper"))["main"]["containerID"]
+    t0 = time.time()
+    node.stop()
+    assert node.proc.returncode == 0, node.logs()
+    assert time.time() - t0 < 15
+    assert "shutting down" in node.logs()
+    node.start()
+    after = node.wait_running("keeper")
+    assert statuses(after)["main"]["containerID"] == before
+    assert statuses(after)["main"]["restartCount"] == 0
+    delete(node, "keeper")
