@@ -378,3 +378,18 @@ def test_sigterm_and_restart_keep_the_cluster(node):
     assert statuses(after)["main"]["containerID"] == before
     assert statuses(after)["main"]["restartCount"] == 0
     delete(node, "keeper")
+
+
+def test_attach(node):
+    spec = pod("talker", [ctr(node, "main", "echo ready; while read line; do echo got:$line; "
+                              "done; echo stdin closed; sleep 3600", stdin=True,
+                              stdinOnce=True)])
+    node.apply(spec)
+    node.wait_running("talker")
+    wait_for(lambda: "ready" in node.kubectl("logs", "talker").stdout, 10, "the first line")
+    p = node.kubectl("attach", "-i", "talker", input="hello\nworld\n", timeout=30)
+    assert "got:hello" in p.stdout and "got:world" in p.stdout, (p.stdout, p.stderr)
+    logs = wait_for(lambda: "stdin closed" in node.kubectl("logs", "talker").stdout and
+                    node.kubectl("logs", "talker").stdout, 10, "stdin closed after detach")
+    assert "got:world" in logs
+    delete(node, "talker")

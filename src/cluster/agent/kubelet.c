@@ -300,7 +300,7 @@ struct session {
 	char *id;     /* container */
 	char *attach; /* the shim's attach socket path (attach) */
 	char *exit_path;
-	bool tty, want_in, want_out, want_err;
+	bool tty, want_in, want_out, want_err, stdin_once;
 	pid_t pid;
 	int status;
 };
@@ -400,6 +400,7 @@ struct relay {
 	int out_w, err_w; /* write ends of the output pipes */
 	int in_r;         /* read end of the stdin pipe, -1 without stdin */
 	int done_w;       /* closed when the shim's socket ends */
+	bool stdin_once;  /* the session ends once the client closed stdin */
 };
 
 static bool write_full(int fd, const void *buf, size_t len)
@@ -433,12 +434,19 @@ static void *relay_main(void *arg)
 	struct relay *r = arg;
 	char *buf = xmalloc(65536 + 5);
 	size_t have = 0;
+	int64_t end_at = -1;
 
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = r->sock, .events = POLLIN},
 				       {.fd = r->in_r, .events = POLLIN}};
+		int timeout = -1;
 
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+		if (end_at >= 0) {
+			timeout = (int)(end_at - agent_now_ms());
+			if (timeout <= 0)
+				break;
+		}
+		if (poll(pf, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pf[1].revents) {
 			char in[16384];
@@ -450,6 +458,10 @@ static void *relay_main(void *arg)
 				send_frame(r->sock, SHIM_CLOSE_STDIN, "", 0);
 				close(r->in_r);
 				r->in_r = -1;
+				/* stdinOnce: what the container answers still goes out, then the
+				 * end */
+				if (r->stdin_once)
+					end_at = agent_now_ms() + 500;
 			}
 		}
 		if (pf[0].revents) {
@@ -569,7 +581,8 @@ static void attach_upgraded(void *arg, int fd, const char *extra, size_t extra_l
 				    .out_w = outp[1],
 				    .err_w = errp[1],
 				    .in_r = inp[0],
-				    .done_w = donep[1]};
+				    .done_w = donep[1],
+				    .stdin_once = s->stdin_once};
 		if (pthread_create(&t, NULL, relay_main, r) != 0) {
 			close(sock);
 			free(r);
@@ -659,6 +672,18 @@ static void do_stream(struct agent *a, struct http_request *req, const char *ns,
 
 			s->tty = json_is_true(
 				json_object_get(json_object_get(cfg, "process"), "terminal"));
+		}
+		{
+			const json_t *list =
+				json_object_get(json_object_get(p->pod, "spec"), "containers");
+			size_t i;
+			const json_t *ctr;
+
+			json_array_foreach (list, i, ctr)
+				if (!strcmp(json_string_value(json_object_get(ctr, "name")) ?: "",
+					    name))
+					s->stdin_once =
+						json_is_true(json_object_get(ctr, "stdinOnce"));
 		}
 	} else {
 		s->argv = xcalloc(n_cmd + 1, sizeof(char *));
