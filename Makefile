@@ -126,6 +126,7 @@ bench: deps all
 	@bench/apiserver.sh
 	@bench/scheduler.sh
 	@bench/podstart.sh
+	@bench/service.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff
