@@ -32,7 +32,7 @@ run() {
 	port=$(free_port)
 	mkdir -p "$dir"
 	local args=(server --data-dir "$dir/data" --https-listen-port "$port" --bind-address 127.0.0.1
-		--write-kubeconfig "$dir/kubeconfig.yaml" --disable-agent
+		--write-kubeconfig "$dir/kubeconfig.yaml" --disable-agent --disable-dns
 		--disable-scheduler --disable-controller-manager)
 	[ -n "$endpoint" ] && args+=(--datastore-endpoint "$endpoint")
 	"$SKIFF" "${args[@]}" >"$dir/server.log" 2>&1 &

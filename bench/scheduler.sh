@@ -23,7 +23,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$SKIFF" server --data-dir "$work/data" --https-listen-port "$port" --bind-address 127.0.0.1 \
-	--write-kubeconfig "$work/kubeconfig.yaml" --disable-agent \
+	--write-kubeconfig "$work/kubeconfig.yaml" --disable-agent --disable-dns \
 	--cluster-cidr 10.128.0.0/9 >"$work/server.log" 2>&1 &
 spid=$!
 pids+=("$spid")

@@ -99,7 +99,8 @@ class Server:
     def start(self):
         args = [str(SKIFF), "server", "--data-dir", os.path.join(self.dir, "data"),
                 "--https-listen-port", str(self.port), "--bind-address", "127.0.0.1",
-                "--write-kubeconfig", self.kubeconfig, "--disable-agent"] + self.extra
+                "--write-kubeconfig", self.kubeconfig, "--disable-agent",
+                "--disable-dns"] + self.extra
         if self.datastore:
             args += ["--datastore-endpoint", self.datastore]
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
