@@ -221,6 +221,31 @@ def test_dns(cluster):
     assert out.startswith("hl-"), out
 
 
+def test_dns_statefulset_pod_names(cluster):
+    c = cluster
+    c.apply({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+         "spec": {"clusterIP": "None", "selector": {"app": "db"},
+                  "ports": [{"name": "http", "port": 8080}]}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+         "spec": {"serviceName": "db", "replicas": 2,
+                  "selector": {"matchLabels": {"app": "db"}},
+                  "template": {"metadata": {"labels": {"app": "db"}}, "spec": {
+                      "terminationGracePeriodSeconds": 1,
+                      "containers": [{"name": "web", "image": c.image,
+                                      "command": ["sh", "-c", WEB]}]}}}}]})
+    ips = wait_ready(c, "db-0", "db-1", timeout=120)
+    for name, ip in ips.items():
+        fqdn = f"{name}.db.default.svc.cluster.local"
+        a = wait_for(lambda: dns(c, fqdn, "A")["answer"], 30, f"the A record of {fqdn}")
+        assert [r["value"] for r in a] == [ip]
+    srv = {r["value"]["target"] for r in
+           dns(c, "_http._tcp.db.default.svc.cluster.local", "SRV")["answer"]}
+    assert srv == {"db-0.db.default.svc.cluster.local.", "db-1.db.default.svc.cluster.local."}
+    # a pod's own name resolves inside it (its /etc/hosts names its subdomain too)
+    assert c.exec("db-1", "timeout 5 wget -qO- http://db-0.db:8080/") == "db-0\n"
+
+
 def test_failed_node_loses_its_pods(cluster):
     c = cluster
     c.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "movers"},
