@@ -57,6 +57,11 @@ def test_pod_runs_and_logs(node):
     assert out == "hello from hello\n"
     ts = node.kubectl("logs", "hello", "--timestamps").stdout
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z hello from hello\n$", ts), ts
+    resolv = node.kubectl("exec", "hello", "--", "cat", "/etc/resolv.conf").stdout
+    assert resolv == ("search default.svc.cluster.local svc.cluster.local cluster.local\n"
+                      "nameserver 10.43.0.10\noptions ndots:5\n"), resolv
+    hosts = node.kubectl("exec", "hello", "--", "cat", "/etc/hosts").stdout
+    assert f"{p['status']['podIP']}\thello\n" in hosts, hosts
     events = node.kubectl("get", "events", "--field-selector",
                           "involvedObject.name=hello").stdout
     for reason in ("Scheduled", "Pulled", "Created", "Started"):

@@ -532,17 +532,8 @@ static char *resolv_file(struct agent *a, struct apod *p)
 		free(opts);
 		opts = n;
 	}
-	out = xasprintf("%s%s%s%s%s\n", *search ? "search" : "", search, *search ? "\n" : "",
-			ns_lines, *opts ? "options" : "");
-	if (*opts) {
-		char *n = xasprintf("%s%s\n", out, opts);
-
-		/* out ended with "options\n": rebuild it with the options on that line */
-		free(n);
-		free(out);
-		out = xasprintf("%s%s%s%s%s%s\n", *search ? "search" : "", search,
-				*search ? "\n" : "", ns_lines, "options", opts);
-	}
+	out = xasprintf("%s%s%s%s%s%s%s", *search ? "search" : "", search, *search ? "\n" : "",
+			ns_lines, *opts ? "options" : "", opts, *opts ? "\n" : "");
 	free(ns_lines);
 	free(search);
 	free(opts);
