@@ -21,52 +21,9 @@
 #include "base/err.h"
 #include "cluster/net/lib_nl.h"
 #include "cluster/net/net.h"
+#include "cluster/net/nl_util.h"
 
-static void sock_freep(struct nl_sock **s)
-{
-	if (*s)
-		nl_socket_free(*s);
-}
-
-static void link_putp(struct rtnl_link **l)
-{
-	if (*l)
-		rtnl_link_put(*l);
-}
-
-static void addr_putp(struct nl_addr **a)
-{
-	if (*a)
-		nl_addr_put(*a);
-}
-
-static void rtaddr_putp(struct rtnl_addr **a)
-{
-	if (*a)
-		rtnl_addr_put(*a);
-}
-
-static void route_putp(struct rtnl_route **r)
-{
-	if (*r)
-		rtnl_route_put(*r);
-}
-
-static void cache_freep(struct nl_cache **c)
-{
-	if (*c)
-		nl_cache_free(*c);
-}
-
-#define cleanup_sock   __attribute__((cleanup(sock_freep)))
-#define cleanup_link   __attribute__((cleanup(link_putp)))
-#define cleanup_nladdr __attribute__((cleanup(addr_putp)))
-#define cleanup_rtaddr __attribute__((cleanup(rtaddr_putp)))
-#define cleanup_route  __attribute__((cleanup(route_putp)))
-#define cleanup_cache  __attribute__((cleanup(cache_freep)))
-
-/* libnl folds the kernel's errno into its own codes; unfold the ones callers branch on. */
-static int nle_errno(int nle)
+int net_nle_errno(int nle)
 {
 	switch (abs(nle)) {
 	case NLE_EXIST:
@@ -110,18 +67,16 @@ static bool nle_missing(int nle)
 	return nle == -NLE_NODEV || nle == -NLE_OBJ_NOTFOUND;
 }
 
-static int nl_fail(struct err *err, int nle, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int nl_fail(struct err *err, int nle, const char *fmt, ...)
+int net_nl_fail(struct err *err, int nle, const char *fmt, ...)
 {
 	cleanup_free char *msg = NULL;
-	int code = nle_errno(nle);
+	int code = net_nle_errno(nle);
 	va_list ap;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
+	/* the kernel's "Network is unreachable" and the like reach libnl as NLE_FAILURE */
 	return err_set(err, code, "%s: %s", msg, code == EIO ? nl_geterror(nle) : strerror(code));
 }
 
@@ -135,7 +90,7 @@ static int sock_new(struct nl_sock **ret, struct err *err)
 		return err_set(err, ENOMEM, "allocate a netlink socket");
 	r = nl_connect(sk, NETLINK_ROUTE);
 	if (r < 0)
-		return nl_fail(err, r, "connect a netlink socket");
+		return net_nl_fail(err, r, "connect a netlink socket");
 	*ret = TAKE_PTR(sk);
 	return 0;
 }
@@ -196,7 +151,7 @@ static int link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret
 	if (nle_missing(r))
 		return err_set(err, ENODEV, "link '%s' does not exist", name);
 	if (r < 0)
-		return nl_fail(err, r, "get link '%s'", name);
+		return net_nl_fail(err, r, "get link '%s'", name);
 	return 0;
 }
 
@@ -214,7 +169,7 @@ static int link_change(struct nl_sock *sk, struct rtnl_link *l, struct rtnl_link
 	int r = rtnl_link_change(sk, l, changes, 0);
 
 	if (r < 0)
-		return nl_fail(err, r, "change link '%s'", rtnl_link_get_name(l));
+		return net_nl_fail(err, r, "change link '%s'", rtnl_link_get_name(l));
 	return 0;
 }
 
@@ -243,7 +198,7 @@ static int link_delete(struct nl_sock *sk, const char *name, struct err *err)
 	rtnl_link_set_name(l, name);
 	r = rtnl_link_delete(sk, l);
 	if (r < 0 && !nle_missing(r))
-		return nl_fail(err, r, "delete link '%s'", name);
+		return net_nl_fail(err, r, "delete link '%s'", name);
 	return 0;
 }
 
@@ -281,7 +236,7 @@ static int addr_ensure(struct nl_sock *sk, const char *link, int ifindex, const 
 		return r;
 	r = rtnl_addr_alloc_cache(sk, &cache);
 	if (r < 0)
-		return nl_fail(err, r, "list addresses of '%s'", link);
+		return net_nl_fail(err, r, "list addresses of '%s'", link);
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)o;
 
@@ -292,7 +247,7 @@ static int addr_ensure(struct nl_sock *sk, const char *link, int ifindex, const 
 			continue;
 		r = rtnl_addr_delete(sk, ra, 0);
 		if (r < 0 && r != -NLE_NOADDR && !nle_missing(r))
-			return nl_fail(err, r, "remove an old address of '%s'", link);
+			return net_nl_fail(err, r, "remove an old address of '%s'", link);
 	}
 	want = rtnl_addr_alloc();
 	local = ipv4_addr(a, prefix);
@@ -301,12 +256,12 @@ static int addr_ensure(struct nl_sock *sk, const char *link, int ifindex, const 
 	rtnl_addr_set_ifindex(want, ifindex);
 	r = rtnl_addr_set_local(want, local);
 	if (r < 0)
-		return nl_fail(err, r, "set address '%s'", cidr);
+		return net_nl_fail(err, r, "set address '%s'", cidr);
 	rtnl_addr_set_prefixlen(want, (int)prefix);
 	/* NLM_F_REPLACE: an address already there is kept, not an error */
 	r = rtnl_addr_add(sk, want, NLM_F_REPLACE);
 	if (r < 0)
-		return nl_fail(err, r, "add address '%s' to '%s'", cidr, link);
+		return net_nl_fail(err, r, "add address '%s' to '%s'", cidr, link);
 	return 0;
 }
 
@@ -327,7 +282,7 @@ static int route_apply(struct nl_sock *sk, struct in_addr dst, unsigned prefix,
 	rtnl_route_set_scope(rt, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
 	r = rtnl_route_set_dst(rt, d);
 	if (r < 0)
-		return nl_fail(err, r, "set route destination");
+		return net_nl_fail(err, r, "set route destination");
 	nh = rtnl_route_nh_alloc();
 	if (!nh)
 		return err_set(err, ENOMEM, "allocate a route");
@@ -338,7 +293,7 @@ static int route_apply(struct nl_sock *sk, struct in_addr dst, unsigned prefix,
 	rtnl_route_add_nexthop(rt, nh); /* the route owns it now */
 	r = rtnl_route_add(sk, rt, NLM_F_REPLACE);
 	if (r < 0)
-		return nl_fail(err, r, "replace route %s", what);
+		return net_nl_fail(err, r, "replace route %s", what);
 	return 0;
 }
 
@@ -374,12 +329,12 @@ int net_bridge_ensure(const char *name, const char *gateway_cidr, unsigned mtu, 
 		}
 		/* another agent thread or process won the race: use its bridge */
 		if (r < 0 && r != -NLE_EXIST) {
-			r = nl_fail(err, r, "create bridge");
+			r = net_nl_fail(err, r, "create bridge");
 			goto fail;
 		}
 		r = link_get(sk, name, &l, err);
 	} else if (r < 0) {
-		r = nl_fail(err, r, "get link");
+		r = net_nl_fail(err, r, "get link");
 	}
 	if (r < 0)
 		goto fail;
@@ -510,8 +465,8 @@ static int attach_create(struct attach *at, struct err *err)
 	}
 	r = rtnl_link_add(at->host, veth, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)
-		return nl_fail(err, r, "create veth pair '%s'/'%s'", at->a->host_veth,
-			       at->a->ifname);
+		return net_nl_fail(err, r, "create veth pair '%s'/'%s'", at->a->host_veth,
+				   at->a->ifname);
 	return 0;
 }
 
@@ -562,7 +517,7 @@ static int attach_run(struct attach *at, struct err *err)
 	if (nle_missing(r))
 		return err_set(err, ENODEV, "bridge '%s' does not exist", a->bridge);
 	if (r < 0)
-		return nl_fail(err, r, "get bridge '%s'", a->bridge);
+		return net_nl_fail(err, r, "get bridge '%s'", a->bridge);
 	if (!link_is(br, "bridge"))
 		return err_set(err, EINVAL, "link '%s' is not a bridge", a->bridge);
 	at->bridge_ifindex = rtnl_link_get_ifindex(br);
@@ -570,7 +525,7 @@ static int attach_run(struct attach *at, struct err *err)
 
 	r = rtnl_link_get_kernel(at->host, 0, a->host_veth, &hv);
 	if (r < 0 && !nle_missing(r))
-		return nl_fail(err, r, "get link '%s'", a->host_veth);
+		return net_nl_fail(err, r, "get link '%s'", a->host_veth);
 	/* never remove a link this module did not make */
 	if (r == 0 && !link_is(hv, "veth"))
 		return err_set(err, EEXIST, "link '%s' exists and is not a veth", a->host_veth);
@@ -694,7 +649,7 @@ int net_route_delete(const char *dst_cidr, struct err *err)
 		goto fail;
 	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
 	if (r < 0) {
-		r = nl_fail(err, r, "list routes");
+		r = net_nl_fail(err, r, "list routes");
 		goto fail;
 	}
 	/* delete the kernel's own objects: a request built here would have to match the
@@ -712,7 +667,7 @@ int net_route_delete(const char *dst_cidr, struct err *err)
 			continue;
 		r = rtnl_route_delete(sk, rt, 0);
 		if (r < 0 && !nle_missing(r)) {
-			r = nl_fail(err, r, "delete");
+			r = net_nl_fail(err, r, "delete");
 			goto fail;
 		}
 	}
@@ -753,7 +708,7 @@ static int link_info_addrs(struct nl_sock *sk, int ifindex, struct net_link_info
 
 	r = rtnl_addr_alloc_cache(sk, &cache);
 	if (r < 0)
-		return nl_fail(err, r, "list addresses");
+		return net_nl_fail(err, r, "list addresses");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)o;
 		struct nl_addr *local = rtnl_addr_get_local(ra);

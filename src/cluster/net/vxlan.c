@@ -19,110 +19,11 @@
 #include "base/err.h"
 #include "cluster/net/lib_nl.h"
 #include "cluster/net/net.h"
-
-static void sock_freep(struct nl_sock **s)
-{
-	if (*s)
-		nl_socket_free(*s);
-}
-
-static void link_putp(struct rtnl_link **l)
-{
-	if (*l)
-		rtnl_link_put(*l);
-}
-
-static void addr_putp(struct nl_addr **a)
-{
-	if (*a)
-		nl_addr_put(*a);
-}
-
-static void rtaddr_putp(struct rtnl_addr **a)
-{
-	if (*a)
-		rtnl_addr_put(*a);
-}
-
-static void route_putp(struct rtnl_route **r)
-{
-	if (*r)
-		rtnl_route_put(*r);
-}
-
-static void neigh_putp(struct rtnl_neigh **n)
-{
-	if (*n)
-		rtnl_neigh_put(*n);
-}
-
-static void cache_freep(struct nl_cache **c)
-{
-	if (*c)
-		nl_cache_free(*c);
-}
-
-#define cleanup_sock   __attribute__((cleanup(sock_freep)))
-#define cleanup_link   __attribute__((cleanup(link_putp)))
-#define cleanup_nladdr __attribute__((cleanup(addr_putp)))
-#define cleanup_rtaddr __attribute__((cleanup(rtaddr_putp)))
-#define cleanup_route  __attribute__((cleanup(route_putp)))
-#define cleanup_neigh  __attribute__((cleanup(neigh_putp)))
-#define cleanup_cache  __attribute__((cleanup(cache_freep)))
-
-/* libnl folds the kernel's errno into its own codes; unfold the ones callers branch on. */
-static int nle_errno(int nle)
-{
-	switch (abs(nle)) {
-	case NLE_EXIST:
-		return EEXIST;
-	case NLE_NODEV:
-		return ENODEV;
-	case NLE_OBJ_NOTFOUND:
-		return ENOENT;
-	case NLE_NOADDR:
-		return EADDRNOTAVAIL;
-	case NLE_PERM:
-		return EPERM;
-	case NLE_NOACCESS:
-		return EACCES;
-	case NLE_INVAL:
-	case NLE_MISSING_ATTR:
-		return EINVAL;
-	case NLE_BUSY:
-		return EBUSY;
-	case NLE_NOMEM:
-		return ENOMEM;
-	case NLE_RANGE:
-		return ERANGE;
-	case NLE_OPNOTSUPP:
-		return EOPNOTSUPP;
-	case NLE_AF_NOSUPPORT:
-		return EAFNOSUPPORT;
-	default:
-		return EIO;
-	}
-}
+#include "cluster/net/nl_util.h"
 
 static bool nle_missing(int nle)
 {
 	return nle == -NLE_NODEV || nle == -NLE_OBJ_NOTFOUND || nle == -NLE_NOADDR;
-}
-
-static int nl_fail(struct err *err, int nle, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int nl_fail(struct err *err, int nle, const char *fmt, ...)
-{
-	cleanup_free char *msg = NULL;
-	int code = nle_errno(nle);
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	/* the kernel's "Network is unreachable" and the like reach libnl as NLE_FAILURE */
-	return err_set(err, code, "%s: %s", msg, code == EIO ? nl_geterror(nle) : strerror(code));
 }
 
 static int sock_open(struct nl_sock **ret, struct err *err)
@@ -138,7 +39,7 @@ static int sock_open(struct nl_sock **ret, struct err *err)
 		return err_set(err, ENOMEM, "allocate a netlink socket");
 	r = nl_connect(sk, NETLINK_ROUTE);
 	if (r < 0)
-		return nl_fail(err, r, "connect a netlink socket");
+		return net_nl_fail(err, r, "connect a netlink socket");
 	*ret = TAKE_PTR(sk);
 	return 0;
 }
@@ -211,7 +112,7 @@ static int ifindex_of(struct nl_sock *sk, const char *dev, int *ret, struct err 
 	if (nle_missing(r))
 		return err_set(err, ENODEV, "link '%s' does not exist", dev);
 	if (r < 0)
-		return nl_fail(err, r, "get link '%s'", dev);
+		return net_nl_fail(err, r, "get link '%s'", dev);
 	*ret = rtnl_link_get_ifindex(l);
 	return 0;
 }
@@ -298,7 +199,7 @@ static int vxlan_create(struct nl_sock *sk, const struct vxlan_want *w, struct e
 		rtnl_link_set_mtu(l, w->v->mtu);
 	r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0 && r != -NLE_EXIST)
-		return nl_fail(err, r, "create VXLAN device");
+		return net_nl_fail(err, r, "create VXLAN device");
 	return 0;
 }
 
@@ -315,7 +216,7 @@ static int addr_ensure(struct nl_sock *sk, int ifindex, struct in_addr a, unsign
 		return err_set(err, ENOMEM, "allocate an address");
 	r = rtnl_addr_alloc_cache(sk, &cache);
 	if (r < 0)
-		return nl_fail(err, r, "list addresses");
+		return net_nl_fail(err, r, "list addresses");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)o;
 
@@ -326,7 +227,7 @@ static int addr_ensure(struct nl_sock *sk, int ifindex, struct in_addr a, unsign
 			continue;
 		r = rtnl_addr_delete(sk, ra, 0);
 		if (r < 0 && !nle_missing(r))
-			return nl_fail(err, r, "remove an old address");
+			return net_nl_fail(err, r, "remove an old address");
 	}
 	rtnl_addr_set_ifindex(want, ifindex);
 	r = rtnl_addr_set_local(want, local);
@@ -335,7 +236,7 @@ static int addr_ensure(struct nl_sock *sk, int ifindex, struct in_addr a, unsign
 		r = rtnl_addr_add(sk, want, NLM_F_REPLACE);
 	}
 	if (r < 0)
-		return nl_fail(err, r, "add address");
+		return net_nl_fail(err, r, "add address");
 	return 0;
 }
 
@@ -356,7 +257,7 @@ static int vxlan_configure(struct nl_sock *sk, struct rtnl_link *l, const struct
 	rtnl_link_set_flags(c, IFF_UP);
 	r = rtnl_link_change(sk, l, c, 0);
 	if (r < 0)
-		return nl_fail(err, r, "change link");
+		return net_nl_fail(err, r, "change link");
 	return addr_ensure(sk, rtnl_link_get_ifindex(l), w->addr, w->prefix, err);
 }
 
@@ -367,7 +268,7 @@ static int vxlan_run(struct nl_sock *sk, const struct vxlan_want *w, struct err 
 
 	r = rtnl_link_get_kernel(sk, 0, w->v->name, &l);
 	if (r < 0 && !nle_missing(r))
-		return nl_fail(err, r, "get link");
+		return net_nl_fail(err, r, "get link");
 	if (r == 0 && !rtnl_link_is_vxlan(l))
 		return err_set(err, EEXIST, "a link of type '%s' already has that name",
 			       rtnl_link_get_type(l) ? rtnl_link_get_type(l) : "unknown");
@@ -375,7 +276,7 @@ static int vxlan_run(struct nl_sock *sk, const struct vxlan_want *w, struct err 
 		/* VNI, port and local address are fixed at creation */
 		r = rtnl_link_delete(sk, l);
 		if (r < 0 && !nle_missing(r))
-			return nl_fail(err, r, "delete the outdated device");
+			return net_nl_fail(err, r, "delete the outdated device");
 		rtnl_link_put(TAKE_PTR(l));
 	} else if (r == 0) {
 		return vxlan_configure(sk, l, w, err);
@@ -385,7 +286,7 @@ static int vxlan_run(struct nl_sock *sk, const struct vxlan_want *w, struct err 
 		return r;
 	r = rtnl_link_get_kernel(sk, 0, w->v->name, &l);
 	if (r < 0)
-		return nl_fail(err, r, "get the new device");
+		return net_nl_fail(err, r, "get the new device");
 	return vxlan_configure(sk, l, w, err);
 }
 
@@ -433,15 +334,15 @@ static int neigh_run(const char *dev, const char *ip, const char *mac, bool add,
 	rtnl_neigh_set_ifindex(n, ifindex);
 	r = rtnl_neigh_set_dst(n, dst);
 	if (r < 0)
-		return nl_fail(err, r, "set neighbour address");
+		return net_nl_fail(err, r, "set neighbour address");
 	if (!add) {
 		r = rtnl_neigh_delete(sk, n, 0);
-		return r < 0 && !nle_missing(r) ? nl_fail(err, r, "delete") : 0;
+		return r < 0 && !nle_missing(r) ? net_nl_fail(err, r, "delete") : 0;
 	}
 	rtnl_neigh_set_lladdr(n, ll);
 	rtnl_neigh_set_state(n, NUD_PERMANENT);
 	r = rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE);
-	return r < 0 ? nl_fail(err, r, "replace") : 0;
+	return r < 0 ? net_nl_fail(err, r, "replace") : 0;
 }
 
 int net_vxlan_neigh_replace(const char *dev, const char *ip, const char *mac, struct err *err)
@@ -484,18 +385,18 @@ static int fdb_run(const char *dev, const char *mac, const char *dst, bool add, 
 	/* libnl takes the family from the first address set and refuses an IPv4 remote on an
 	 * AF_BRIDGE entry: set the remote first, then make the entry a bridge one */
 	if (remote && (r = rtnl_neigh_set_dst(n, remote)) < 0)
-		return nl_fail(err, r, "set FDB remote");
+		return net_nl_fail(err, r, "set FDB remote");
 	rtnl_neigh_set_family(n, AF_BRIDGE);
 	rtnl_neigh_set_lladdr(n, ll);
 	/* NTF_SELF: the VXLAN device's own table, not a bridge's it might be enslaved to */
 	rtnl_neigh_set_flags(n, NTF_SELF);
 	if (!add) {
 		r = rtnl_neigh_delete(sk, n, 0);
-		return r < 0 && !nle_missing(r) ? nl_fail(err, r, "delete") : 0;
+		return r < 0 && !nle_missing(r) ? net_nl_fail(err, r, "delete") : 0;
 	}
 	rtnl_neigh_set_state(n, NUD_PERMANENT);
 	r = rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE);
-	return r < 0 ? nl_fail(err, r, "replace") : 0;
+	return r < 0 ? net_nl_fail(err, r, "replace") : 0;
 }
 
 int net_vxlan_fdb_replace(const char *dev, const char *mac, const char *dst, struct err *err)
@@ -541,7 +442,7 @@ static int vxlan_list_run(const char *dev, struct entries *neigh, struct entries
 	/* AF_ITER: one dump per family, so the bridge family's FDB comes with the ARP table */
 	r = rtnl_neigh_alloc_cache_flags(sk, &cache, NL_CACHE_AF_ITER);
 	if (r < 0)
-		return nl_fail(err, r, "list neighbours");
+		return net_nl_fail(err, r, "list neighbours");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_neigh *n = (struct rtnl_neigh *)o;
 		struct nl_addr *ip = rtnl_neigh_get_dst(n);
@@ -630,7 +531,7 @@ static int peer_route_run(const char *dst_cidr, const char *via, const char *dev
 	rtnl_route_set_scope(rt, RT_SCOPE_UNIVERSE);
 	r = rtnl_route_set_dst(rt, d);
 	if (r < 0)
-		return nl_fail(err, r, "set route destination");
+		return net_nl_fail(err, r, "set route destination");
 	if (ifindex)
 		rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
@@ -641,7 +542,7 @@ static int peer_route_run(const char *dst_cidr, const char *via, const char *dev
 	}
 	r = rtnl_route_add(sk, rt, NLM_F_REPLACE);
 	if (r < 0)
-		return nl_fail(err, r, "replace");
+		return net_nl_fail(err, r, "replace");
 	return 0;
 }
 
@@ -695,7 +596,7 @@ int net_peer_route_list(struct net_peer_route **ret, size_t *ret_n, struct err *
 		return err_wrap(err, "list routes to other nodes");
 	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
 	if (r < 0)
-		return nl_fail(err, r, "list routes to other nodes");
+		return net_nl_fail(err, r, "list routes to other nodes");
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *rt = (struct rtnl_route *)o;
 
@@ -721,7 +622,7 @@ static int peer_route_delete_run(const char *dst_cidr, struct err *err)
 		return r;
 	r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
 	if (r < 0)
-		return nl_fail(err, r, "list routes");
+		return net_nl_fail(err, r, "list routes");
 	/* delete the kernel's own object: a request built here would have to match its
 	 * scope and type too */
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
@@ -732,7 +633,7 @@ static int peer_route_delete_run(const char *dst_cidr, struct err *err)
 			continue;
 		r = rtnl_route_delete(sk, rt, 0);
 		if (r < 0 && !nle_missing(r))
-			return nl_fail(err, r, "delete");
+			return net_nl_fail(err, r, "delete");
 	}
 	return 0;
 }
