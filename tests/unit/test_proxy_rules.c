@@ -340,6 +340,9 @@ static void test_render_cluster_ip_picks_a_random_ready_endpoint(void **state)
 	has_line(tx, "add rule ip t service-VTO5ESCN-ns1/svc1/tcp/http numgen random mod 2 vmap { "
 		     "0 : goto endpoint-OHXGV3U4-ns1/svc1/tcp/http__10.42.0.5/8080 , 1 : goto "
 		     "endpoint-EZIRXNDS-ns1/svc1/tcp/http__10.42.1.6/8080 }");
+	/* the pick ends the chain: the masquerade rule must come before it */
+	assert_true(strstr(tx, "tcp/http ip daddr 10.43.0.41 tcp dport 80 ip saddr") <
+		    strstr(tx, "tcp/http numgen random"));
 	has_line(tx, "add rule ip t endpoint-OHXGV3U4-ns1/svc1/tcp/http__10.42.0.5/8080 ip saddr "
 		     "10.42.0.5 jump mark-for-masquerade");
 	has_line(tx,

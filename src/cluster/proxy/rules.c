@@ -651,15 +651,20 @@ static void render_port(struct svc_render *r, const struct sp_port *sp)
 		add_rule(r, e->chain, "meta l4proto %s dnat to %s:%u", sp->proto, e->ip, e->port);
 	}
 
-	/* policy chains; traffic from outside the pod network to a ClusterIP is masqueraded */
+	/*
+	 * Policy chains. Traffic from outside the pod network to a ClusterIP is masqueraded:
+	 * that rule comes first, before the pick that ends the chain.
+	 */
+	if (has_int) {
+		add_chain(r, int_chain);
+		add_rule(r, int_chain,
+			 "ip daddr %s %s dport %u ip saddr != %s jump " MARK_MASQ_CHAIN,
+			 s->cluster_ip, sp->proto, sp->port, cfg->cluster_cidr);
+	}
 	if (p.n_cluster && p.uses_cluster)
 		policy_chain(r, svc_chain, g.eps, g.n, false);
 	if (p.n_local && p.uses_local)
 		policy_chain(r, local_chain, g.eps, g.n, true);
-	if (has_int)
-		add_rule(r, int_chain,
-			 "ip daddr %s %s dport %u ip saddr != %s jump " MARK_MASQ_CHAIN,
-			 s->cluster_ip, sp->proto, sp->port, cfg->cluster_cidr);
 
 	/* NodePort traffic */
 	if (p.ext && p.has_any) {
