@@ -81,6 +81,28 @@ static char *resolve_ref(struct rs_ctrl *c, const char *ns, const json_t *ref)
 	return TAKE_PTR(key);
 }
 
+/*
+ * Pod events reach their ReplicaSet after a batch period: a sync reads every pod of the
+ * set, so a set of a thousand pods starting at once would otherwise be synced once per
+ * pod event, a cost growing with the square of its size. The period grows with the set
+ * (25 ms, 1 ms more per 10 pods past 250), which bounds the pods read per second and set
+ * (as upstream's EndpointSlice controller batches endpoint updates).
+ */
+#define POD_BATCH_MS 25
+
+static void enqueue_for_pod(struct rs_ctrl *c, const char *rs_key)
+{
+	const struct rs_info *r;
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	r = wl_map_get(c->rss, rs_key);
+	if (r && r->uid)
+		n = wl_index_owned_count(c->pods, r->uid);
+	pthread_mutex_unlock(&c->lock);
+	wq_add_after(c->q, rs_key, POD_BATCH_MS + (int64_t)(n > 250 ? (n - 250) / 10 : 0));
+}
+
 /* Enqueues every ReplicaSet in the pod's namespace whose selector matches it (orphans). */
 static void enqueue_matching(struct rs_ctrl *c, const json_t *pod)
 {
@@ -106,7 +128,7 @@ static void enqueue_matching(struct rs_ctrl *c, const json_t *pod)
 	}
 	pthread_mutex_unlock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
-		wq_add(c->q, keys[i]);
+		enqueue_for_pod(c, keys[i]);
 		free(keys[i]);
 	}
 	free(keys);
@@ -122,7 +144,7 @@ static void pod_deleted(struct rs_ctrl *c, const json_t *pod)
 		return;
 	pod_key = wl_key(pod);
 	wl_exp_deletion_observed(c->exp, rs_key, pod_key);
-	wq_add(c->q, rs_key);
+	enqueue_for_pod(c, rs_key);
 }
 
 static void on_pod_add(void *arg, json_t *pod)
@@ -144,7 +166,7 @@ static void on_pod_add(void *arg, json_t *pod)
 		rs_key = resolve_ref(c, wl_str(pod, "metadata.namespace") ?: "", ref);
 		if (rs_key) {
 			wl_exp_creation_observed(c->exp, rs_key);
-			wq_add(c->q, rs_key);
+			enqueue_for_pod(c, rs_key);
 		}
 		return;
 	}
@@ -174,6 +196,21 @@ static int64_t rs_min_ready(struct rs_ctrl *c, const char *rs_key)
 	return v;
 }
 
+/*
+ * What a ReplicaSet's sync reads of a pod beyond labels and owner: whether it is active and
+ * ready, and since when (availability). A change to nothing of this (binding, a condition
+ * such as PodScheduled, container details) leaves the sync's result as it was.
+ */
+static bool same_for_replicaset(const json_t *old, const json_t *cur)
+{
+	const json_t *oc = wl_pod_cond(old, "Ready"), *cc = wl_pod_cond(cur, "Ready");
+
+	return wl_pod_active(old) == wl_pod_active(cur) && wl_deleting(old) == wl_deleting(cur) &&
+	       wl_pod_ready(old) == wl_pod_ready(cur) &&
+	       same_json(json_object_get(oc, "lastTransitionTime"),
+			 json_object_get(cc, "lastTransitionTime"));
+}
+
 static void on_pod_update(void *arg, json_t *old, json_t *cur)
 {
 	struct rs_ctrl *c = arg;
@@ -198,7 +235,7 @@ static void on_pod_update(void *arg, json_t *old, json_t *cur)
 		cleanup_free char *old_rs = resolve_ref(c, ns, oref);
 
 		if (old_rs)
-			wq_add(c->q, old_rs);
+			enqueue_for_pod(c, old_rs);
 	}
 	if (cref) {
 		cleanup_free char *rs_key = resolve_ref(c, ns, cref);
@@ -206,7 +243,9 @@ static void on_pod_update(void *arg, json_t *old, json_t *cur)
 
 		if (!rs_key)
 			return;
-		wq_add(c->q, rs_key);
+		if (!ref_changed && !labels_changed && same_for_replicaset(old, cur))
+			return;
+		enqueue_for_pod(c, rs_key);
 		/* Availability comes with time, not with an event: look again once it is due. */
 		if (!wl_pod_ready(old) && wl_pod_ready(cur)) {
 			min_ready = rs_min_ready(c, rs_key);
@@ -322,19 +361,32 @@ static int claim_pods(struct rs_ctrl *c, const json_t *rs, const struct selector
 	int adopt_ok = -1; /* unknown until the first orphan */
 	int ret = 0;
 
+	size_t n_owned;
+	bool rs_deleting = wl_deleting(rs);
+
 	pthread_mutex_lock(&c->lock);
 	wl_index_owned(c->pods, uid, &cand);
+	n_owned = cand.n;
 	wl_index_orphans(c->pods, ns, &cand);
 	pthread_mutex_unlock(&c->lock);
 
 	for (size_t i = 0; i < cand.n; i++) {
 		json_t *pod = cand.v[i];
-		bool selected = selector_match_labels(sel, wl_get(pod, "metadata.labels"));
+		const struct wl_pod_facts *f = &cand.facts[i];
+		bool selected = selector_match_labels(sel, f->labels);
 		cleanup_free char *path = NULL;
 		struct err perr = ERR_INIT;
+		enum wl_claim claim;
 		int st;
 
-		switch (wl_claim_decide(rs, pod, selected)) {
+		/* the index grouped these by their controller's uid: ours */
+		if (i < n_owned)
+			claim = selected      ? WL_CLAIM_OWNED
+				: rs_deleting ? WL_CLAIM_IGNORE
+					      : WL_CLAIM_RELEASE;
+		else
+			claim = wl_claim_decide(rs, pod, selected);
+		switch (claim) {
 		case WL_CLAIM_IGNORE:
 			continue;
 		case WL_CLAIM_OWNED:
@@ -372,8 +424,8 @@ static int claim_pods(struct rs_ctrl *c, const json_t *rs, const struct selector
 			err_clear(&perr);
 			continue;
 		}
-		if (wl_pod_active(pod))
-			wl_list_add(out, pod);
+		if (f->active)
+			wl_list_add_pod(out, pod, f);
 	}
 	wl_list_done(&cand);
 	return ret;
@@ -623,9 +675,8 @@ static int manage_replicas(struct rs_ctrl *c, const json_t *rs, const char *key,
 }
 
 /* Whether every template label is on the pod. */
-static bool fully_labeled(const json_t *tmpl_labels, const json_t *pod)
+static bool fully_labeled(const json_t *tmpl_labels, const json_t *labels)
 {
-	json_t *labels = wl_get(pod, "metadata.labels");
 	const char *k;
 	json_t *v;
 
@@ -648,11 +699,13 @@ static json_t *calculate_status(const json_t *rs, struct wl_list *pods, const st
 	int64_t labeled = 0, ready = 0, available = 0;
 
 	for (size_t i = 0; i < pods->n; i++) {
-		if (fully_labeled(tmpl_labels, pods->v[i]))
+		const struct wl_pod_facts *f = &pods->facts[i];
+
+		if (fully_labeled(tmpl_labels, f->labels))
 			labeled++;
-		if (wl_pod_ready(pods->v[i])) {
+		if (f->ready) {
 			ready++;
-			if (wl_pod_available(pods->v[i], min_ready, now))
+			if (wl_pod_facts_available(f, min_ready, now))
 				available++;
 		}
 	}
@@ -804,7 +857,7 @@ int replicaset_start(struct kc *kc, const struct controllers_config *cfg, void *
 	c->exp = wl_exp_new();
 	pthread_mutex_init(&c->lock, NULL);
 	c->rss = wl_map_new();
-	c->pods = wl_index_new();
+	c->pods = wl_index_new_pods();
 	r = informer_start(kc, "/apis/apps/v1/replicasets", &rh, &c->rs_inf, err);
 	if (r >= 0)
 		r = informer_start(kc, "/api/v1/pods", &ph, &c->pod_inf, err);

@@ -180,12 +180,30 @@ bool wl_map_next(const struct wl_map *m, size_t *pos, const char **ret_key, void
 
 /* Lists and the owner index. */
 
+static void list_grow(struct wl_list *l)
+{
+	if (l->n < l->cap)
+		return;
+	l->cap = l->cap ? l->cap * 2 : 16;
+	l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	if (l->facts || l->n == 0)
+		l->facts = xrealloc(l->facts, l->cap * sizeof(*l->facts));
+}
+
 void wl_list_add(struct wl_list *l, json_t *obj)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	list_grow(l);
+	/* a list mixing entries with and without facts has none */
+	free(l->facts);
+	l->facts = NULL;
+	l->v[l->n++] = json_incref(obj);
+}
+
+void wl_list_add_pod(struct wl_list *l, json_t *obj, const struct wl_pod_facts *f)
+{
+	list_grow(l);
+	if (l->facts)
+		l->facts[l->n] = *f;
 	l->v[l->n++] = json_incref(obj);
 }
 
@@ -194,6 +212,7 @@ void wl_list_done(struct wl_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		json_decref(l->v[i]);
 	free(l->v);
+	free(l->facts);
 	*l = (struct wl_list){0};
 }
 
@@ -201,12 +220,14 @@ struct ix_entry {
 	json_t *obj;
 	char *group; /* controller uid, or namespace for orphans */
 	bool orphan;
+	struct wl_pod_facts facts; /* in a pod index */
 };
 
 struct wl_index {
 	struct wl_map *all;     /* key -> struct ix_entry */
 	struct wl_map *owned;   /* controller uid -> map of key -> struct ix_entry */
 	struct wl_map *orphans; /* namespace -> map of key -> struct ix_entry */
+	bool pods;
 };
 
 static void ix_entry_free(void *p)
@@ -232,6 +253,14 @@ struct wl_index *wl_index_new(void)
 	ix->all = wl_map_new();
 	ix->owned = wl_map_new();
 	ix->orphans = wl_map_new();
+	return ix;
+}
+
+struct wl_index *wl_index_new_pods(void)
+{
+	struct wl_index *ix = wl_index_new();
+
+	ix->pods = true;
 	return ix;
 }
 
@@ -268,6 +297,8 @@ void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 
 	wl_index_del(ix, key);
 	e->obj = json_incref(obj);
+	if (ix->pods)
+		wl_pod_facts_of(obj, &e->facts);
 	e->orphan = !uid;
 	e->group = xstrdup(uid ? uid : (wl_str(obj, "metadata.namespace") ?: ""));
 	wl_map_put(ix->all, key, e);
@@ -280,25 +311,38 @@ void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 	wl_map_put(g, key, e);
 }
 
-static void ix_collect(const struct wl_map *g, struct wl_list *out)
+static void ix_collect(const struct wl_index *ix, const struct wl_map *g, struct wl_list *out)
 {
 	size_t pos = 0;
 	void *v;
 
 	if (!g)
 		return;
-	while (wl_map_next(g, &pos, NULL, &v))
-		wl_list_add(out, ((struct ix_entry *)v)->obj);
+	while (wl_map_next(g, &pos, NULL, &v)) {
+		struct ix_entry *e = v;
+
+		if (ix->pods)
+			wl_list_add_pod(out, e->obj, &e->facts);
+		else
+			wl_list_add(out, e->obj);
+	}
 }
 
 void wl_index_owned(const struct wl_index *ix, const char *uid, struct wl_list *out)
 {
-	ix_collect(wl_map_get(ix->owned, uid), out);
+	ix_collect(ix, wl_map_get(ix->owned, uid), out);
+}
+
+size_t wl_index_owned_count(const struct wl_index *ix, const char *uid)
+{
+	const struct wl_map *g = wl_map_get(ix->owned, uid);
+
+	return g ? wl_map_len(g) : 0;
 }
 
 void wl_index_orphans(const struct wl_index *ix, const char *ns, struct wl_list *out)
 {
-	ix_collect(wl_map_get(ix->orphans, ns), out);
+	ix_collect(ix, wl_map_get(ix->orphans, ns), out);
 }
 
 /* Fields. */
@@ -446,19 +490,24 @@ bool wl_pod_active(const json_t *pod)
 	return !wl_deleting(pod);
 }
 
-static json_t *pod_ready_cond(const json_t *pod)
+json_t *wl_pod_cond(const json_t *pod, const char *type)
 {
 	json_t *conds = wl_get(pod, "status.conditions");
 	json_t *c;
 	size_t i;
 
 	json_array_foreach (conds, i, c) {
-		const char *type = json_string_value(json_object_get(c, "type"));
+		const char *t = json_string_value(json_object_get(c, "type"));
 
-		if (type && strcmp(type, "Ready") == 0)
+		if (t && strcmp(t, type) == 0)
 			return c;
 	}
 	return NULL;
+}
+
+static json_t *pod_ready_cond(const json_t *pod)
+{
+	return wl_pod_cond(pod, "Ready");
 }
 
 bool wl_pod_ready(const json_t *pod)
@@ -466,6 +515,27 @@ bool wl_pod_ready(const json_t *pod)
 	const char *st = json_string_value(json_object_get(pod_ready_cond(pod), "status"));
 
 	return st && strcmp(st, "True") == 0;
+}
+
+void wl_pod_facts_of(const json_t *pod, struct wl_pod_facts *f)
+{
+	json_t *labels = wl_get(pod, "metadata.labels");
+
+	f->labels = json_is_object(labels) ? labels : NULL;
+	f->deleting = wl_deleting(pod);
+	f->active = wl_pod_active(pod);
+	f->ready = wl_pod_ready(pod);
+	f->ready_since =
+		f->ready ? wl_time_parse(wl_str(pod_ready_cond(pod), "lastTransitionTime")) : 0;
+}
+
+bool wl_pod_facts_available(const struct wl_pod_facts *f, int64_t min_ready_seconds, int64_t now)
+{
+	if (!f->ready)
+		return false;
+	if (min_ready_seconds <= 0)
+		return true;
+	return f->ready_since && f->ready_since + min_ready_seconds < now;
 }
 
 bool wl_pod_available(const json_t *pod, int64_t min_ready_seconds, int64_t now)

@@ -41,13 +41,31 @@ size_t wl_map_len(const struct wl_map *m);
 /* Iterates: start with *pos = 0; false at the end. The map may not change meanwhile. */
 bool wl_map_next(const struct wl_map *m, size_t *pos, const char **ret_key, void **ret_val);
 
-/* A growable list of object references. */
+/*
+ * What the pod controllers read of a pod on every sync, extracted once per pod version:
+ * a sync then walks small structs instead of thousands of JSON trees.
+ */
+struct wl_pod_facts {
+	json_t *labels;      /* metadata.labels, borrowed from the pod; NULL without */
+	int64_t ready_since; /* lastTransitionTime of Ready, seconds; 0 if unknown */
+	bool active;         /* neither Succeeded nor Failed, not being deleted */
+	bool ready;
+	bool deleting;
+};
+void wl_pod_facts_of(const json_t *pod, struct wl_pod_facts *f);
+/* Ready for at least @min_ready_seconds at @now (seconds). */
+bool wl_pod_facts_available(const struct wl_pod_facts *f, int64_t min_ready_seconds, int64_t now);
+
+/* A growable list of object references; from a pod index, each with its facts. */
 struct wl_list {
 	json_t **v;
+	struct wl_pod_facts *facts; /* NULL unless every entry was added with facts */
 	size_t n, cap;
 };
 /* Appends a new reference to @obj. */
 void wl_list_add(struct wl_list *l, json_t *obj);
+/* Appends a new reference to the pod @obj with its facts @f. */
+void wl_list_add_pod(struct wl_list *l, json_t *obj, const struct wl_pod_facts *f);
 /* Drops the references and empties the list. */
 void wl_list_done(struct wl_list *l);
 
@@ -59,12 +77,16 @@ void wl_list_done(struct wl_list *l);
 struct wl_index;
 
 struct wl_index *wl_index_new(void);
+/* An index of pods: lists filled from it carry each pod's facts. */
+struct wl_index *wl_index_new_pods(void);
 void wl_index_free(struct wl_index *ix);
 /* Adds or replaces the object under @key ("ns/name"). */
 void wl_index_put(struct wl_index *ix, const char *key, json_t *obj);
 void wl_index_del(struct wl_index *ix, const char *key);
 /* Appends the objects whose controller has @uid. */
 void wl_index_owned(const struct wl_index *ix, const char *uid, struct wl_list *out);
+/* The number of objects whose controller has @uid. */
+size_t wl_index_owned_count(const struct wl_index *ix, const char *uid);
 /* Appends the objects of namespace @ns without a controller. */
 void wl_index_orphans(const struct wl_index *ix, const char *ns, struct wl_list *out);
 
@@ -93,6 +115,8 @@ char *wl_time_format(int64_t t);
 /* Pods. */
 bool wl_pod_active(const json_t *pod);
 bool wl_pod_ready(const json_t *pod);
+/* The pod's condition of @type, NULL without one. */
+json_t *wl_pod_cond(const json_t *pod, const char *type);
 /* Ready for at least @min_ready_seconds at @now (seconds). */
 bool wl_pod_available(const json_t *pod, int64_t min_ready_seconds, int64_t now);
 
