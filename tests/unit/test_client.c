@@ -723,6 +723,56 @@ static void test_events_are_written_and_repeats_counted(void **state)
 	assert_int_equal(delete_cm(t->c, t->ns, "evented"), 200);
 }
 
+/* The spam filter: 25 events about one object from one source, then nothing more. */
+static void test_events_about_one_object_are_capped(void **state)
+{
+	struct transport *t = *state;
+	cleanup_json json_t *cm = NULL, *other = NULL;
+	cleanup_free char *reason = xasprintf("Capped%s", t->name);
+	cleanup_json json_t *list = NULL;
+	size_t n = 0;
+	double end;
+
+	assert_int_equal(create_cm(t->c, t->ns, "spammed", "1", &cm), 201);
+	assert_int_equal(create_cm(t->c, t->ns, "quiet", "1", &other), 201);
+	for (int i = 0; i < 40; i++)
+		kc_event(t->c, cm, "Normal", reason, "test-controller", "step %d", i);
+	/* another object, and another source about the same object, have buckets of their own */
+	kc_event(t->c, other, "Normal", reason, "test-controller", "step %d", 0);
+	kc_event(t->c, cm, "Normal", reason, "other-controller", "step %d", 0);
+	end = now_s() + 5;
+	while (now_s() < end) {
+		json_decref(list);
+		list = find_events(t->c, t->ns, reason);
+		n = json_array_size(json_object_get(list, "items"));
+		if (n >= 27)
+			break;
+		sleep_ms(20);
+	}
+	sleep_ms(200);
+	json_decref(list);
+	list = find_events(t->c, t->ns, reason);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 27);
+	{
+		size_t i, from_cm = 0;
+		json_t *ev;
+
+		json_array_foreach (json_object_get(list, "items"), i, ev) {
+			json_t *io = json_object_get(ev, "involvedObject");
+			const char *comp = json_string_value(
+				json_object_get(json_object_get(ev, "source"), "component"));
+
+			if (strcmp(json_string_value(json_object_get(io, "name")), "spammed") ==
+				    0 &&
+			    strcmp(comp, "test-controller") == 0)
+				from_cm++;
+		}
+		assert_int_equal(from_cm, 25);
+	}
+	assert_int_equal(delete_cm(t->c, t->ns, "spammed"), 200);
+	assert_int_equal(delete_cm(t->c, t->ns, "quiet"), 200);
+}
+
 /* Informers across 410 Gone: a remote informer outlives a restart that lost its history. */
 
 struct gone_rec {
@@ -1208,6 +1258,7 @@ int main(void)
 		BOTH(test_informer_pages_a_large_list),
 		BOTH(test_informers_on_one_path_share_one_list_and_watch),
 		BOTH(test_events_are_written_and_repeats_counted),
+		BOTH(test_events_about_one_object_are_capped),
 		BOTH(test_kc_free_ends_an_idle_watch),
 		cmocka_unit_test(test_watch_parses_events_split_anywhere),
 		cmocka_unit_test(test_informer_relists_after_410_and_delivers_the_differences),

@@ -4,8 +4,12 @@
  * queues the event; one sender thread per client writes it, so a control loop never
  * waits on the API server for an event. Repeats of the same event (object, type,
  * reason, component and message) within 10 minutes bump the count and lastTimestamp of
- * the one already written, found in a small LRU of recent events. When the queue is
- * full, events are dropped (with a debug log), as upstream's broadcaster drops them.
+ * the one already written, found in a small LRU of recent events. As upstream's event
+ * correlator, every source and object pair has a token bucket of 25 events refilled with
+ * one every 5 minutes: a ReplicaSet creating a thousand pods records its first 25
+ * creations, not a thousand writes competing with the pods themselves. When the queue is
+ * full, or an object's bucket empty, events are dropped (with a debug log), as upstream's
+ * broadcaster drops them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,10 +32,14 @@
 #define RECENT_MAX         4096
 #define AGGREGATE_WINDOW_S 600
 #define MESSAGE_MAX        1024
+#define SPAM_BURST         25
+#define SPAM_REFILL_S      300
+#define SPAM_MAX           4096
 
 struct pending {
 	struct pending *next;
-	char *key; /* what makes two events the same */
+	char *key;      /* what makes two events the same */
+	char *spam_key; /* the source and the object: one token bucket */
 	char *ns;
 	char *obj_name;
 	json_t *involved;
@@ -49,6 +57,14 @@ struct recent {
 	time_t last;
 };
 
+/* A token bucket of a source and object, in its own LRU. */
+struct spam {
+	struct spam *prev, *next; /* most recent first */
+	char *key;
+	double tokens;
+	time_t last;
+};
+
 struct kc_events {
 	struct kc *c;
 	pthread_t thread;
@@ -63,6 +79,8 @@ struct kc_events {
 	/* the sender's */
 	struct kc_map recent;
 	struct recent *lru_head, *lru_tail;
+	struct kc_map spam;
+	struct spam *spam_head, *spam_tail;
 	uint64_t last_nanos;
 };
 
@@ -71,6 +89,7 @@ static void pending_free(struct pending *p)
 	if (!p)
 		return;
 	free(p->key);
+	free(p->spam_key);
 	free(p->ns);
 	free(p->obj_name);
 	json_decref(p->involved);
@@ -148,6 +167,69 @@ static void recent_add(struct kc_events *ev, const struct pending *p, const char
 		recent_forget(ev, ev->lru_tail);
 }
 
+/* The spam filter. */
+
+static void spam_unlink(struct kc_events *ev, struct spam *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		ev->spam_head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		ev->spam_tail = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static void spam_front(struct kc_events *ev, struct spam *b)
+{
+	b->next = ev->spam_head;
+	b->prev = NULL;
+	if (ev->spam_head)
+		ev->spam_head->prev = b;
+	ev->spam_head = b;
+	if (!ev->spam_tail)
+		ev->spam_tail = b;
+}
+
+static void spam_forget(struct kc_events *ev, struct spam *b)
+{
+	spam_unlink(ev, b);
+	kc_map_del(&ev->spam, b->key);
+	free(b->key);
+	free(b);
+}
+
+/* Takes a token from the bucket of @p's source and object: false when there is none. */
+static bool spam_allow(struct kc_events *ev, const struct pending *p)
+{
+	struct spam *b = kc_map_get(&ev->spam, p->spam_key);
+
+	if (!b) {
+		b = xcalloc(1, sizeof(*b));
+		b->key = xstrdup(p->spam_key);
+		b->tokens = SPAM_BURST;
+		b->last = p->when;
+		kc_map_put(&ev->spam, b->key, b);
+		if (ev->spam.n > SPAM_MAX)
+			spam_forget(ev, ev->spam_tail);
+	} else {
+		spam_unlink(ev, b);
+	}
+	spam_front(ev, b);
+	if (p->when > b->last) {
+		b->tokens += (double)(p->when - b->last) / SPAM_REFILL_S;
+		if (b->tokens > SPAM_BURST)
+			b->tokens = SPAM_BURST;
+		b->last = p->when;
+	}
+	if (b->tokens < 1)
+		return false;
+	b->tokens -= 1;
+	return true;
+}
+
 /* Sending. */
 
 static char *event_name(struct kc_events *ev, const char *obj_name)
@@ -212,6 +294,12 @@ static void send_one(struct kc_events *ev, struct pending *p)
 	struct err err = ERR_INIT;
 	int r;
 
+	if (!spam_allow(ev, p)) {
+		log_debug("client: event %s %s about %s: too many about it lately, dropping",
+			  p->type, p->reason, p->obj_name);
+		return;
+	}
+
 	if (rec && p->when - rec->last < AGGREGATE_WINDOW_S) {
 		lru_unlink(ev, rec);
 		lru_front(ev, rec);
@@ -266,6 +354,7 @@ struct kc_events *kc_events_new(struct kc *c)
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->cond, NULL);
 	kc_map_init(&ev->recent);
+	kc_map_init(&ev->spam);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&ev->thread, NULL, sender_main, ev);
@@ -295,6 +384,9 @@ void kc_events_stop(struct kc_events *ev)
 	while (ev->lru_head)
 		recent_forget(ev, ev->lru_head);
 	kc_map_done(&ev->recent);
+	while (ev->spam_head)
+		spam_forget(ev, ev->spam_head);
+	kc_map_done(&ev->spam);
 	pthread_cond_destroy(&ev->cond);
 	pthread_mutex_destroy(&ev->lock);
 	free(ev);
@@ -346,6 +438,10 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 			   json_string_value(json_object_get(obj, "kind")) ?: "",
 			   json_string_value(json_object_get(meta, "uid")) ?: "", p->ns, name, type,
 			   reason, component, p->message);
+	p->spam_key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", component,
+				json_string_value(json_object_get(obj, "kind")) ?: "", p->ns, name,
+				json_string_value(json_object_get(meta, "uid")) ?: "",
+				json_string_value(json_object_get(obj, "apiVersion")) ?: "");
 
 	pthread_mutex_lock(&ev->lock);
 	if (ev->stop || ev->n >= QUEUE_MAX) {
