@@ -831,6 +831,21 @@ static void test_hollow_nodes_register_and_act_out_pods(void **state)
 				    json_object_get(json_object_get(node, "status"), "nodeInfo"),
 				    "kubeletVersion")),
 			    "v1.32.0-skiff");
+	{
+		/* three nodes registering at once get three different pod networks */
+		cleanup_json json_t *n0 = get("/api/v1/nodes/hollow-0");
+		cleanup_json json_t *n2 = get("/api/v1/nodes/hollow-2");
+		const char *c[3];
+
+		c[0] = json_string_value(json_object_get(json_object_get(n0, "spec"), "podCIDR"));
+		c[1] = json_string_value(json_object_get(json_object_get(node, "spec"), "podCIDR"));
+		c[2] = json_string_value(json_object_get(json_object_get(n2, "spec"), "podCIDR"));
+		for (int i = 0; i < 3; i++)
+			assert_non_null(c[i]);
+		assert_string_not_equal(c[0], c[1]);
+		assert_string_not_equal(c[0], c[2]);
+		assert_string_not_equal(c[1], c[2]);
+	}
 	lease = get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/hollow-2");
 	assert_non_null(lease);
 	assert_non_null(json_object_get(json_object_get(lease, "spec"), "renewTime"));

@@ -104,6 +104,7 @@ void api_obj_unref(struct api_obj *o)
 	free(o->name);
 	free(o->json);
 	free(o->uid);
+	free(o->pod_cidr);
 	strv_free(o->owners);
 	json_decref(o->labels);
 	if (o->fields) {
@@ -213,6 +214,12 @@ struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64
 		}
 	}
 	o->deleting = json_object_get(meta, "deletionTimestamp") != NULL;
+	if (strcmp(r->plural, "nodes") == 0 && !*r->group) {
+		const char *cidr =
+			json_string_value(json_object_get(json_object_get(doc, "spec"), "podCIDR"));
+
+		o->pod_cidr = cidr ? xstrdup(cidr) : NULL;
+	}
 	while (r->fields[nfields])
 		nfields++;
 	o->fields = xcalloc(nfields + 1, sizeof(char *));

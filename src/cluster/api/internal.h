@@ -45,6 +45,7 @@ struct api_obj {
 	json_t *labels; /* metadata.labels (a reference), or NULL */
 	char **fields;  /* values of res->fields, parallel to it */
 	bool deleting;  /* metadata.deletionTimestamp is set */
+	char *pod_cidr; /* a Node's spec.podCIDR, or NULL: allocating one reads every node's */
 };
 
 struct api_obj *api_obj_ref(struct api_obj *o);

@@ -745,8 +745,7 @@ static int allocate_pod_cidr(struct req *q, json_t *obj)
 	pthread_mutex_lock(&api->alloc_lock);
 	cache_list(api->cache, nodes, NULL, NULL, NULL, NULL, 0, &l);
 	for (size_t i = 0; i < l.n; i++) {
-		cleanup_json json_t *doc = json_loadb(l.v[i]->json, l.v[i]->len, 0, NULL);
-		const char *cidr = jstr(jpath(doc, "spec", NULL), "podCIDR", NULL);
+		const char *cidr = l.v[i]->pod_cidr;
 		char ip[INET_ADDRSTRLEN];
 		struct in_addr a;
 		const char *slash = cidr ? strchr(cidr, '/') : NULL;
