@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # scheduler.sh: NODES hollow nodes (`skiff sim nodes`) and NODES*PER_NODE pods created
-# through Deployments; prints scheduling throughput, pod start latency and memory.
+# through Deployments and followed through one watch (`skiff sim load`); prints scheduling
+# throughput, pod start latency (created -> bound -> Running), CPU and memory.
 # Defaults: 5000 nodes, 30 pods per node (150,000 pods). A /24 per node needs a cluster
-# network larger than the default /16: 10.128.0.0/9 holds 32,768 nodes.
+# network larger than the default /16: 10.128.0.0/9 holds 32,768 nodes. SIM_THREADS sets
+# the hollow nodes' request workers (default 32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +35,7 @@ for _ in $(seq 100); do
 done
 "$SKIFF" sim nodes --count "$NODES" --server "https://127.0.0.1:$port" \
 	--token "$(cat "$work/data/server/token")" --ca-file "$work/data/server/tls/server-ca.crt" \
-	--name-prefix hollow- >"$work/sim.log" 2>&1 &
+	--name-prefix hollow- --threads "${SIM_THREADS:-32}" >"$work/sim.log" 2>&1 &
 simpid=$!
 pids+=("$simpid")
 start=$SECONDS
@@ -43,6 +45,6 @@ for _ in $(seq 600); do
 	sleep 1
 done
 echo "scheduler: $n hollow nodes Ready after $((SECONDS - start)) s"
-/usr/bin/python3 bench/scheduler.py --url "https://127.0.0.1:$port" \
-	--token "$(cat "$work/data/server/admin-token")" --ca "$work/data/server/tls/server-ca.crt" \
-	--server-pid "$spid" --sim-pid "$simpid" --pods $((NODES * PER_NODE))
+"$SKIFF" sim load --server "https://127.0.0.1:$port" --token-file "$work/data/server/admin-token" \
+	--ca-file "$work/data/server/tls/server-ca.crt" --server-pid "$spid" --sim-pid "$simpid" \
+	--pods $((NODES * PER_NODE))

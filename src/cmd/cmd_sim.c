@@ -3,6 +3,8 @@
  * skiff sim: simulations against a running cluster. `skiff sim nodes` runs hollow nodes
  * (cluster/sim/sim.h), kubemark style: many simulated kubelets in one process, until
  * SIGTERM or SIGINT; killing the process silences them as failed hosts would be.
+ * `skiff sim load` (cluster/sim/load.h) creates Deployments, follows their pods to
+ * Running and prints the scheduler benchmark's figures (bench/scheduler.sh).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,8 @@
 #include "base/flags.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "cluster/api/quantity.h"
+#include "cluster/sim/load.h"
 #include "cluster/sim/sim.h"
 #include "cmd/cmd.h"
 
@@ -232,13 +236,220 @@ static int sim_nodes(int argc, char **argv)
 	return 0;
 }
 
+static int load_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: skiff sim load --server URL (--token T | --token-file F) --pods N "
+		"[flags]\n\n"
+		"Creates Deployments totalling N pods in a new namespace load-<unix time>, "
+		"follows\n"
+		"every pod through one watch (created -> bound -> Running) and prints scheduling\n"
+		"throughput, pod start latency, and the CPU and peak memory of the server and the\n"
+		"hollow nodes (bench/scheduler.sh). The namespace is left in place.\n\n"
+		"flags:\n"
+		"  --server URL          the API server (https://HOST:PORT)\n"
+		"  --token T             the cluster's admin token\n"
+		"  --token-file F        read the admin token from F\n"
+		"  --ca-file F           the cluster CA (default: the system's trust store)\n"
+		"  --pods N              pods to create\n"
+		"  --per-deployment N    replicas per Deployment (default 1000)\n"
+		"  --image I             container image (default registry.local/app:1)\n"
+		"  --cpu-request Q       CPU request per pod (default 10m)\n"
+		"  --memory-request Q    memory request per pod (default 16Mi)\n"
+		"  --server-pid P        the server process, for its CPU time and peak RSS\n"
+		"  --sim-pid P           the hollow nodes' process (skiff sim nodes), likewise\n"
+		"  --stall D             give up when no pod starts running for D (default 60s)\n"
+		"  --debug               log debug messages\n");
+	return f == stderr ? 2 : 0;
+}
+
+static int sim_usage(FILE *f)
+{
+	usage(f);
+	fprintf(f, "\n");
+	return load_usage(f);
+}
+
+static bool load_interrupted(void *arg, int timeout_ms)
+{
+	const sigset_t *set = arg;
+	struct timespec tmo = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+
+	return sigtimedwait(set, NULL, &tmo) > 0;
+}
+
+/* "server 12.3 s (0.08 ms per pod)" */
+static void print_cpu(const char *what, double s, size_t pods, bool *first)
+{
+	printf("%s%s %.1f s (%.2f ms per pod)", *first ? " " : ", ", what, s,
+	       s / (double)pods * 1000);
+	*first = false;
+}
+
+static void print_load(const struct simload_config *cfg, const struct simload_result *r)
+{
+	const struct simload_stats *s = &r->stats;
+	size_t per = s->running ? s->running : 1;
+	bool first = true;
+
+	if (r->stalled)
+		printf("scheduler: stalled at %zu bound, %zu running\n", s->bound, s->running);
+	if (r->interrupted)
+		printf("scheduler: interrupted at %zu bound, %zu running\n", s->bound, s->running);
+	printf("scheduler: %zu/%zu pods Running in %.1f s; scheduling %.0f pods/s; pod start "
+	       "(created -> Running) p50 %.0f ms, p99 %.0f ms\n",
+	       s->running, r->pods, r->total_s, s->sched_rate, s->start_p50_ms, s->start_p99_ms);
+	printf("scheduler: created -> bound p50 %.0f ms, p99 %.0f ms; bound -> Running p50 %.0f "
+	       "ms, "
+	       "p99 %.0f ms; pods created over %.1f s\n",
+	       s->bind_p50_ms, s->bind_p99_ms, s->run_p50_ms, s->run_p99_ms, s->created_over_s);
+	printf("scheduler: CPU");
+	if (cfg->server_pid > 0)
+		print_cpu("server", r->cpu_server_s, per, &first);
+	if (cfg->sim_pid > 0)
+		print_cpu("hollow nodes", r->cpu_sim_s, per, &first);
+	printf("%sthis follower %.1f s\n", first ? " " : ", ", r->cpu_self_s);
+	if (cfg->server_pid > 0 && cfg->sim_pid > 0)
+		printf("scheduler: peak RSS server %.0f MiB, hollow nodes %.0f MiB, together %.2f "
+		       "GiB\n",
+		       r->rss_server_mib, r->rss_sim_mib,
+		       (r->rss_server_mib + r->rss_sim_mib) / 1024);
+	else if (cfg->server_pid > 0)
+		printf("scheduler: peak RSS server %.0f MiB\n", r->rss_server_mib);
+	else if (cfg->sim_pid > 0)
+		printf("scheduler: peak RSS hollow nodes %.0f MiB\n", r->rss_sim_mib);
+	fflush(stdout);
+}
+
+static bool quantity_ok(const char *flag, const char *q)
+{
+	struct quantity v;
+	const char *why = NULL;
+
+	if (quantity_parse(q, &v, &why))
+		return true;
+	fprintf(stderr, "skiff sim load: %s '%s': %s\n", flag, q, why ? why : "not a quantity");
+	return false;
+}
+
+static int sim_load(int argc, char **argv)
+{
+	struct err err = ERR_INIT;
+	const char *server = NULL, *token = NULL, *token_file = NULL, *ca_file = NULL;
+	const char *image = "registry.local/app:1", *cpu = "10m", *memory = "16Mi";
+	const char *stall = "60s";
+	cleanup_free char *ca = NULL, *tok = NULL;
+	int pods = 0, per = 1000, server_pid = 0, sim_pid = 0, n;
+	int64_t stall_ms;
+	bool debug = false, help = false;
+	struct flag flags[] = {
+		{"server", 's', FLAG_STR, &server},
+		{"token", 't', FLAG_STR, &token},
+		{"token-file", 0, FLAG_STR, &token_file},
+		{"ca-file", 0, FLAG_STR, &ca_file},
+		{"pods", 0, FLAG_INT, &pods},
+		{"per-deployment", 0, FLAG_INT, &per},
+		{"image", 0, FLAG_STR, &image},
+		{"cpu-request", 0, FLAG_STR, &cpu},
+		{"memory-request", 0, FLAG_STR, &memory},
+		{"server-pid", 0, FLAG_INT, &server_pid},
+		{"sim-pid", 0, FLAG_INT, &sim_pid},
+		{"stall", 0, FLAG_STR, &stall},
+		{"debug", 0, FLAG_BOOL, &debug},
+		{"help", 'h', FLAG_BOOL, &help},
+		{NULL, 0, 0, NULL},
+	};
+	struct simload_config cfg = {0};
+	struct simload_result res = {0};
+	sigset_t set;
+	int status = 0;
+
+	if (flags_parse(flags, argc - 1, argv + 1, false, &n, &err) < 0) {
+		cmd_fail("sim", &err);
+		return load_usage(stderr);
+	}
+	if (help)
+		return load_usage(stdout);
+	if (n > 0) {
+		fprintf(stderr, "skiff sim load: unexpected argument '%s'\n", argv[1]);
+		return load_usage(stderr);
+	}
+	if (pods <= 0 || per <= 0 || !server || (!token && !token_file)) {
+		fprintf(stderr,
+			"skiff sim load: --pods (> 0), --server and --token or --token-file "
+			"are required; --per-deployment must be > 0\n");
+		return load_usage(stderr);
+	}
+	if (server_pid < 0 || sim_pid < 0) {
+		fprintf(stderr, "skiff sim load: --server-pid and --sim-pid take process ids\n");
+		return 2;
+	}
+	stall_ms = duration_ms(stall);
+	if (stall_ms < 1000) {
+		fprintf(stderr,
+			"skiff sim load: --stall takes a duration of 1s or more, not '%s'\n",
+			stall);
+		return 2;
+	}
+	if (!image[0]) {
+		fprintf(stderr, "skiff sim load: --image is empty\n");
+		return 2;
+	}
+	if (!quantity_ok("--cpu-request", cpu) || !quantity_ok("--memory-request", memory))
+		return 2;
+	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
+	log_set_component("sim");
+	if (!token) {
+		if (read_first_line(token_file, &tok, &err) < 0)
+			return cmd_fail("sim", &err);
+		token = tok;
+	}
+	if (ca_file) {
+		size_t len;
+
+		if (fs_read_file(AT_FDCWD, ca_file, &ca, &len, &err) < 0)
+			return cmd_fail("sim", &err);
+	}
+
+	/* taken by sigtimedwait in load_interrupted; the run's threads inherit the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg.server = server;
+	cfg.token = token;
+	cfg.ca_pem = ca;
+	cfg.pods = (size_t)pods;
+	cfg.per_deployment = (size_t)per;
+	cfg.image = image;
+	cfg.cpu_request = cpu;
+	cfg.memory_request = memory;
+	cfg.server_pid = server_pid;
+	cfg.sim_pid = sim_pid;
+	cfg.stall_ms = stall_ms;
+	cfg.interrupted = load_interrupted;
+	cfg.arg = &set;
+	if (simload_run(&cfg, &res, &err) < 0)
+		return cmd_fail("sim", &err);
+	log_debug("load: namespace %s, %u watch restarts", res.ns, res.watch_restarts);
+	print_load(&cfg, &res);
+	if (res.watch_err.code)
+		status = cmd_fail("sim", &res.watch_err);
+	simload_result_done(&res);
+	return status;
+}
+
 int cmd_sim(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help"))
-		return usage(argc < 2 ? stderr : stdout);
+		return sim_usage(argc < 2 ? stderr : stdout);
 	if (strcmp(argv[1], "nodes") == 0)
 		return sim_nodes(argc - 1, argv + 1);
+	if (strcmp(argv[1], "load") == 0)
+		return sim_load(argc - 1, argv + 1);
 	fprintf(stderr, "skiff sim: unknown simulation '%s'\n", argv[1]);
-	return usage(stderr);
+	return sim_usage(stderr);
 }
