@@ -124,7 +124,7 @@ static int64_t apply_ok(struct store *s, enum store_op_kind kind, const char *ke
 			const char *value, size_t len, int64_t expect)
 {
 	cleanup_err struct err err = ERR_INIT;
-	struct store_op op = {kind, key, value, len, expect};
+	struct store_op op = {kind, key, value, len, expect, NULL};
 	int64_t rev = 0;
 	int r = store_apply(s, &op, &rev, NULL, &err);
 
@@ -300,7 +300,7 @@ static void test_store_create_of_an_existing_key_fails_with_its_value(void **sta
 	struct fixture *f = fixture_get(state);
 	cleanup_free char *k = key_of(f, "k");
 	cleanup_err struct err err = ERR_INIT;
-	struct store_op op = {STORE_CREATE, k, "second", 6, 0};
+	struct store_op op = {STORE_CREATE, k, "second", 6, 0, NULL};
 	struct store_kv cur = {0};
 	int64_t r1, rev = -1;
 
@@ -330,17 +330,17 @@ static void test_store_update_and_delete_compare_the_modification_revision(void 
 	struct store_op op = {0};
 	int64_t r1, r2, r3;
 
-	op = (struct store_op){STORE_UPDATE, k, "x", 1, 0};
+	op = (struct store_op){STORE_UPDATE, k, "x", 1, 0, NULL};
 	assert_int_equal(store_apply(f->s, &op, NULL, &cur, &err), -ENOENT);
 	assert_null(cur.key);
 	err_clear(&err);
-	op = (struct store_op){STORE_DELETE, k, NULL, 0, 5};
+	op = (struct store_op){STORE_DELETE, k, NULL, 0, 5, NULL};
 	assert_int_equal(store_apply(f->s, &op, NULL, &cur, &err), -ENOENT);
 	err_clear(&err);
 
 	r1 = put_str(f->s, STORE_CREATE, k, "v1", 0);
 	r2 = put_str(f->s, STORE_UPDATE, k, "v2", r1);
-	op = (struct store_op){STORE_UPDATE, k, "v3", 2, r1};
+	op = (struct store_op){STORE_UPDATE, k, "v3", 2, r1, NULL};
 	assert_int_equal(store_apply(f->s, &op, NULL, &cur, &err), -ESTALE);
 	assert_int_equal(err.code, ESTALE);
 	assert_string_equal(cur.value, "v2");
@@ -353,7 +353,7 @@ static void test_store_update_and_delete_compare_the_modification_revision(void 
 	r3 = put_str(f->s, STORE_UPDATE, k, "v3", 0);
 	assert_true(r3 > r2);
 
-	op = (struct store_op){STORE_DELETE, k, NULL, 0, r2};
+	op = (struct store_op){STORE_DELETE, k, NULL, 0, r2, NULL};
 	assert_int_equal(store_apply(f->s, &op, NULL, &cur, &err), -ESTALE);
 	assert_string_equal(cur.value, "v3");
 	assert_int_equal(cur.mod_rev, r3);
@@ -363,7 +363,7 @@ static void test_store_update_and_delete_compare_the_modification_revision(void 
 	assert_true(apply_ok(f->s, STORE_DELETE, k, NULL, 0, r3) > r3);
 	assert_int_equal(store_get(f->s, k, &cur, &err), -ENOENT);
 	err_clear(&err);
-	op = (struct store_op){STORE_DELETE, k, NULL, 0, 0};
+	op = (struct store_op){STORE_DELETE, k, NULL, 0, 0, NULL};
 	assert_int_equal(store_apply(f->s, &op, NULL, &cur, &err), -ENOENT);
 }
 
@@ -573,7 +573,7 @@ static void *writer_main(void *p)
 	for (int i = 0; i < WRITES_EACH; i++) {
 		cleanup_free char *k = xasprintf("%sw%d/%03d", w->prefix, w->id, i);
 		cleanup_free char *v = xasprintf("{\"writer\":%d,\"i\":%d}", w->id, i);
-		struct store_op op = {STORE_CREATE, k, v, strlen(v), 0};
+		struct store_op op = {STORE_CREATE, k, v, strlen(v), 0, NULL};
 		cleanup_err struct err err = ERR_INIT;
 		int64_t rev = 0;
 
@@ -582,7 +582,7 @@ static void *writer_main(void *p)
 			continue;
 		}
 		w->revs[2 * i] = rev;
-		op = (struct store_op){STORE_UPDATE, k, "{}", 2, rev};
+		op = (struct store_op){STORE_UPDATE, k, "{}", 2, rev, NULL};
 		if (store_apply(w->s, &op, &rev, NULL, &err) < 0) {
 			w->failures++;
 			continue;
@@ -842,7 +842,7 @@ static void crash_child(const char *data_dir, const char *prefix, int fd)
 		_exit(2);
 	for (int i = 0;; i++) {
 		cleanup_free char *k = xasprintf("%sk%06d", prefix, i);
-		struct store_op op = {STORE_CREATE, k, "{\"v\":1}", 7, 0};
+		struct store_op op = {STORE_CREATE, k, "{\"v\":1}", 7, 0, NULL};
 		int64_t rev;
 
 		if (store_apply(s, &op, &rev, NULL, &err) < 0)
@@ -914,7 +914,7 @@ static void *filler_main(void *p)
 			"]}}",
 			i);
 		cleanup_err struct err err = ERR_INIT;
-		struct store_op op = {STORE_CREATE, k, v, strlen(v), 0};
+		struct store_op op = {STORE_CREATE, k, v, strlen(v), 0, NULL};
 
 		if (store_apply(fl->s, &op, NULL, NULL, &err) < 0)
 			return (void *)1;

@@ -169,23 +169,18 @@ static char *field_value(const json_t *doc, const char *path)
 	return xstrdup("");
 }
 
-struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64_t rev,
-			    int64_t create_rev)
+/*
+ * @doc is the object @json encodes, read only. With @shared (a writer's hint, which stays
+ * the writer's) the new object keeps no part of it.
+ */
+static struct api_obj *obj_from_doc(const struct api_resource *r, const char *key, const char *json,
+				    size_t len, int64_t rev, int64_t create_rev, const json_t *doc,
+				    bool shared)
 {
-	const struct api_resource *r = api_key_resource(key);
-	json_error_t jerr;
-	cleanup_json json_t *doc = NULL;
 	struct api_obj *o;
 	json_t *meta;
 	size_t nfields = 0;
 
-	if (!r)
-		return NULL;
-	doc = json_loadb(json, len, 0, &jerr);
-	if (!json_is_object(doc)) {
-		log_error("store: %s: not a JSON object: %s", key, jerr.text);
-		return NULL;
-	}
 	o = xcalloc(1, sizeof(*o));
 	atomic_init(&o->refs, 1);
 	o->res = r;
@@ -196,7 +191,8 @@ struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64
 	meta = json_object_get(doc, "metadata");
 	o->ns = xstrdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
 	o->name = xstrdup(json_string_value(json_object_get(meta, "name")) ?: "");
-	o->labels = json_incref(json_object_get(meta, "labels"));
+	o->labels = shared ? json_deep_copy(json_object_get(meta, "labels"))
+			   : json_incref(json_object_get(meta, "labels"));
 	o->uid = xstrdup(json_string_value(json_object_get(meta, "uid")) ?: "");
 	o->has_finalizers = json_array_size(json_object_get(meta, "finalizers")) > 0;
 	{
@@ -226,6 +222,23 @@ struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64
 	for (size_t i = 0; i < nfields; i++)
 		o->fields[i] = field_value(doc, r->fields[i]);
 	return o;
+}
+
+struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64_t rev,
+			    int64_t create_rev)
+{
+	const struct api_resource *r = api_key_resource(key);
+	json_error_t jerr;
+	cleanup_json json_t *doc = NULL;
+
+	if (!r)
+		return NULL;
+	doc = json_loadb(json, len, 0, &jerr);
+	if (!json_is_object(doc)) {
+		log_error("store: %s: not a JSON object: %s", key, jerr.text);
+		return NULL;
+	}
+	return obj_from_doc(r, key, json, len, rev, create_rev, doc, false);
 }
 
 const char *api_obj_field(const struct api_obj *o, const char *field)
@@ -397,7 +410,12 @@ static void on_store_event(void *arg, const struct store_event *ev)
 		publish(c, ev->rev);
 		return;
 	}
-	o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
+	/* a write of this server: the object it stored, already decoded */
+	if (ev->hint && json_is_object((const json_t *)ev->hint))
+		o = obj_from_doc(r, ev->key, ev->value, ev->len, ev->rev, ev->create_rev, ev->hint,
+				 true);
+	else
+		o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
 	pthread_rwlock_wrlock(&c->lock);
 	if (ev->rev <= c->loaded) {
 		history_event(c, ev, o);

@@ -1046,7 +1046,7 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 	struct err err = ERR_INIT;
 	size_t len = 0;
 	cleanup_free char *bytes = obj ? api_serialize(q->res, obj, &len) : NULL;
-	struct store_op op = {kind, key, bytes, len, expect};
+	struct store_op op = {kind, key, bytes, len, expect, obj};
 	int64_t rev = 0;
 	int r;
 
@@ -2408,7 +2408,7 @@ static void ensure_namespace(struct api *api, const char *name)
 			"metadata", "name", name, "uid", uid, "creationTimestamp", now);
 	typed_default(r, obj);
 	bytes = api_serialize(r, obj, &len);
-	struct store_op op = {STORE_CREATE, key, bytes, len, 0};
+	struct store_op op = {STORE_CREATE, key, bytes, len, 0, obj};
 
 	if (store_apply(api->store, &op, &rev, NULL, &err) < 0 && err.code != EEXIST)
 		log_error("api: create namespace %s: %s", name, err.msg);

@@ -534,6 +534,7 @@ static void deliver(struct sq_store *s, struct req *batch)
 			.rev = q->rev,
 			.create_rev = q->create_rev,
 			.prev_rev = q->prev_rev,
+			.hint = q->op->kind == STORE_DELETE ? NULL : q->op->hint,
 		};
 
 		if (q->r < 0 || q->rev <= s->watch_after)

@@ -47,6 +47,12 @@ struct store_op {
 	const char *value; /* CREATE/UPDATE */
 	size_t len;
 	int64_t expect_rev; /* UPDATE/DELETE: required mod_rev of the key; 0: any */
+	/*
+	 * CREATE/UPDATE: what the writer knows of @value (the API server: the object it
+	 * serialized), handed to the watch callback of the same process with the change so
+	 * that it need not decode the bytes again. Opaque to the store; NULL: none.
+	 */
+	const void *hint;
 };
 
 enum store_event_type { STORE_EV_PUT, STORE_EV_DELETE };
@@ -59,6 +65,8 @@ struct store_event {
 	int64_t rev;        /* revision of this change (the deletion's revision for DELETE) */
 	int64_t create_rev; /* creation revision of the key */
 	int64_t prev_rev;   /* mod_rev before this change; 0 for a creation */
+	const void *hint;   /* PUT: the write's store_op.hint when this process wrote it
+			     * through SQLite, else NULL (history, etcd, deletions) */
 };
 
 /*
