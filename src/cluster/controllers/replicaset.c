@@ -29,6 +29,8 @@ struct rs_info {
 	char *ns, *name, *uid;
 	char *owner_uid; /* its controller's uid, or NULL */
 	struct selector *sel;
+	json_t *tmpl_labels; /* spec.template.metadata.labels, or NULL */
+	int64_t generation;
 };
 
 struct rs_ctrl {
@@ -54,7 +56,35 @@ static void rs_info_free(void *p)
 	free(r->uid);
 	free(r->owner_uid);
 	selector_free(r->sel);
+	json_decref(r->tmpl_labels);
 	free(r);
+}
+
+static bool fully_labeled(const json_t *tmpl_labels, const json_t *labels);
+
+/*
+ * Indexes a pod version with its owner's view of it (the owner's selector and template
+ * labels against the pod's labels), so that syncs read a flag instead of the labels.
+ */
+static void index_pod(struct rs_ctrl *c, const char *key, json_t *pod)
+{
+	const json_t *ref = wl_controller_ref(pod);
+	cleanup_free char *rs_key = NULL;
+	const struct rs_info *r;
+
+	if (ref && strcmp(wl_str(ref, "kind") ?: "", "ReplicaSet") == 0)
+		rs_key = xasprintf("%s/%s", wl_str(pod, "metadata.namespace") ?: "",
+				   wl_str(ref, "name") ?: "");
+	pthread_mutex_lock(&c->lock);
+	wl_index_put(c->pods, key, pod);
+	r = rs_key ? wl_map_get(c->rss, rs_key) : NULL;
+	if (r && r->sel && strcmp(r->uid, wl_str(ref, "uid") ?: "") == 0) {
+		json_t *labels = wl_get(pod, "metadata.labels");
+
+		wl_index_set_owner_view(c->pods, key, selector_match_labels(r->sel, labels),
+					fully_labeled(r->tmpl_labels, labels), r->generation);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 static char *strdup_or_null(const char *s)
@@ -154,9 +184,7 @@ static void on_pod_add(void *arg, json_t *pod)
 	cleanup_free char *rs_key = NULL;
 	const json_t *ref = wl_controller_ref(pod);
 
-	pthread_mutex_lock(&c->lock);
-	wl_index_put(c->pods, key, pod);
-	pthread_mutex_unlock(&c->lock);
+	index_pod(c, key, pod);
 	if (wl_deleting(pod)) {
 		/* Seen for the first time already terminating (e.g. after a relist). */
 		pod_deleted(c, pod);
@@ -221,9 +249,7 @@ static void on_pod_update(void *arg, json_t *old, json_t *cur)
 	bool ref_changed = !same_json(cref, oref);
 	const char *ns = wl_str(cur, "metadata.namespace") ?: "";
 
-	pthread_mutex_lock(&c->lock);
-	wl_index_put(c->pods, key, cur);
-	pthread_mutex_unlock(&c->lock);
+	index_pod(c, key, cur);
 	if (wl_deleting(cur)) {
 		/* A graceful delete shows as an update first: expectations count it now. */
 		pod_deleted(c, cur);
@@ -280,6 +306,8 @@ static void put_rs_info(struct rs_ctrl *c, const json_t *rs)
 	r->name = xstrdup(wl_str(rs, "metadata.name") ?: "");
 	r->uid = xstrdup(wl_str(rs, "metadata.uid") ?: "");
 	r->owner_uid = ref ? strdup_or_null(wl_str(ref, "uid")) : NULL;
+	r->tmpl_labels = json_deep_copy(wl_get(rs, "spec.template.metadata.labels"));
+	r->generation = wl_int(rs, "metadata.generation", 0);
 	if (selector_from_json(wl_get(rs, "spec.selector"), "spec.selector", &r->sel, &err) < 0) {
 		r->sel = NULL;
 		err_clear(&err);
@@ -373,7 +401,9 @@ static int claim_pods(struct rs_ctrl *c, const json_t *rs, const struct selector
 	for (size_t i = 0; i < cand.n; i++) {
 		json_t *pod = cand.v[i];
 		const struct wl_pod_facts *f = &cand.facts[i];
-		bool selected = selector_match_labels(sel, f->labels);
+		bool selected = i < n_owned && f->owner_selects >= 0
+					? f->owner_selects
+					: selector_match_labels(sel, f->labels);
 		cleanup_free char *path = NULL;
 		struct err perr = ERR_INIT;
 		enum wl_claim claim;
@@ -698,10 +728,14 @@ static json_t *calculate_status(const json_t *rs, struct wl_list *pods, const st
 	json_t *st = json_object();
 	int64_t labeled = 0, ready = 0, available = 0;
 
+	int64_t gen = wl_int(rs, "metadata.generation", 0);
+
 	for (size_t i = 0; i < pods->n; i++) {
 		const struct wl_pod_facts *f = &pods->facts[i];
 
-		if (fully_labeled(tmpl_labels, f->labels))
+		if (f->owner_labeled >= 0 && f->owner_generation == gen
+			    ? f->owner_labeled
+			    : fully_labeled(tmpl_labels, f->labels))
 			labeled++;
 		if (f->ready) {
 			ready++;

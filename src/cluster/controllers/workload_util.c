@@ -311,6 +311,18 @@ void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 	wl_map_put(g, key, e);
 }
 
+void wl_index_set_owner_view(struct wl_index *ix, const char *key, bool selects, bool labeled,
+			     int64_t generation)
+{
+	struct ix_entry *e = wl_map_get(ix->all, key);
+
+	if (!e || !ix->pods)
+		return;
+	e->facts.owner_selects = selects;
+	e->facts.owner_labeled = labeled;
+	e->facts.owner_generation = generation;
+}
+
 static void ix_collect(const struct wl_index *ix, const struct wl_map *g, struct wl_list *out)
 {
 	size_t pos = 0;
@@ -522,6 +534,8 @@ void wl_pod_facts_of(const json_t *pod, struct wl_pod_facts *f)
 	json_t *labels = wl_get(pod, "metadata.labels");
 
 	f->labels = json_is_object(labels) ? labels : NULL;
+	f->owner_selects = f->owner_labeled = -1;
+	f->owner_generation = 0;
 	f->deleting = wl_deleting(pod);
 	f->active = wl_pod_active(pod);
 	f->ready = wl_pod_ready(pod);

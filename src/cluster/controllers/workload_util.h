@@ -51,6 +51,13 @@ struct wl_pod_facts {
 	bool active;         /* neither Succeeded nor Failed, not being deleted */
 	bool ready;
 	bool deleting;
+	/*
+	 * What the pod's controller found when the pod version was indexed (-1: not known):
+	 * whether its selector matches (selectors of controllers are immutable) and whether
+	 * the pod carries every label of its template at @owner_generation.
+	 */
+	signed char owner_selects, owner_labeled;
+	int64_t owner_generation;
 };
 void wl_pod_facts_of(const json_t *pod, struct wl_pod_facts *f);
 /* Ready for at least @min_ready_seconds at @now (seconds). */
@@ -83,6 +90,9 @@ void wl_index_free(struct wl_index *ix);
 /* Adds or replaces the object under @key ("ns/name"). */
 void wl_index_put(struct wl_index *ix, const char *key, json_t *obj);
 void wl_index_del(struct wl_index *ix, const char *key);
+/* Records the controller's view (wl_pod_facts.owner_*) of the pod under @key. */
+void wl_index_set_owner_view(struct wl_index *ix, const char *key, bool selects, bool labeled,
+			     int64_t generation);
 /* Appends the objects whose controller has @uid. */
 void wl_index_owned(const struct wl_index *ix, const char *uid, struct wl_list *out);
 /* The number of objects whose controller has @uid. */
