@@ -884,6 +884,8 @@ int cache_start(struct api *api, struct store *s, size_t history, struct cache *
 		return err_wrap(err, "load the cluster state");
 	}
 	r = pthread_create(&c->dispatcher, NULL, dispatcher_main, c);
+	if (r == 0)
+		pthread_setname_np(c->dispatcher, "watch-dispatch");
 	if (r != 0) {
 		cache_stop(c);
 		return err_errno(err, r, "start the watch dispatcher");

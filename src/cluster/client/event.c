@@ -358,6 +358,8 @@ struct kc_events *kc_events_new(struct kc *c)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&ev->thread, NULL, sender_main, ev);
+	if (r == 0)
+		pthread_setname_np(ev->thread, "event-sender");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		log_debug("client: start the event sender: %s, events are dropped", strerror(r));

@@ -522,6 +522,8 @@ static int shared_start(struct kc *c, const char *path, struct informer *sub, st
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&s->thread, NULL, informer_main, s);
+	if (r == 0)
+		pthread_setname_np(s->thread, "informer");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
 		shared_free(s);

@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -266,8 +267,12 @@ size_t wq_len(struct workqueue *q)
 
 void wq_process(struct workqueue *q, const char *what, wq_sync_fn sync, void *arg)
 {
+	char name[16];
 	char *key;
 
+	/* "wq-" and the first word of @what, for top -H and perf */
+	snprintf(name, sizeof(name), "wq-%.*s", (int)strcspn(what, " "), what);
+	pthread_setname_np(pthread_self(), name);
 	while ((key = wq_get(q))) {
 		struct err err = ERR_INIT;
 		int r = sync(arg, key, &err);

@@ -714,11 +714,16 @@ int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 	}
 	for (s->n_binders = 0; s->n_binders < BINDERS; s->n_binders++) {
 		r = pthread_create(&s->binders[s->n_binders], NULL, binder_main, s);
+		if (r == 0)
+			pthread_setname_np(s->binders[s->n_binders], "sched-binder");
 		if (r)
 			break;
 	}
-	if (!r)
+	if (!r) {
 		r = pthread_create(&s->loop, NULL, loop_main, s);
+		if (r == 0)
+			pthread_setname_np(s->loop, "scheduler");
+	}
 	if (r) {
 		pthread_mutex_lock(&s->jlock);
 		s->jstop = true;

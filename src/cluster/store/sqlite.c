@@ -1008,6 +1008,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 		sqlite3_wal_autocheckpoint(s->w.db, 0);
 		sqlite3_wal_hook(s->w.db, wal_hook, s);
 		r = -pthread_create(&s->ckpt_thread, NULL, checkpoint_main, s);
+		if (r == 0)
+			pthread_setname_np(s->ckpt_thread, "store-ckpt");
 		if (r < 0)
 			err_errno(err, -r, "start the checkpointer of '%s'", path);
 		else
@@ -1015,6 +1017,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 	}
 	if (r == 0) {
 		r = -pthread_create(&s->writer, NULL, writer_main, s);
+		if (r == 0)
+			pthread_setname_np(s->writer, "store-writer");
 		if (r < 0)
 			err_errno(err, -r, "start the writer of '%s'", path);
 		else
