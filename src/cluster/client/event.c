@@ -76,11 +76,13 @@ struct kc_events {
 	size_t n;
 	bool stop;
 
+	/* the spam filter's buckets, under lock */
+	struct kc_map spam;
+	struct spam *spam_head, *spam_tail;
+
 	/* the sender's */
 	struct kc_map recent;
 	struct recent *lru_head, *lru_tail;
-	struct kc_map spam;
-	struct spam *spam_head, *spam_tail;
 	uint64_t last_nanos;
 };
 
@@ -294,12 +296,6 @@ static void send_one(struct kc_events *ev, struct pending *p)
 	struct err err = ERR_INIT;
 	int r;
 
-	if (!spam_allow(ev, p)) {
-		log_debug("client: event %s %s about %s: too many about it lately, dropping",
-			  p->type, p->reason, p->obj_name);
-		return;
-	}
-
 	if (rec && p->when - rec->last < AGGREGATE_WINDOW_S) {
 		lru_unlink(ev, rec);
 		lru_front(ev, rec);
@@ -446,6 +442,14 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 				json_string_value(json_object_get(obj, "apiVersion")) ?: "");
 
 	pthread_mutex_lock(&ev->lock);
+	/* before the queue: a burst about one object must not crowd out the others */
+	if (!ev->stop && !spam_allow(ev, p)) {
+		pthread_mutex_unlock(&ev->lock);
+		log_debug("client: event %s %s about %s: too many about it lately, dropping", type,
+			  reason, name);
+		pending_free(p);
+		return;
+	}
 	if (ev->stop || ev->n >= QUEUE_MAX) {
 		pthread_mutex_unlock(&ev->lock);
 		log_debug("client: event %s %s about %s: queue full, dropping", type, reason, name);
