@@ -90,7 +90,7 @@
 #include "cluster/api/http.h"
 #include "cluster/api/lib_mhd.h"
 
-#define DEFAULT_THREADS    2
+#define DEFAULT_THREADS    8
 #define DEFAULT_MAX_BODY   ((size_t)3 << 20)
 #define DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 /*

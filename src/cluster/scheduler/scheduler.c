@@ -25,7 +25,7 @@
 #include "cluster/scheduler/scheduler.h"
 
 #define COMPONENT "default-scheduler"
-#define BINDERS   16
+#define BINDERS   64
 /* upstream's podMaxInUnschedulablePodsDuration */
 #define UNSCHED_MAX_MS  (5 * 60 * 1000)
 #define SYNC_TIMEOUT_MS 60000
