@@ -61,8 +61,15 @@ struct sim {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;     /* workers: the earliest job changed */
 	pthread_cond_t reg_cond; /* a node registered */
-	struct sim_job **heap;
-	size_t heap_n, heap_cap;
+	/*
+	 * Due jobs of the nodes themselves (registration, lease, status) go before pod jobs,
+	 * as every kubelet heartbeats on its own whatever its pods do: a backlog of pod
+	 * transitions must not let a node's Lease lapse.
+	 */
+	struct sim_heap {
+		struct sim_job **v;
+		size_t n, cap;
+	} node_jobs, pod_jobs;
 	pthread_t *workers;
 	unsigned nworkers;
 	bool stopping;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The hollow-node engine: every node's work (registration, lease renewal every 10 s,
- * node status every 60 s, pod transitions) is a job in one heap ordered by due time,
- * drained by a few workers that share one HTTPS client and its connections, so that
- * thousands of nodes cost a handful of threads.
+ * node status every 60 s, pod transitions) is a job in a heap ordered by due time (the
+ * nodes' own jobs in one that goes first, pods' in another), drained by a few workers
+ * that share one HTTPS client and its connections, so that thousands of nodes cost a
+ * handful of threads.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -71,62 +72,103 @@ void sim_job_free(struct sim_job *job)
 	free(job);
 }
 
-/* The heap (locked). */
+/* The heaps (locked). */
 
-static void heap_swap(struct sim *s, size_t a, size_t b)
+static void heap_swap(struct sim_heap *h, size_t a, size_t b)
 {
-	struct sim_job *t = s->heap[a];
+	struct sim_job *t = h->v[a];
 
-	s->heap[a] = s->heap[b];
-	s->heap[b] = t;
+	h->v[a] = h->v[b];
+	h->v[b] = t;
 }
 
-static void heap_push(struct sim *s, struct sim_job *j)
+static void heap_push(struct sim_heap *h, struct sim_job *j)
 {
 	size_t i;
 
-	if (s->heap_n == s->heap_cap) {
-		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
-		s->heap = xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 1024;
+		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
 	}
-	i = s->heap_n++;
-	s->heap[i] = j;
-	while (i > 0 && s->heap[(i - 1) / 2]->at > s->heap[i]->at) {
-		heap_swap(s, i, (i - 1) / 2);
+	i = h->n++;
+	h->v[i] = j;
+	while (i > 0 && h->v[(i - 1) / 2]->at > h->v[i]->at) {
+		heap_swap(h, i, (i - 1) / 2);
 		i = (i - 1) / 2;
 	}
 }
 
-static struct sim_job *heap_pop(struct sim *s)
+static struct sim_job *heap_pop(struct sim_heap *h)
 {
-	struct sim_job *top = s->heap[0];
+	struct sim_job *top = h->v[0];
 	size_t i = 0;
 
-	s->heap[0] = s->heap[--s->heap_n];
+	h->v[0] = h->v[--h->n];
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
 
-		if (l < s->heap_n && s->heap[l]->at < s->heap[m]->at)
+		if (l < h->n && h->v[l]->at < h->v[m]->at)
 			m = l;
-		if (r < s->heap_n && s->heap[r]->at < s->heap[m]->at)
+		if (r < h->n && h->v[r]->at < h->v[m]->at)
 			m = r;
 		if (m == i)
 			break;
-		heap_swap(s, i, m);
+		heap_swap(h, i, m);
 		i = m;
 	}
 	return top;
 }
 
+static void heap_free(struct sim_heap *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		sim_job_free(h->v[i]);
+	free(h->v);
+	*h = (struct sim_heap){0};
+}
+
+static struct sim_heap *heap_of(struct sim *s, const struct sim_job *job)
+{
+	switch (job->kind) {
+	case SIM_REGISTER:
+	case SIM_LEASE:
+	case SIM_STATUS:
+		return &s->node_jobs;
+	default:
+		return &s->pod_jobs;
+	}
+}
+
+/* The job to run now (node jobs first), or NULL with *wait_ms until one is due (-1: none). */
+static struct sim_job *next_due(struct sim *s, int64_t now, int64_t *wait_ms)
+{
+	struct sim_heap *hs[] = {&s->node_jobs, &s->pod_jobs};
+	int64_t first = -1;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (hs[i]->n == 0)
+			continue;
+		if (hs[i]->v[0]->at <= now)
+			return heap_pop(hs[i]);
+		if (first < 0 || hs[i]->v[0]->at < first)
+			first = hs[i]->v[0]->at;
+	}
+	*wait_ms = first < 0 ? -1 : first - now;
+	return NULL;
+}
+
 void sim_schedule_locked(struct sim *s, struct sim_job *job)
 {
+	struct sim_heap *h;
+
 	if (s->stopping) {
 		sim_job_free(job);
 		return;
 	}
-	heap_push(s, job);
-	/* only a job that is now the earliest changes anyone's wait */
-	if (s->heap[0] == job)
+	h = heap_of(s, job);
+	heap_push(h, job);
+	/* only a job that is now the earliest of its heap changes anyone's wait */
+	if (h->v[0] == job)
 		pthread_cond_signal(&s->cond);
 }
 
@@ -374,15 +416,15 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		struct sim_job *j;
-		int64_t now = sim_now_ms();
+		int64_t now = sim_now_ms(), ms = -1;
 
-		if (s->heap_n == 0) {
+		j = next_due(s, now, &ms);
+		if (!j && ms < 0) {
 			pthread_cond_wait(&s->cond, &s->mu);
 			continue;
 		}
-		if (s->heap[0]->at > now) {
+		if (!j) {
 			struct timespec ts;
-			int64_t ms = s->heap[0]->at - now;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += ms / 1000;
@@ -394,9 +436,9 @@ static void *worker(void *arg)
 			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 			continue;
 		}
-		j = heap_pop(s);
 		/* another due job may be waiting for a worker that is asleep */
-		if (s->heap_n && s->heap[0]->at <= now)
+		if ((s->node_jobs.n && s->node_jobs.v[0]->at <= now) ||
+		    (s->pod_jobs.n && s->pod_jobs.v[0]->at <= now))
 			pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
 		run_job(s, j);
@@ -466,9 +508,8 @@ void sim_stop(struct sim *s)
 		pthread_join(s->workers[i], NULL);
 	sim_pods_stop(s);
 	kc_free(s->kc);
-	for (size_t i = 0; i < s->heap_n; i++)
-		sim_job_free(s->heap[i]);
-	free(s->heap);
+	heap_free(&s->node_jobs);
+	heap_free(&s->pod_jobs);
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->nodes[i].name);
 		free(s->nodes[i].token);
@@ -542,7 +583,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 		return err_wrap(err, "simulate nodes");
 	}
 	for (size_t i = 0; i < s->n; i++)
-		heap_push(s, sim_job_new(SIM_REGISTER, i, sim_now_ms()));
+		heap_push(&s->node_jobs, sim_job_new(SIM_REGISTER, i, sim_now_ms()));
 	s->workers = xcalloc(cfg->threads ? cfg->threads : 8, sizeof(*s->workers));
 	for (unsigned i = 0; i < (cfg->threads ? cfg->threads : 8); i++) {
 		r = -pthread_create(&s->workers[i], NULL, worker, s);
