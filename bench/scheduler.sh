@@ -21,6 +21,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# a signal ends the script through exit, so the EXIT trap cleans up
+trap "exit 130" INT
+trap "exit 143" TERM
 ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -45,6 +48,10 @@ for _ in $(seq 600); do
 	sleep 1
 done
 echo "scheduler: $n hollow nodes Ready after $((SECONDS - start)) s"
+# in the background: bash runs a trap only once the foreground command is done, wait
+# returns at once
 "$SKIFF" sim load --server "https://127.0.0.1:$port" --token-file "$work/data/server/admin-token" \
 	--ca-file "$work/data/server/tls/server-ca.crt" --server-pid "$spid" --sim-pid "$simpid" \
-	--pods $((NODES * PER_NODE))
+	--pods $((NODES * PER_NODE)) &
+pids+=("$!")
+wait "$!"
