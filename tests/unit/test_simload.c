@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the scheduler benchmark's load (cluster/sim/load.c): the per-pod tracker
- * fed with synthetic watch events, scheduler.py's nearest-rank percentile, the statistics
+ * fed with synthetic watch events, the nearest-rank percentile, the statistics
  * on known times, /proc parsing (synthetic text and this process) and the Deployment
  * bodies. The run itself needs a server and is left to the benchmark.
  */
@@ -190,8 +190,8 @@ static void test_tracker_holds_many_pods_across_growth(void **state)
 	simload_tracker_free(t);
 }
 
-/* Expected values from bench/scheduler.py's pct() (half to even at .5 ranks). */
-static void test_pct_matches_scheduler_py_nearest_rank(void **state)
+/* Nearest rank, as the benchmark has always reported it: ranks at .5 round half to even. */
+static void test_pct_is_the_nearest_rank(void **state)
 {
 	double v[200];
 	double few[] = {5, 1, 3};
@@ -265,7 +265,7 @@ static void test_stats_of_nothing_are_nan_and_zero(void **state)
 	assert_true(st.sched_rate == 0);
 	assert_true(isnan(st.start_p50_ms) && isnan(st.bind_p99_ms) && isnan(st.run_p50_ms));
 	assert_true(st.created_over_s == 0);
-	/* one bound pod gives no rate, as scheduler.py */
+	/* one bound pod gives no rate */
 	feed(t, "ADDED", "a", "1", "n1", NULL, 5);
 	simload_tracker_stats(t, &st);
 	assert_true(st.sched_rate == 0);
@@ -381,7 +381,7 @@ int main(void)
 		cmocka_unit_test(
 			test_tracker_bookmarks_move_the_resume_version_and_errors_end_the_watch),
 		cmocka_unit_test(test_tracker_holds_many_pods_across_growth),
-		cmocka_unit_test(test_pct_matches_scheduler_py_nearest_rank),
+		cmocka_unit_test(test_pct_is_the_nearest_rank),
 		cmocka_unit_test(test_stats_compute_rates_and_latencies_of_known_times),
 		cmocka_unit_test(test_stats_of_nothing_are_nan_and_zero),
 		cmocka_unit_test(test_proc_parsing_reads_rss_and_cpu_ticks),

@@ -32,7 +32,7 @@
 #define DEFAULT_STALL_MS 60000
 #define NAME_CHUNK_BYTES 65536
 #define MIN_SLOTS        1024
-/* scheduler.py let its follower connect for half a second before the first create */
+/* the follower's watch gets half a second to connect before the first create */
 #define WATCH_SETTLE_MS 500
 #define SAMPLE_EVERY_MS 1000
 #define POLL_MS         100

@@ -3,7 +3,7 @@
  * The scheduler benchmark's load (`skiff sim load`, bench/scheduler.sh): creates
  * Deployments totalling N pods in a fresh namespace, follows every pod through one pod
  * watch (first seen, bound to a node, Running), samples the CPU and memory of the server
- * and hollow-node processes, and hands back the figures bench/scheduler.py used to print.
+ * and hollow-node processes, and hands back the figures bench/scheduler.sh prints.
  * The pure parts (per-pod tracker, percentiles, /proc parsing, Deployment bodies) are
  * exposed for the unit tests.
  */
@@ -41,11 +41,11 @@ struct simload_config {
 	void *arg;
 };
 
-/* What the follower saw: counts, rates and latencies as bench/scheduler.py computed them. */
+/* What the follower saw: counts, rates and latencies. */
 struct simload_stats {
 	size_t seen, bound, running, deleted;
 	double sched_rate;   /* bound pods / (last binding - first pod seen), pods/s */
-	double start_p50_ms; /* created -> Running; NaN without data, as scheduler.py */
+	double start_p50_ms; /* created -> Running; NaN without data */
 	double start_p99_ms;
 	double bind_p50_ms; /* created -> bound */
 	double bind_p99_ms;
@@ -127,10 +127,7 @@ bool simload_tracker_done(struct simload_tracker *t);
 /* The statistics of everything recorded. */
 void simload_tracker_stats(struct simload_tracker *t, struct simload_stats *ret);
 
-/*
- * Nearest-rank percentile @p (0..100) of @n values as scheduler.py's pct() (sorts @values
- * in place); NaN when @n is 0.
- */
+/* Nearest-rank percentile @p (0..100) of @n values (sorts @values in place); NaN when @n is 0. */
 double simload_pct(double *values, size_t n, double p);
 
 /* VmRSS in KiB from the text of /proc/PID/status; false when absent or malformed. */
