@@ -70,6 +70,28 @@ static int read_first_line(const char *path, char **ret, struct err *err)
 	return 0;
 }
 
+/*
+ * What both subcommands do before starting: read the token file (when given and no
+ * --token) and the CA file, and block SIGTERM and SIGINT in @set, to be taken by
+ * sigtimedwait (every thread started later inherits the mask).
+ */
+static int prepare(const char *token_file, char **ret_token, const char *ca_file, char **ret_ca,
+		   sigset_t *set, struct err *err)
+{
+	size_t len;
+
+	if (token_file && read_first_line(token_file, ret_token, err) < 0)
+		return -err->code;
+	if (ca_file && fs_read_file(AT_FDCWD, ca_file, ret_ca, &len, err) < 0)
+		return -err->code;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
 /* Splits every --zones value at commas into one NULL-terminated list. */
 static char **split_zones(char **vals)
 {
@@ -181,25 +203,11 @@ static int sim_nodes(int argc, char **argv)
 	}
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
 	log_set_component("sim");
-	if (!token) {
-		if (read_first_line(token_file, &tok, &err) < 0)
-			return cmd_fail("sim", &err);
+	if (prepare(token ? NULL : token_file, &tok, ca_file, &ca, &set, &err) < 0)
+		return cmd_fail("sim", &err);
+	if (!token)
 		token = tok;
-	}
-	if (ca_file) {
-		size_t len;
-
-		if (fs_read_file(AT_FDCWD, ca_file, &ca, &len, &err) < 0)
-			return cmd_fail("sim", &err);
-	}
 	zones = split_zones(zone_vals);
-
-	/* signals are taken by sigtimedwait below; every thread inherits the mask */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	cfg.server = server;
 	cfg.join_token = token;
@@ -399,24 +407,10 @@ static int sim_load(int argc, char **argv)
 		return 2;
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
 	log_set_component("sim");
-	if (!token) {
-		if (read_first_line(token_file, &tok, &err) < 0)
-			return cmd_fail("sim", &err);
+	if (prepare(token ? NULL : token_file, &tok, ca_file, &ca, &set, &err) < 0)
+		return cmd_fail("sim", &err);
+	if (!token)
 		token = tok;
-	}
-	if (ca_file) {
-		size_t len;
-
-		if (fs_read_file(AT_FDCWD, ca_file, &ca, &len, &err) < 0)
-			return cmd_fail("sim", &err);
-	}
-
-	/* taken by sigtimedwait in load_interrupted; the run's threads inherit the mask */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	cfg.server = server;
 	cfg.token = token;
