@@ -49,7 +49,9 @@ static struct {
 	int n_streams;
 	struct http_stream *streams[MAX_STREAMS];
 	int write_results[3];
-} st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {NULL}, {0}};
+	int slow_started; /* /off/slow handlers running */
+	bool gate_open;   /* lets them answer */
+} st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {NULL}, {0}, 0, false};
 
 static double now_s(void)
 {
@@ -116,7 +118,21 @@ static void handler(void *ctx, struct http_request *req)
 	st.handler_calls++;
 	pthread_mutex_unlock(&st.lock);
 
-	if (strncmp(path, "/echo", 5) == 0) {
+	/* /off/...: offloaded (offload_off), otherwise as without the prefix */
+	if (strncmp(path, "/off/", 5) == 0)
+		path += 4;
+	if (strcmp(path, "/slow") == 0) {
+		/* blocks its thread until the test opens the gate */
+		pthread_mutex_lock(&st.lock);
+		st.slow_started++;
+		pthread_cond_broadcast(&st.cond);
+		while (!st.gate_open)
+			pthread_cond_wait(&st.cond, &st.lock);
+		pthread_mutex_unlock(&st.lock);
+		out = xasprintf("slow local=%d", http_is_local(req));
+		http_add_header(req, "X-Slow", "done");
+		http_respond_take(req, 201, "text/plain", out, strlen(out));
+	} else if (strncmp(path, "/echo", 5) == 0) {
 		out = xasprintf("method=%s path=%s a=%s b=%s flag=%s missing=%s hdr=%s peer=%s",
 				http_method(req), path, or_null(http_query(req, "a")),
 				or_null(http_query(req, "b")), or_null(http_query(req, "flag")),
@@ -158,9 +174,33 @@ static void handler(void *ctx, struct http_request *req)
 	}
 }
 
+static bool offload_off(void *ctx, const struct http_request *req)
+{
+	(void)ctx;
+	return strncmp(http_path(req), "/off/", 5) == 0;
+}
+
+static void open_gate(bool open)
+{
+	pthread_mutex_lock(&st.lock);
+	st.gate_open = open;
+	pthread_cond_broadcast(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+}
+
+static void *delayed_open(void *arg)
+{
+	(void)arg;
+	usleep(200 * 1000);
+	open_gate(true);
+	return NULL;
+}
+
 static void reset_state(void)
 {
 	pthread_mutex_lock(&st.lock);
+	st.slow_started = 0;
+	st.gate_open = false;
 	st.handler_calls = st.closes = st.n_streams = 0;
 	memset(st.streams, 0, sizeof(st.streams));
 	pthread_mutex_unlock(&st.lock);
@@ -752,6 +792,143 @@ static void test_http_serves_plain_http_on_all_addresses(void **state)
 	http_server_stop(srv);
 }
 
+/* Offloaded requests. */
+
+static struct http_server *start_offloading(void)
+{
+	struct http_config cfg = {
+		.address = "127.0.0.1",
+		.cert_pem = cert_pem,
+		.key_pem = key_pem,
+		.threads = 1, /* one event loop: a handler blocking it would hold up everything */
+		.handler = handler,
+		.offload = offload_off,
+		.workers = 2,
+	};
+	struct http_server *srv = NULL;
+	struct err err = ERR_INIT;
+
+	reset_state();
+	if (http_server_start(&cfg, &srv, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	return srv;
+}
+
+struct slow_call {
+	struct http_server *srv;
+	struct resp r;
+	long code;
+	long timeout_ms;
+	CURLcode rc;
+};
+
+static void *slow_call_main(void *arg)
+{
+	struct slow_call *sc = arg;
+	CURL *c = client(sc->srv, true, "/off/slow", &sc->r);
+
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x");
+	if (sc->timeout_ms)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, sc->timeout_ms);
+	sc->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &sc->code);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static void test_http_offloaded_handler_blocks_without_holding_up_the_loop(void **state)
+{
+	struct http_server *srv = start_offloading();
+	struct slow_call sc = {.srv = srv};
+	struct resp r = {0};
+	pthread_t t;
+	CURL *c;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, slow_call_main, &sc), 0);
+	assert_int_equal(wait_count(&st.slow_started, 1, 10), 1);
+
+	/* the only event loop still answers while the slow handler waits */
+	c = client(srv, true, "/echo?a=1", &r);
+	assert_int_equal(perform(c), 200);
+	assert_non_null(strstr(r.data, "a=1 "));
+	curl_easy_cleanup(c);
+	resp_done(&r);
+
+	/* an offloaded handler reads what the loop would: path, query, headers, peer */
+	{
+		struct curl_slist *hdrs = curl_slist_append(NULL, "X-Test: abc");
+
+		c = client(srv, true, "/off/echo?a=x%20y&flag", &r);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		assert_int_equal(perform(c), 200);
+		assert_non_null(strstr(r.data, "method=GET path=/echo a=x y b=(null) flag= "));
+		assert_non_null(strstr(r.data, "hdr=abc peer=127.0.0.1:"));
+		assert_non_null(strstr(r.headers, "X-Echo: yes"));
+		curl_easy_cleanup(c);
+		curl_slist_free_all(hdrs);
+		resp_done(&r);
+	}
+
+	open_gate(true);
+	pthread_join(t, NULL);
+	assert_int_equal(sc.rc, CURLE_OK);
+	assert_int_equal(sc.code, 201);
+	assert_string_equal(sc.r.data, "slow local=0");
+	assert_non_null(strstr(sc.r.headers, "X-Slow: done"));
+	resp_done(&sc.r);
+
+	/* a handler that streams cannot answer an offloaded request: 500, not a crash */
+	c = client(srv, true, "/off/stream", &r);
+	assert_int_equal(perform(c), 500);
+	assert_non_null(strstr(r.data, "streaming is not available"));
+	curl_easy_cleanup(c);
+	resp_done(&r);
+	/* the handler's own reference to its stream */
+	assert_int_equal(st.n_streams, 1);
+	http_stream_close(st.streams[0]);
+	http_server_stop(srv);
+}
+
+static void test_http_offloaded_request_survives_its_client_and_the_stop(void **state)
+{
+	struct http_server *srv = start_offloading();
+	struct slow_call gone = {.srv = srv, .timeout_ms = 300}, stopped = {.srv = srv};
+	struct resp r = {0};
+	pthread_t t;
+	CURL *c;
+
+	(void)state;
+	/* the client gives up while the handler runs: the answer has nowhere to go */
+	assert_int_equal(pthread_create(&t, NULL, slow_call_main, &gone), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(gone.rc, CURLE_OPERATION_TIMEDOUT);
+	assert_int_equal(wait_count(&st.slow_started, 1, 10), 1);
+	open_gate(true);
+	c = client(srv, true, "/off/upload", &r);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "abc");
+	assert_int_equal(perform(c), 200);
+	assert_string_equal(r.data, "len=3 hash=1a47e90b");
+	curl_easy_cleanup(c);
+	resp_done(&r);
+	resp_done(&gone.r);
+
+	/* stopping waits for a running handler; its client gets an answer either way */
+	open_gate(false);
+	assert_int_equal(pthread_create(&t, NULL, slow_call_main, &stopped), 0);
+	assert_int_equal(wait_count(&st.slow_started, 2, 10), 2);
+	{
+		pthread_t opener;
+
+		assert_int_equal(pthread_create(&opener, NULL, delayed_open, NULL), 0);
+		http_server_stop(srv);
+		pthread_join(opener, NULL);
+	}
+	pthread_join(t, NULL);
+	assert_true(stopped.code == 503 || stopped.code == 201 || stopped.rc != CURLE_OK);
+	resp_done(&stopped.r);
+}
+
 static void test_http_serves_on_an_ipv6_address(void **state)
 {
 	struct http_config cfg = {.address = "::1", .handler = handler};
@@ -1109,6 +1286,8 @@ int main(void)
 			test_pki_keeps_the_ca_and_reissues_the_serving_cert_when_names_change),
 		cmocka_unit_test(test_pki_replaces_a_lost_serving_key_but_never_the_ca),
 		cmocka_unit_test(test_pki_rejects_a_bad_ip),
+		cmocka_unit_test(test_http_offloaded_handler_blocks_without_holding_up_the_loop),
+		cmocka_unit_test(test_http_offloaded_request_survives_its_client_and_the_stop),
 		cmocka_unit_test(test_pki_token_is_random_hex_of_the_requested_length),
 	};
 

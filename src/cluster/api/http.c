@@ -8,6 +8,15 @@
  * so a handler must not block for long. One more thread per server, the monitor, waits
  * for disconnects of streams (below). Writers of streams are any threads of the caller.
  *
+ * Offloaded requests. A request that cfg->offload picks runs its handler on one of the
+ * workers instead: the loop defers the connection (below) and hands a worker a copy of
+ * the request (method, path, headers, query and the body moved; an in-process request
+ * to the handler, whose sink keeps the answer). The worker resumes the connection and
+ * the loop sends the answer with the response headers the handler added. The copy and
+ * the answer are shared by the worker and the deferred answer's resume callback, which
+ * runs once (with NULL when the client left or the server stops); the last one frees.
+ * Stopping joins the workers after MHD, so a handler may finish after its client left.
+ *
  * Streams. A stream is a chunked response whose content reader (stream_read) takes bytes
  * from the stream's queue. With the queue empty the reader suspends the connection and
  * returns 0: a suspended connection costs no thread and no polling. A writer appends to
@@ -91,6 +100,7 @@
 #include "cluster/api/lib_mhd.h"
 
 #define DEFAULT_THREADS    8
+#define DEFAULT_WORKERS    32
 #define DEFAULT_MAX_BODY   ((size_t)3 << 20)
 #define DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 /*
@@ -166,6 +176,23 @@ struct http_header {
 	char *value;
 };
 
+/*
+ * An offloaded request: a copy of it that a worker's handler answers into the sink below,
+ * while the connection waits deferred. Two references: the worker's and the deferred
+ * answer's (its resume callback runs once, with the request or with NULL).
+ */
+struct offload {
+	struct offload *next; /* the pool's queue */
+	struct http_request *copy;
+	struct http_defer *defer; /* the worker's reference */
+	int refs;                 /* atomic */
+	unsigned status;
+	char *content_type;
+	char *body;
+	size_t len;
+	struct http_stream *stream; /* the handler began a stream: refused */
+};
+
 struct http_request {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
@@ -189,6 +216,7 @@ struct http_request {
 
 	/* in-process requests: their own copies of what MHD would hold */
 	bool local;
+	bool offloaded; /* the copy an offloaded request's handler answers (local too) */
 	struct http_local_sink sink;
 	char *local_method, *local_path;
 	struct http_header *in_headers, *args;
@@ -212,6 +240,15 @@ struct http_server {
 	unsigned n_upgraded;
 	pthread_cond_t upgraded_cond;
 	struct http_defer *defers;
+
+	/* the workers of offloaded requests */
+	bool (*offload)(void *ctx, const struct http_request *req);
+	pthread_t *workers;
+	unsigned n_workers;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct offload *pool_head, *pool_tail; /* under pool_lock */
+	bool pool_stop;                        /* under pool_lock */
 
 	pthread_mutex_t mon_lock;
 	int mon_epfd;
@@ -769,7 +806,7 @@ size_t http_query_values(const struct http_request *req, const char *name, const
 
 bool http_is_local(const struct http_request *req)
 {
-	return req->local;
+	return req->local && !req->offloaded;
 }
 
 /* Upgrades. */
@@ -1155,6 +1192,229 @@ static void format_peer(struct http_request *req)
 	}
 }
 
+/* Offloaded requests. */
+
+static void offload_unref(struct offload *o)
+{
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	request_free(o->copy);
+	free(o->content_type);
+	free(o->body);
+	free(o);
+}
+
+static void sink_respond(void *arg, unsigned status, const char *content_type, char *body,
+			 size_t len)
+{
+	struct offload *o = arg;
+
+	o->status = status;
+	o->content_type = content_type ? xstrdup(content_type) : NULL;
+	o->body = body;
+	o->len = len;
+}
+
+static void sink_stream(void *arg, unsigned status, const char *content_type,
+			struct http_stream *st)
+{
+	struct offload *o = arg;
+
+	(void)status;
+	(void)content_type;
+	o->stream = st;
+}
+
+static int sink_write(void *arg, const char *data, size_t len, size_t max_queued)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	(void)max_queued;
+	return -EPIPE;
+}
+
+static void sink_end(void *arg)
+{
+	(void)arg;
+}
+
+static enum MHD_Result copy_value(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct http_request *copy = cls;
+	struct http_header **v = kind == MHD_HEADER_KIND ? &copy->in_headers : &copy->args;
+	size_t *n = kind == MHD_HEADER_KIND ? &copy->n_in_headers : &copy->n_args;
+
+	if (!key)
+		return MHD_YES;
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[*n].name = xstrdup(key);
+	(*v)[*n].value = xstrdup(value ? value : "");
+	(*n)++;
+	return MHD_YES;
+}
+
+/* The worker's copy of @req: everything the handler reads, the body moved. */
+static struct http_request *offload_copy(struct http_request *req, struct offload *o)
+{
+	struct http_request *copy = xcalloc(1, sizeof(*copy));
+
+	copy->srv = req->srv;
+	copy->local = copy->offloaded = true;
+	copy->http11 = req->http11;
+	copy->sink = (struct http_local_sink){sink_respond, sink_stream, sink_write, sink_end, o};
+	copy->local_method = xstrdup(req->method);
+	copy->local_path = xstrdup(req->path);
+	copy->method = copy->local_method;
+	copy->path = copy->local_path;
+	memcpy(copy->peer, req->peer, sizeof(copy->peer));
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, copy_value, copy);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, copy_value, copy);
+	copy->body = TAKE_PTR(req->body);
+	copy->len = req->len;
+	copy->cap = req->cap;
+	req->len = req->cap = 0;
+	return copy;
+}
+
+/* Back on the event loop: the worker's answer goes out (@req NULL: the client left). */
+static void offload_resume(void *arg, struct http_request *req)
+{
+	struct offload *o = arg;
+
+	if (req) {
+		struct http_request *copy = o->copy;
+
+		/* the response headers the handler added */
+		headers_free(req->headers, req->n_headers);
+		req->headers = TAKE_PTR(copy->headers);
+		req->n_headers = copy->n_headers;
+		copy->n_headers = 0;
+		http_respond_take(req, o->status, o->content_type, TAKE_PTR(o->body), o->len);
+	}
+	offload_unref(o);
+}
+
+static enum MHD_Result offload_start(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+	struct offload *o = xcalloc(1, sizeof(*o));
+
+	o->refs = 2;
+	o->copy = offload_copy(req, o);
+	o->defer = http_defer(req, offload_resume, o);
+	pthread_mutex_lock(&srv->pool_lock);
+	if (srv->pool_tail)
+		srv->pool_tail->next = o;
+	else
+		srv->pool_head = o;
+	srv->pool_tail = o;
+	pthread_cond_signal(&srv->pool_cond);
+	pthread_mutex_unlock(&srv->pool_lock);
+	return defer_step(req);
+}
+
+/* The worker is done with @o, answered or not (the server stopping). */
+static void offload_done(struct offload *o)
+{
+	http_defer_resume(TAKE_PTR(o->defer));
+	offload_unref(o);
+}
+
+static void offload_run(struct http_server *srv, struct offload *o)
+{
+	struct http_request *copy = o->copy;
+
+	srv->handler(srv->ctx, copy);
+	if (o->stream) {
+		/* a stream cannot go through the copy: a programming error, not the client's */
+		log_error("http: %s %s: a stream cannot answer an offloaded request", copy->method,
+			  copy->path);
+		http_local_release(TAKE_PTR(o->stream));
+		free(TAKE_PTR(o->content_type));
+		o->body = xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+				    "\"status\":\"Failure\",\"message\":\"Internal error: "
+				    "streaming is not available here\",\"reason\":"
+				    "\"InternalError\",\"code\":500}");
+		o->len = strlen(o->body);
+		o->status = 500;
+		o->content_type = xstrdup("application/json");
+	} else if (!copy->responded) {
+		respond_status(copy, 500, "InternalError", "Internal error: no response");
+	}
+	offload_done(o);
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_server *srv = arg;
+
+	pthread_mutex_lock(&srv->pool_lock);
+	for (;;) {
+		struct offload *o = srv->pool_head;
+
+		if (!o) {
+			if (srv->pool_stop)
+				break;
+			pthread_cond_wait(&srv->pool_cond, &srv->pool_lock);
+			continue;
+		}
+		srv->pool_head = o->next;
+		if (!srv->pool_head)
+			srv->pool_tail = NULL;
+		o->next = NULL;
+		pthread_mutex_unlock(&srv->pool_lock);
+		offload_run(srv, o);
+		pthread_mutex_lock(&srv->pool_lock);
+	}
+	pthread_mutex_unlock(&srv->pool_lock);
+	return NULL;
+}
+
+static int pool_start(struct http_server *srv, unsigned n, struct err *err)
+{
+	sigset_t all, old;
+	int rc = 0;
+
+	srv->workers = xcalloc(n, sizeof(*srv->workers));
+	/* the workers take no signals: those belong to the process's own handling */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; srv->n_workers < n; srv->n_workers++) {
+		rc = pthread_create(&srv->workers[srv->n_workers], NULL, worker_main, srv);
+		if (rc)
+			break;
+		pthread_setname_np(srv->workers[srv->n_workers], "http-worker");
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc ? err_errno(err, rc, "start the HTTP workers") : 0;
+}
+
+/* Joins the workers once they have finished what they run; what waits is dropped. */
+static void pool_stop(struct http_server *srv)
+{
+	struct offload *left;
+
+	pthread_mutex_lock(&srv->pool_lock);
+	srv->pool_stop = true;
+	pthread_cond_broadcast(&srv->pool_cond);
+	pthread_mutex_unlock(&srv->pool_lock);
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		pthread_join(srv->workers[i], NULL);
+	free(srv->workers);
+	srv->workers = NULL;
+	srv->n_workers = 0;
+	left = srv->pool_head;
+	srv->pool_head = srv->pool_tail = NULL;
+	while (left) {
+		struct offload *o = left;
+
+		left = o->next;
+		offload_done(o);
+	}
+}
+
 /* The first call for a request: headers only. A declared body above the limit ends here. */
 static enum MHD_Result request_begin(struct http_server *srv, struct MHD_Connection *conn,
 				     const char *url, const char *method, void **con_cls)
@@ -1225,6 +1485,8 @@ static enum MHD_Result request_end(struct http_request *req)
 		return defer_step(req);
 	if (req->too_large)
 		return respond_too_large(req);
+	if (req->srv->offload && req->srv->offload(req->srv->ctx, req))
+		return offload_start(req);
 	req->srv->handler(req->srv->ctx, req);
 	if (req->defer && !req->responded)
 		return defer_step(req);
@@ -1328,6 +1590,9 @@ static void monitor_stop(struct http_server *srv)
 static void server_free(struct http_server *srv)
 {
 	monitor_stop(srv);
+	pool_stop(srv);
+	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_cond_destroy(&srv->pool_cond);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->mon_lock);
 	pthread_cond_destroy(&srv->upgraded_cond);
@@ -1482,7 +1747,12 @@ int http_server_start(const struct http_config *cfg, struct http_server **ret, s
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->mon_lock, NULL);
 	pthread_cond_init(&srv->upgraded_cond, NULL);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_cond, NULL);
+	srv->offload = cfg->offload;
 	r = monitor_start(srv, err);
+	if (r >= 0 && srv->offload)
+		r = pool_start(srv, cfg->workers ? cfg->workers : DEFAULT_WORKERS, err);
 	if (r < 0) {
 		server_free(srv);
 		return err_wrap(err, "start HTTP server");

@@ -24,7 +24,8 @@ struct http_stream;
  * handler answers with exactly one of http_respond() or http_respond_stream() before it
  * returns (without an answer the client gets a 500). Each of the `threads` event loops
  * serves many connections, which wait while a handler runs on their thread: a handler
- * must not block for long, and hands long-lived work to a stream instead.
+ * must not block for long, and hands long-lived work to a stream instead (or is
+ * offloaded to a worker: http_config.offload).
  */
 typedef void (*http_handler_fn)(void *ctx, struct http_request *req);
 
@@ -37,6 +38,14 @@ struct http_config {
 	size_t max_body;  /* 0: 3 MiB; larger bodies get 413 without reaching the handler */
 	http_handler_fn handler;
 	void *ctx;
+	/*
+	 * Optional, on the event loop with the complete request: true runs the handler on
+	 * one of `workers` threads instead (a handler that may block, as a write waiting for
+	 * its commit does), so the loop goes on serving its other connections and streams.
+	 * Such a handler answers with http_respond() only: no stream, upgrade or deferral.
+	 */
+	bool (*offload)(void *ctx, const struct http_request *req);
+	unsigned workers; /* 0: 32 */
 };
 
 int http_server_start(const struct http_config *cfg, struct http_server **ret, struct err *err);

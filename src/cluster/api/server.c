@@ -2292,6 +2292,34 @@ static void route_resource(struct req *q, bool watch)
 	}
 }
 
+/*
+ * Which requests run on the HTTP workers (http_config.offload): all but the long-lived
+ * ones (watches, logs, proxies, upgrades), which the event loop must stream. A write
+ * waits there for its commit without holding up the watches served by that loop.
+ */
+static bool offload(void *ctx, const struct http_request *h)
+{
+	static const char *const stay[] = {"watch", "proxy",  "log",
+					   "exec",  "attach", "portforward"};
+	const char *w = http_query(h, "watch");
+	const char *p = http_path(h);
+
+	(void)ctx;
+	if (http_header(h, "Upgrade") || (w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0)))
+		return false;
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		for (size_t i = 0; i < sizeof(stay) / sizeof(stay[0]); i++)
+			if (strlen(stay[i]) == n && strncmp(p, stay[i], n) == 0)
+				return false;
+		p += n;
+	}
+	return true;
+}
+
 /* Splits the path into at most @max segments; returns their number, -1 when too many. */
 static int split(char *path, char **seg, int max)
 {
@@ -2485,6 +2513,7 @@ int api_start(const struct api_config *cfg, struct api **ret, struct err *err)
 	hc.threads = cfg->threads;
 	hc.max_body = 3u << 20;
 	hc.handler = handle;
+	hc.offload = offload;
 	hc.ctx = api;
 	r = http_server_start(&hc, &api->http, err);
 	if (r < 0)
