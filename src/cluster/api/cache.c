@@ -12,9 +12,9 @@
  * Watch fan-out runs on its own thread so that a write is acknowledged as soon as the
  * cache holds it: each watcher remembers the last revision it was sent and the
  * dispatcher sends it what follows from the history. A watcher whose client does not
- * keep up (its stream queue passes a bound) is disconnected; it resumes from its last
- * revision like any client-go reflector would. A watcher that falls out of the history
- * gets 410 Gone and relists.
+ * keep up (its stream queue reaches a bound) is paused: it is sent the rest once its
+ * client has read what waits, so a slow client costs a bounded queue and catches up at
+ * its own pace. A watcher that falls out of the history gets 410 Gone and relists.
  */
 #include <errno.h>
 #include <search.h>
@@ -33,9 +33,20 @@
 #include "cluster/api/selector.h"
 #include "cluster/store/store.h"
 
-/* A stream's queue may hold this much before its client counts as too slow. */
-#define WATCH_MAX_QUEUED (64u << 20)
-#define BOOKMARK_EVERY   10 /* seconds */
+/*
+ * A stream's queue may hold this much: a client that lets more wait is sent nothing more
+ * until it has read some, and gets 410 Gone if the history moves past it meanwhile.
+ */
+#define WATCH_MAX_QUEUED (16u << 20)
+/*
+ * The server's own controllers may fall further behind under a burst: their backlog
+ * waiting here costs what the history would, where a 410 would cost a relist of
+ * everything (150,000 pods) on the thread that is behind already.
+ */
+#define WATCH_MAX_QUEUED_LOCAL (256u << 20)
+#define BOOKMARK_EVERY         10 /* seconds */
+/* how soon the dispatcher tries again to send to a watcher whose queue was full */
+#define PAUSED_RETRY_MS 20
 
 enum ev_type { EV_PUT, EV_DELETE };
 
@@ -52,6 +63,9 @@ struct watcher {
 	struct cache *cache;
 	struct watch_spec spec;
 	char *ns;
+	char peer[64];
+	size_t max_queued;
+	bool paused; /* its queue was full: the rest waits for the next round */
 	struct http_stream *st;
 	int64_t sent_rev;
 	time_t deadline;
@@ -612,9 +626,19 @@ static int watcher_send(struct watcher *w, const char *type, const struct api_ob
 		line = xasprintf("{\"type\":\"%s\",\"object\":%.*s}\n", type, (int)o->len, o->json);
 	}
 	/* the initial state is queued at once before the client can read any of it */
-	r = http_stream_write(w->st, line, strlen(line), w->initial ? SIZE_MAX : WATCH_MAX_QUEUED);
-	if (r < 0)
+	r = http_stream_write(w->st, line, strlen(line), w->initial ? SIZE_MAX : w->max_queued);
+	if (r == -ENOBUFS) {
+		/* nothing was queued: the same event goes again once the client has read */
+		if (!w->paused)
+			log_debug(
+				"api: watch of %s from %s: %zu MiB wait for the client; pausing at "
+				"revision %lld",
+				w->spec.res->plural, w->peer, w->max_queued >> 20,
+				(long long)w->sent_rev);
+		w->paused = true;
+	} else if (r < 0) {
 		atomic_store(&w->closed, true);
+	}
 	return r;
 }
 
@@ -626,7 +650,10 @@ static void watcher_bookmark(struct watcher *w, int64_t rev)
 		"\"k8s.io/initial-events-end\":\"false\"}}}}\n",
 		w->spec.res->kind, w->spec.res->api_version, (long long)rev);
 
-	if (http_stream_write(w->st, line, strlen(line), WATCH_MAX_QUEUED) < 0)
+	int r = http_stream_write(w->st, line, strlen(line), w->max_queued);
+
+	/* a full queue skips a bookmark: the next one carries a later revision */
+	if (r < 0 && r != -ENOBUFS)
 		atomic_store(&w->closed, true);
 }
 
@@ -639,34 +666,36 @@ static bool watcher_wants(const struct watcher *w, const struct api_obj *o)
 	return obj_matches(o, w->spec.labels, w->spec.fields);
 }
 
-/* Sends one history event to @w as upstream filters it: entering and leaving the
- * selected set are ADDED and DELETED. */
-static void watcher_event(struct watcher *w, const struct cache_event *e)
+/*
+ * Sends one history event to @w as upstream filters it: entering and leaving the
+ * selected set are ADDED and DELETED. False when the client's queue is full: the event
+ * was not sent.
+ */
+static bool watcher_event(struct watcher *w, const struct cache_event *e)
 {
 	bool now = watcher_wants(w, e->obj), before = watcher_wants(w, e->prev);
+	const char *type = NULL;
 
 	if (e->prev_unknown) {
 		/* replayed from before a restart: judged by the object alone */
 		if (now)
-			watcher_send(w,
-				     e->type == EV_DELETE           ? "DELETED"
-				     : e->obj->create_rev == e->rev ? "ADDED"
-								    : "MODIFIED",
-				     e->obj);
-		w->sent_rev = e->rev;
-		return;
-	}
-	if (e->type == EV_DELETE) {
+			type = e->type == EV_DELETE           ? "DELETED"
+			       : e->obj->create_rev == e->rev ? "ADDED"
+							      : "MODIFIED";
+	} else if (e->type == EV_DELETE) {
 		if (now)
-			watcher_send(w, "DELETED", e->obj);
+			type = "DELETED";
 	} else if (now && before) {
-		watcher_send(w, "MODIFIED", e->obj);
+		type = "MODIFIED";
 	} else if (now) {
-		watcher_send(w, "ADDED", e->obj);
+		type = "ADDED";
 	} else if (before) {
-		watcher_send(w, "DELETED", e->obj);
+		type = "DELETED";
 	}
+	if (type && watcher_send(w, type, e->obj) == -ENOBUFS)
+		return false;
 	w->sent_rev = e->rev;
+	return true;
 }
 
 static void watcher_gone(struct watcher *w, int64_t floor)
@@ -677,6 +706,9 @@ static void watcher_gone(struct watcher *w, int64_t floor)
 		"%lld (%lld)\",\"reason\":\"Expired\",\"code\":410}}\n",
 		(long long)w->sent_rev, (long long)floor + 1);
 
+	log_warn("api: watch of %s from %s at revision %lld: older than the history kept "
+		 "(%lld); 410 Gone",
+		 w->spec.res->plural, w->peer, (long long)w->sent_rev, (long long)floor + 1);
 	http_stream_write(w->st, line, strlen(line), WATCH_MAX_QUEUED);
 	atomic_store(&w->closed, true);
 }
@@ -716,9 +748,10 @@ static void watcher_catch_up(struct cache *c, struct watcher *w)
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
+	w->paused = false;
 	for (size_t i = 0; i < n; i++) {
-		if (!atomic_load(&w->closed))
-			watcher_event(w, &batch[i]);
+		if (!atomic_load(&w->closed) && !w->paused && !watcher_event(w, &batch[i]))
+			w->paused = true;
 		api_obj_unref(batch[i].obj);
 		api_obj_unref(batch[i].prev);
 	}
@@ -729,6 +762,7 @@ static void *dispatcher_main(void *arg)
 {
 	struct cache *c = arg;
 	int64_t seen = 0;
+	bool paused = false;
 
 	for (;;) {
 		struct timespec until;
@@ -736,7 +770,15 @@ static void *dispatcher_main(void *arg)
 
 		pthread_mutex_lock(&c->rev_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		if (paused) {
+			until.tv_nsec += PAUSED_RETRY_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+		} else {
+			until.tv_sec += 1;
+		}
 		while (!c->stop && c->published == seen)
 			if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT)
 				break;
@@ -746,12 +788,14 @@ static void *dispatcher_main(void *arg)
 			break;
 
 		now = time(NULL);
+		paused = false;
 		pthread_mutex_lock(&c->watch_lock);
 		for (struct watcher **p = &c->watchers; *p;) {
 			struct watcher *w = *p;
 
 			if (!atomic_load(&w->closed))
 				watcher_catch_up(c, w);
+			paused |= w->paused;
 			if (!atomic_load(&w->closed) && w->spec.bookmarks &&
 			    now >= w->next_bookmark) {
 				watcher_bookmark(w, w->sent_rev);
@@ -781,6 +825,8 @@ void cache_watch(struct cache *c, struct http_request *req, struct watch_spec *s
 	time_t now = time(NULL);
 
 	w->cache = c;
+	snprintf(w->peer, sizeof(w->peer), "%s", http_peer(req));
+	w->max_queued = http_is_local(req) ? WATCH_MAX_QUEUED_LOCAL : WATCH_MAX_QUEUED;
 	w->spec = *spec;
 	spec->labels = spec->fields = NULL;
 	w->ns = spec->ns ? xstrdup(spec->ns) : NULL;
