@@ -413,6 +413,97 @@ static void test_watch_delivers_added_modified_deleted_in_order(void **state)
 	err_clear(&w.err);
 }
 
+/* A reader that takes nothing until the test lets it, then counts in order. */
+#define N_SLOW    128
+#define SLOW_SIZE (256 << 10)
+
+struct slow_reader {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool go;
+	int n, last;
+	bool out_of_order;
+	struct kc *c;
+	const char *path;
+	int result;
+};
+
+static int slow_event(void *arg, const char *type, json_t *obj)
+{
+	struct slow_reader *s = arg;
+	const char *name =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	bool done;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->go)
+		pthread_cond_wait(&s->cond, &s->lock);
+	if (strcmp(type, "ADDED") == 0 && name && strncmp(name, "slow-", 5) == 0) {
+		int i = atoi(name + 5);
+
+		if (i != s->last + 1)
+			s->out_of_order = true;
+		s->last = i;
+		s->n++;
+	}
+	done = s->n == N_SLOW;
+	pthread_mutex_unlock(&s->lock);
+	return done ? -1 : 0;
+}
+
+static void *slow_watch_thread(void *arg)
+{
+	struct slow_reader *s = arg;
+	struct err err = ERR_INIT;
+
+	s->result = kc_watch(s->c, s->path, slow_event, s, &err);
+	err_clear(&err);
+	return NULL;
+}
+
+static void test_watch_of_a_slow_reader_pauses_and_loses_nothing(void **state)
+{
+	struct transport *t = *state;
+	struct slow_reader s = {.lock = PTHREAD_MUTEX_INITIALIZER,
+				.cond = PTHREAD_COND_INITIALIZER,
+				.last = -1,
+				.c = t->c};
+	cleanup_free char *lpath = xasprintf("/api/v1/namespaces/%s/configmaps", t->ns);
+	cleanup_free char *path = NULL;
+	cleanup_free char *value = xmalloc(SLOW_SIZE + 1);
+	cleanup_json json_t *list = NULL;
+	struct err err = ERR_INIT;
+	char name[32];
+	pthread_t th;
+
+	/* 32 MiB of events: twice what a watch's queue may hold */
+	memset(value, 'v', SLOW_SIZE);
+	value[SLOW_SIZE] = '\0';
+	assert_int_equal(kc_request(t->c, "GET", lpath, NULL, NULL, &list, &err), 200);
+	path = xasprintf("%s?resourceVersion=%s", lpath, rv_of(list));
+	s.path = path;
+	assert_int_equal(pthread_create(&th, NULL, slow_watch_thread, &s), 0);
+	for (int i = 0; i < N_SLOW; i++) {
+		snprintf(name, sizeof(name), "slow-%d", i);
+		assert_int_equal(create_cm(t->c, t->ns, name, value, NULL), 201);
+	}
+	/* the dispatcher meets the full queue before the reader takes anything */
+	sleep_ms(300);
+	pthread_mutex_lock(&s.lock);
+	s.go = true;
+	pthread_cond_broadcast(&s.cond);
+	pthread_mutex_unlock(&s.lock);
+	pthread_join(th, NULL);
+	/* one watch, ended by the reader once it had everything */
+	assert_int_equal(s.result, 200);
+	assert_int_equal(s.n, N_SLOW);
+	assert_false(s.out_of_order);
+	for (int i = 0; i < N_SLOW; i++) {
+		snprintf(name, sizeof(name), "slow-%d", i);
+		assert_int_equal(delete_cm(t->c, t->ns, name), 200);
+	}
+}
+
 static void test_watch_of_a_missing_resource_reports_404(void **state)
 {
 	struct transport *t = *state;
@@ -550,11 +641,15 @@ static bool wait_match(struct kc *c, struct informer *inf, const char *ns, doubl
 	return false;
 }
 
-static void test_informer_follows_500_rapid_changes(void **state)
+/* @compact: the informer keeps JSON text and parses it again for old versions and gets. */
+static void follow_500_rapid_changes(struct transport *t, bool compact)
 {
-	struct transport *t = *state;
 	struct recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
-	struct informer_handlers h = {rec_add, rec_update, rec_del, &rec};
+	struct informer_handlers h = {.add = rec_add,
+				      .update = rec_update,
+				      .del = rec_del,
+				      .arg = &rec,
+				      .compact = compact};
 	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/configmaps", t->ns);
 	struct informer *inf = NULL;
 	struct err err = ERR_INIT;
@@ -622,6 +717,16 @@ static void test_informer_follows_500_rapid_changes(void **state)
 			delete_cm(t->c, t->ns, name);
 		}
 	}
+}
+
+static void test_informer_follows_500_rapid_changes(void **state)
+{
+	follow_500_rapid_changes(*state, false);
+}
+
+static void test_compact_informer_follows_500_rapid_changes(void **state)
+{
+	follow_500_rapid_changes(*state, true);
 }
 
 static void count_one(void *arg, json_t *obj)
@@ -811,12 +916,13 @@ static void g_del(void *arg, json_t *obj)
 	pthread_mutex_unlock(&g->lock);
 }
 
-static void test_informer_relists_after_410_and_delivers_the_differences(void **state)
+static void relist_after_410(bool compact)
 {
-	cleanup_free char *dir = xasprintf("%s/gone", tmpdir);
+	cleanup_free char *dir = xasprintf("%s/gone%d", tmpdir, compact);
 	cleanup_free char *url = NULL;
 	struct gone_rec g = {.lock = PTHREAD_MUTEX_INITIALIZER};
-	struct informer_handlers h = {g_add, g_update, g_del, &g};
+	struct informer_handlers h = {
+		.add = g_add, .update = g_update, .del = g_del, .arg = &g, .compact = compact};
 	struct api *a, *b;
 	struct kc *local = NULL, *remote = NULL;
 	struct informer *inf = NULL;
@@ -826,7 +932,6 @@ static void test_informer_relists_after_410_and_delivers_the_differences(void **
 	char name[16];
 	double end;
 
-	(void)state;
 	a = start_api(dir, 0, 16, NULL, NULL);
 	p = api_port(a);
 	url = xasprintf("http://127.0.0.1:%u", p);
@@ -962,6 +1067,18 @@ static bool sub_wait(struct sub_rec *r, int adds, int updates, int dels)
 	return done;
 }
 
+static void test_informer_relists_after_410_and_delivers_the_differences(void **state)
+{
+	(void)state;
+	relist_after_410(false);
+}
+
+static void test_compact_informer_relists_after_410_and_delivers_the_differences(void **state)
+{
+	(void)state;
+	relist_after_410(true);
+}
+
 static void test_informers_on_one_path_share_one_list_and_watch(void **state)
 {
 	struct transport *t = *state;
@@ -970,9 +1087,12 @@ static void test_informers_on_one_path_share_one_list_and_watch(void **state)
 	struct sub_rec ra = {.lock = &lock, .log = log, .id = 'a'};
 	struct sub_rec rb = {.lock = &lock, .log = log, .id = 'b'};
 	struct sub_rec rc = {.lock = &lock, .log = log, .id = 'c'};
-	struct informer_handlers ha = {sub_add, sub_update, sub_del, &ra};
-	struct informer_handlers hb = {sub_add, sub_update, sub_del, &rb};
-	struct informer_handlers hc = {sub_add, sub_update, sub_del, &rc};
+	struct informer_handlers ha = {
+		.add = sub_add, .update = sub_update, .del = sub_del, .arg = &ra};
+	struct informer_handlers hb = {
+		.add = sub_add, .update = sub_update, .del = sub_del, .arg = &rb};
+	struct informer_handlers hc = {
+		.add = sub_add, .update = sub_update, .del = sub_del, .arg = &rc};
 	cleanup_free char *ns = xasprintf("%s-shared", t->ns);
 	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);
 	cleanup_json json_t *nsobj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
@@ -1254,7 +1374,9 @@ int main(void)
 		BOTH(test_requests_create_get_update_patch_delete),
 		BOTH(test_watch_delivers_added_modified_deleted_in_order),
 		BOTH(test_watch_of_a_missing_resource_reports_404),
+		BOTH(test_watch_of_a_slow_reader_pauses_and_loses_nothing),
 		BOTH(test_informer_follows_500_rapid_changes),
+		BOTH(test_compact_informer_follows_500_rapid_changes),
 		BOTH(test_informer_pages_a_large_list),
 		BOTH(test_informers_on_one_path_share_one_list_and_watch),
 		BOTH(test_events_are_written_and_repeats_counted),
@@ -1262,6 +1384,8 @@ int main(void)
 		BOTH(test_kc_free_ends_an_idle_watch),
 		cmocka_unit_test(test_watch_parses_events_split_anywhere),
 		cmocka_unit_test(test_informer_relists_after_410_and_delivers_the_differences),
+		cmocka_unit_test(
+			test_compact_informer_relists_after_410_and_delivers_the_differences),
 		cmocka_unit_test(test_remote_client_verifies_the_cluster_ca),
 	};
 

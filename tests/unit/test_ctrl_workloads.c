@@ -754,7 +754,8 @@ static void *kubelet_main(void *arg)
 static int integration_setup(void **state)
 {
 	struct controllers_config cfg = {.workers = 2};
-	struct informer_handlers h = {kubelet_seen, kubelet_update, kubelet_gone, NULL};
+	struct informer_handlers h = {
+		.add = kubelet_seen, .update = kubelet_update, .del = kubelet_gone, .arg = NULL};
 	struct api_config acfg = {
 		.bind_address = "127.0.0.1",
 		.admin_token = TOKEN,

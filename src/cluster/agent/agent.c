@@ -676,7 +676,8 @@ int agent_start(struct kc *c, const struct agent_config *cfg, struct agent **ret
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 	cleanup_free char *img_root = NULL, *path = NULL;
-	struct informer_handlers h = {on_add, on_update, on_delete, NULL};
+	struct informer_handlers h = {
+		.add = on_add, .update = on_update, .del = on_delete, .arg = NULL};
 	struct prober_ops pops = {.exec = probe_exec, .changed = changed, .failed = failed};
 	int r;
 

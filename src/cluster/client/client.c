@@ -724,6 +724,35 @@ static void watch_unregister(struct watch *w)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* The object text of the event being handled on this thread (kc_watch_object_text). */
+static __thread const char *event_text;
+static __thread size_t event_text_len;
+
+const char *kc_watch_object_text(size_t *len)
+{
+	*len = event_text_len;
+	return event_text;
+}
+
+/*
+ * Where the object's text lies in the event line @s: the server writes
+ * {"type":"T","object":OBJECT}, and an event of exactly those two members in that order
+ * leaves OBJECT between the prefix and the last brace.
+ */
+static const char *object_text(const char *s, size_t n, const json_t *ev, const char *type,
+			       size_t *len)
+{
+	static const char head[] = "{\"type\":\"", mid[] = "\",\"object\":";
+	size_t tl = strlen(type), pre = sizeof(head) - 1 + tl + sizeof(mid) - 1;
+
+	if (json_object_size(ev) != 2 || n <= pre + 1 || s[n - 1] != '}' ||
+	    memcmp(s, head, sizeof(head) - 1) != 0 || memcmp(s + sizeof(head) - 1, type, tl) != 0 ||
+	    memcmp(s + sizeof(head) - 1 + tl, mid, sizeof(mid) - 1) != 0 || s[pre] != '{')
+		return NULL;
+	*len = n - pre - 1;
+	return s + pre;
+}
+
 static void watch_event(struct watch *w, const char *s, size_t n)
 {
 	json_t *ev;
@@ -737,10 +766,15 @@ static void watch_event(struct watch *w, const char *s, size_t n)
 	ev = json_loadb(s, n, 0, NULL);
 	type = json_string_value(json_object_get(ev, "type"));
 	obj = json_object_get(ev, "object");
-	if (!type || !json_is_object(obj))
+	if (!type || !json_is_object(obj)) {
 		log_debug("client: watch %s: malformed event, ignoring", w->path);
-	else if (w->fn(w->arg, type, obj) < 0)
-		w->stop = true;
+	} else {
+		event_text = object_text(s, n, ev, type, &event_text_len);
+		if (w->fn(w->arg, type, obj) < 0)
+			w->stop = true;
+		event_text = NULL;
+		event_text_len = 0;
+	}
 	json_decref(ev);
 }
 

@@ -59,6 +59,11 @@ typedef int (*kc_watch_fn)(void *arg, const char *type, json_t *obj);
  * returns < 0 or kc_free(); returns the HTTP status or -errno.
  */
 int kc_watch(struct kc *c, const char *path, kc_watch_fn fn, void *arg, struct err *err);
+/*
+ * Inside a kc_watch_fn: the event's object as the JSON text the server sent (valid until
+ * the callback returns; not NUL-terminated), or NULL when it cannot be told apart.
+ */
+const char *kc_watch_object_text(size_t *len);
 
 /* Informers. */
 
@@ -69,6 +74,13 @@ struct informer_handlers {
 	void (*update)(void *arg, json_t *old, json_t *obj);
 	void (*del)(void *arg, json_t *obj);
 	void *arg;
+	/*
+	 * The copy may hold objects as JSON text (an eighth of the memory for a pod), parsed
+	 * again for each informer_get(), informer_foreach() and an update's old version: for
+	 * large collections read mostly through the handlers. The first start on a path
+	 * decides for the copy it shares.
+	 */
+	bool compact;
 };
 
 /*

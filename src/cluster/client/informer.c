@@ -54,7 +54,8 @@ struct shared {
 	 * end of each handler call */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct kc_map objs; /* key -> json_t * (a reference); written by the thread only */
+	struct kc_map objs; /* key -> struct entry *; written by the thread only */
+	bool compact;       /* entries hold JSON text, not trees */
 	bool synced;
 	atomic_bool stop;
 	struct informer *subs;    /* in the order they came */
@@ -82,6 +83,17 @@ struct informer {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shared *registry;
 
+/*
+ * One object of the copy: its tree, or in a compact informer its JSON text (a 3 KB pod
+ * takes about 25 KB as a tree), parsed again for whoever asks.
+ */
+struct entry {
+	long long rv; /* -1: not a number */
+	json_t *tree;
+	char *text;
+	size_t len;
+};
+
 static const char *rv_of(const json_t *obj)
 {
 	return json_string_value(
@@ -101,13 +113,63 @@ static long long rv_num(const char *rv)
 }
 
 /* Whether @obj is older than @cached (by revision; unknown orders count as newer). */
-static bool older(const json_t *obj, const json_t *cached, bool or_same)
+static bool older(const json_t *obj, const struct entry *cached, bool or_same)
 {
-	long long a = rv_num(rv_of(obj)), b = rv_num(rv_of(cached));
+	long long a = rv_num(rv_of(obj)), b = cached->rv;
 
 	if (a < 0 || b < 0)
 		return false;
 	return or_same ? a <= b : a < b;
+}
+
+/* @text: @obj's JSON text when at hand (a watch event's), or NULL. */
+static struct entry *entry_new(const struct shared *s, json_t *obj, const char *text,
+			       size_t text_len)
+{
+	struct entry *e = xcalloc(1, sizeof(*e));
+
+	e->rv = rv_num(rv_of(obj));
+	if (!s->compact) {
+		e->tree = json_incref(obj);
+		return e;
+	}
+	if (text) {
+		/* as the server sent it: no need to write the tree out again */
+		e->text = xmalloc(text_len + 1);
+		memcpy(e->text, text, text_len);
+		e->text[text_len] = '\0';
+		e->len = text_len;
+		return e;
+	}
+	e->text = json_dumps(obj, JSON_COMPACT);
+	if (!e->text)
+		abort(); /* out of memory: jansson reports nothing else for an object */
+	e->len = strlen(e->text);
+	return e;
+}
+
+/* The object: a new reference (NULL for no entry). */
+static json_t *entry_tree(const struct entry *e)
+{
+	json_t *t;
+
+	if (!e)
+		return NULL;
+	if (e->tree)
+		return json_incref(e->tree);
+	t = json_loadb(e->text, e->len, 0, NULL);
+	if (!t)
+		abort(); /* text this informer wrote: only memory can fail */
+	return t;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	json_decref(e->tree);
+	free(e->text);
+	free(e);
 }
 
 static void set_rv(struct shared *s, const char *rv)
@@ -179,8 +241,11 @@ static struct informer *first_pending(struct shared *s)
 
 static void initial_add(void *arg, const char *key, void *value)
 {
+	json_t *obj = entry_tree(value);
+
 	(void)key;
-	call(arg, CHANGE_ADD, NULL, value);
+	call(arg, CHANGE_ADD, NULL, obj);
+	json_decref(obj);
 }
 
 /*
@@ -232,24 +297,32 @@ static void backoff(struct shared *s)
 static void on_put(struct shared *s, json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
-	json_t *old;
+	struct entry *old, *e = NULL;
+	json_t *old_obj;
 
 	pthread_mutex_lock(&s->lock);
 	old = kc_map_get(&s->objs, key);
-	if (old && older(obj, old, true)) {
-		pthread_mutex_unlock(&s->lock);
-		return;
+	if (!old || !older(obj, old, true)) {
+		size_t text_len = 0;
+		const char *text = kc_watch_object_text(&text_len);
+
+		e = entry_new(s, obj, text, text_len);
 	}
-	kc_map_put(&s->objs, key, json_incref(obj));
+	if (e)
+		kc_map_put(&s->objs, key, e);
 	pthread_mutex_unlock(&s->lock);
-	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
-	json_decref(old);
+	if (!e)
+		return;
+	old_obj = entry_tree(old);
+	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old_obj, obj);
+	json_decref(old_obj);
+	entry_free(old);
 }
 
 static void on_delete(struct shared *s, json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
-	json_t *old;
+	struct entry *old;
 
 	pthread_mutex_lock(&s->lock);
 	old = kc_map_get(&s->objs, key);
@@ -261,7 +334,7 @@ static void on_delete(struct shared *s, json_t *obj)
 	kc_map_del(&s->objs, key);
 	pthread_mutex_unlock(&s->lock);
 	deliver(s, CHANGE_DEL, NULL, obj);
-	json_decref(old);
+	entry_free(old);
 }
 
 static int on_event(void *arg, const char *type, json_t *obj)
@@ -296,7 +369,8 @@ static int on_event(void *arg, const char *type, json_t *obj)
 
 /* Lists. */
 
-static void put_item(struct kc_map *m, json_t *item, const char *kind, const char *api_version)
+static void put_item(const struct shared *s, struct kc_map *m, json_t *item, const char *kind,
+		     const char *api_version)
 {
 	cleanup_free char *key = kc_key(item);
 
@@ -305,14 +379,14 @@ static void put_item(struct kc_map *m, json_t *item, const char *kind, const cha
 		json_object_set_new(item, "kind", json_string(kind));
 	if (api_version && !json_object_get(item, "apiVersion"))
 		json_object_set_new(item, "apiVersion", json_string(api_version));
-	json_decref(kc_map_put(m, key, json_incref(item)));
+	entry_free(kc_map_put(m, key, entry_new(s, item, NULL, 0)));
 }
 
 static void free_value(void *arg, const char *key, void *value)
 {
 	(void)arg;
 	(void)key;
-	json_decref(value);
+	entry_free(value);
 }
 
 static int list_all(struct shared *s, struct kc_map *out, char **ret_rv, struct err *err)
@@ -353,7 +427,7 @@ static int list_all(struct shared *s, struct kc_map *out, char **ret_rv, struct 
 		if (kind && strlen(kind) > 4 && strcmp(kind + strlen(kind) - 4, "List") == 0)
 			item_kind = xstrndup(kind, strlen(kind) - 4);
 		json_array_foreach (items, i, item)
-			put_item(out, item, item_kind,
+			put_item(s, out, item, item_kind,
 				 json_string_value(json_object_get(doc, "apiVersion")));
 		next = json_string_value(json_object_get(meta, "continue"));
 		free(cont);
@@ -371,21 +445,28 @@ struct diff {
 static void deliver_new(void *arg, const char *key, void *value)
 {
 	struct diff *d = arg;
-	json_t *old = kc_map_get(d->other, key);
-	const char *a = rv_of(old), *b = rv_of(value);
+	const struct entry *old = kc_map_get(d->other, key), *e = value;
+	json_t *obj, *old_obj;
 
-	if (!old)
-		deliver(d->s, CHANGE_ADD, NULL, value);
-	else if (!a || !b || strcmp(a, b) != 0)
-		deliver(d->s, CHANGE_UPDATE, old, value);
+	if (old && old->rv >= 0 && old->rv == e->rv)
+		return;
+	obj = entry_tree(e);
+	old_obj = entry_tree(old);
+	deliver(d->s, old ? CHANGE_UPDATE : CHANGE_ADD, old_obj, obj);
+	json_decref(old_obj);
+	json_decref(obj);
 }
 
 static void deliver_gone(void *arg, const char *key, void *value)
 {
 	struct diff *d = arg;
+	json_t *obj;
 
-	if (!kc_map_has(d->other, key))
-		deliver(d->s, CHANGE_DEL, NULL, value);
+	if (kc_map_has(d->other, key))
+		return;
+	obj = entry_tree(value);
+	deliver(d->s, CHANGE_DEL, NULL, obj);
+	json_decref(obj);
 }
 
 /*
@@ -506,6 +587,7 @@ static int shared_start(struct kc *c, const char *path, struct informer *sub, st
 	int r;
 
 	s->c = c;
+	s->compact = sub->h.compact;
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -613,7 +695,7 @@ json_t *informer_get(struct informer *inf, const char *ns, const char *name)
 	json_t *obj;
 
 	pthread_mutex_lock(&s->lock);
-	obj = json_incref(kc_map_get(&s->objs, key));
+	obj = entry_tree(kc_map_get(&s->objs, key));
 	pthread_mutex_unlock(&s->lock);
 	return obj;
 }
@@ -626,9 +708,11 @@ struct foreach_ctx {
 static void foreach_one(void *arg, const char *key, void *value)
 {
 	struct foreach_ctx *f = arg;
+	json_t *obj = entry_tree(value);
 
 	(void)key;
-	f->fn(f->arg, value);
+	f->fn(f->arg, obj);
+	json_decref(obj);
 }
 
 void informer_foreach(struct informer *inf, void (*fn)(void *arg, json_t *obj), void *arg)

@@ -593,8 +593,10 @@ void cronjob_stop(void *state)
 int cronjob_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err)
 {
 	struct cronctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers ch = {cj_added, cj_updated, NULL, st};
-	const struct informer_handlers jh = {job_added, job_updated, job_deleted, st};
+	const struct informer_handlers ch = {
+		.add = cj_added, .update = cj_updated, .del = NULL, .arg = st};
+	const struct informer_handlers jh = {
+		.add = job_added, .update = job_updated, .del = job_deleted, .arg = st};
 	int rc;
 
 	st->c = c;

@@ -788,10 +788,14 @@ void daemonset_stop(void *state)
 int daemonset_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err)
 {
 	struct dsctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers dh = {ds_added, ds_updated, NULL, st};
-	const struct informer_handlers nh = {node_added, node_updated, node_added, st};
-	const struct informer_handlers ph = {pod_added, pod_updated, pod_deleted, st};
-	const struct informer_handlers rh = {rev_added, rev_updated, rev_deleted, st};
+	const struct informer_handlers dh = {
+		.add = ds_added, .update = ds_updated, .del = NULL, .arg = st};
+	const struct informer_handlers nh = {
+		.add = node_added, .update = node_updated, .del = node_added, .arg = st};
+	const struct informer_handlers ph = {
+		.add = pod_added, .update = pod_updated, .del = pod_deleted, .arg = st};
+	const struct informer_handlers rh = {
+		.add = rev_added, .update = rev_updated, .del = rev_deleted, .arg = st};
 	int rc;
 
 	st->c = c;

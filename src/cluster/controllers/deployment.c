@@ -1131,8 +1131,10 @@ int deployment_start(struct kc *kc, const struct controllers_config *cfg, void *
 		     struct err *err)
 {
 	struct d_ctrl *c = xcalloc(1, sizeof(*c));
-	struct informer_handlers rh = {on_rs_add, on_rs_update, on_rs_del, c};
-	struct informer_handlers dh = {on_d_add, on_d_update, on_d_del, c};
+	struct informer_handlers rh = {
+		.add = on_rs_add, .update = on_rs_update, .del = on_rs_del, .arg = c};
+	struct informer_handlers dh = {
+		.add = on_d_add, .update = on_d_update, .del = on_d_del, .arg = c};
 	size_t n = cfg && cfg->workers > 0 ? (size_t)cfg->workers : 2;
 	int r;
 

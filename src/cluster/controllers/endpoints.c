@@ -1356,11 +1356,18 @@ void endpoints_stop(void *state)
 int endpoints_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err)
 {
 	struct ep_ctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers svc_h = {on_svc_add, on_svc_update, on_svc_del, st};
-	const struct informer_handlers pod_h = {on_pod_add, on_pod_update, on_pod_del, st};
-	const struct informer_handlers ep_h = {NULL, NULL, on_ep_del, st};
-	const struct informer_handlers slice_h = {on_slice_add, on_slice_update, on_slice_del, st};
-	const struct informer_handlers none = {NULL, NULL, NULL, st};
+	const struct informer_handlers svc_h = {
+		.add = on_svc_add, .update = on_svc_update, .del = on_svc_del, .arg = st};
+	const struct informer_handlers pod_h = {.add = on_pod_add,
+						.update = on_pod_update,
+						.del = on_pod_del,
+						.arg = st,
+						.compact = true};
+	const struct informer_handlers ep_h = {
+		.add = NULL, .update = NULL, .del = on_ep_del, .arg = st};
+	const struct informer_handlers slice_h = {
+		.add = on_slice_add, .update = on_slice_update, .del = on_slice_del, .arg = st};
+	const struct informer_handlers none = {.add = NULL, .update = NULL, .del = NULL, .arg = st};
 	int r, want = cfg && cfg->workers > 0 ? cfg->workers : 2;
 
 	st->c = c;

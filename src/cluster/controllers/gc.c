@@ -815,7 +815,8 @@ void gc_stop(void *state)
 
 static int start_watches(struct gc *gc, struct err *err)
 {
-	const struct informer_handlers h = {on_add, on_update, on_del, NULL};
+	const struct informer_handlers h = {
+		.add = on_add, .update = on_update, .del = on_del, .arg = NULL};
 
 	gc->watches = xcalloc(gc->kinds.n, sizeof(*gc->watches));
 	for (size_t i = 0; i < gc->kinds.n; i++) {
@@ -830,6 +831,8 @@ static int start_watches(struct gc *gc, struct err *err)
 		w->gc = gc;
 		w->kind = k;
 		wh.arg = w;
+		/* the one large collection: its copy, shared with the scheduler, kept as text */
+		wh.compact = strcmp(k->plural, "pods") == 0 && strcmp(k->api_version, "v1") == 0;
 		path = ctl_kind_path(k, NULL, NULL);
 		if (informer_start(gc->c, path, &wh, &w->inf, err) < 0)
 			return err_wrap(err, "watch '%s'", path);

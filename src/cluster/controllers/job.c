@@ -1119,8 +1119,10 @@ void job_stop(void *state)
 int job_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err)
 {
 	struct jobctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers jh = {job_changed, job_updated, job_deleted, st};
-	const struct informer_handlers ph = {pod_added, pod_updated, pod_deleted, st};
+	const struct informer_handlers jh = {
+		.add = job_changed, .update = job_updated, .del = job_deleted, .arg = st};
+	const struct informer_handlers ph = {
+		.add = pod_added, .update = pod_updated, .del = pod_deleted, .arg = st};
 	int rc;
 
 	st->c = c;

@@ -286,7 +286,8 @@ void namespace_stop(void *state)
 int namespace_start(struct kc *c, const struct controllers_config *cfg, void **ret, struct err *err)
 {
 	struct ns_ctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers h = {on_add, on_update, NULL, st};
+	const struct informer_handlers h = {
+		.add = on_add, .update = on_update, .del = NULL, .arg = st};
 	size_t n = cfg && cfg->workers > 0 ? (size_t)cfg->workers : 2;
 
 	st->c = c;

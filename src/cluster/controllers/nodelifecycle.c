@@ -770,9 +770,15 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 			struct err *err)
 {
 	struct nl_ctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers node_h = {on_node_add, on_node_update, on_node_del, st};
-	const struct informer_handlers lease_h = {on_lease_add, on_lease_update, NULL, st};
-	const struct informer_handlers pod_h = {on_pod_add, on_pod_update, on_pod_del, st};
+	const struct informer_handlers node_h = {
+		.add = on_node_add, .update = on_node_update, .del = on_node_del, .arg = st};
+	const struct informer_handlers lease_h = {
+		.add = on_lease_add, .update = on_lease_update, .del = NULL, .arg = st};
+	const struct informer_handlers pod_h = {.add = on_pod_add,
+						.update = on_pod_update,
+						.del = on_pod_del,
+						.arg = st,
+						.compact = true};
 	int r;
 
 	st->c = c;

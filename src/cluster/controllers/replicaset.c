@@ -881,8 +881,13 @@ int replicaset_start(struct kc *kc, const struct controllers_config *cfg, void *
 		     struct err *err)
 {
 	struct rs_ctrl *c = xcalloc(1, sizeof(*c));
-	struct informer_handlers rh = {on_rs_add, on_rs_update, on_rs_del, c};
-	struct informer_handlers ph = {on_pod_add, on_pod_update, on_pod_del, c};
+	struct informer_handlers rh = {
+		.add = on_rs_add, .update = on_rs_update, .del = on_rs_del, .arg = c};
+	struct informer_handlers ph = {.add = on_pod_add,
+				       .update = on_pod_update,
+				       .del = on_pod_del,
+				       .arg = c,
+				       .compact = true};
 	size_t n = cfg && cfg->workers > 0 ? (size_t)cfg->workers : 2;
 	int r;
 

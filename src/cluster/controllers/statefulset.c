@@ -637,10 +637,13 @@ int statefulset_start(struct kc *c, const struct controllers_config *cfg, void *
 		      struct err *err)
 {
 	struct stsctl *st = xcalloc(1, sizeof(*st));
-	const struct informer_handlers sh = {set_added, set_updated, NULL, st};
-	const struct informer_handlers ph = {pod_added, pod_updated, pod_deleted, st};
-	const struct informer_handlers rh = {rev_added, rev_updated, rev_deleted, st};
-	const struct informer_handlers none = {NULL, NULL, NULL, st};
+	const struct informer_handlers sh = {
+		.add = set_added, .update = set_updated, .del = NULL, .arg = st};
+	const struct informer_handlers ph = {
+		.add = pod_added, .update = pod_updated, .del = pod_deleted, .arg = st};
+	const struct informer_handlers rh = {
+		.add = rev_added, .update = rev_updated, .del = rev_deleted, .arg = st};
+	const struct informer_handlers none = {.add = NULL, .update = NULL, .del = NULL, .arg = st};
 	int rc;
 
 	st->c = c;

@@ -371,7 +371,8 @@ static void on_del(void *arg, json_t *obj)
 
 int dns_zone_start(struct dns_server *s, struct err *err)
 {
-	const struct informer_handlers h = {on_add, on_update, on_del, s};
+	const struct informer_handlers h = {
+		.add = on_add, .update = on_update, .del = on_del, .arg = s};
 	int r;
 
 	r = informer_start(s->kc, "/api/v1/services", &h, &s->svc_inf, err);

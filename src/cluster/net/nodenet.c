@@ -428,7 +428,8 @@ static const char *keep(struct nodenet *nn, size_t i, const char *s)
 int nodenet_start(struct kc *c, const struct nodenet_config *cfg, struct nodenet **ret,
 		  struct err *err)
 {
-	struct informer_handlers h = {on_add, on_update, on_add, NULL};
+	struct informer_handlers h = {
+		.add = on_add, .update = on_update, .del = on_add, .arg = NULL};
 	struct nodenet *nn = xcalloc(1, sizeof(*nn));
 	struct nodenet_config rc;
 	struct err perr = ERR_INIT;

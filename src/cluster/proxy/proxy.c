@@ -333,8 +333,10 @@ int svcproxy_start(struct kc *c, const struct svcproxy_config *cfg, struct svcpr
 	p->cfg.table = p->table;
 	host_settings(cfg);
 
-	struct informer_handlers sh = {service_set, service_update, service_del, p};
-	struct informer_handlers eh = {slice_set, slice_update, slice_del, p};
+	struct informer_handlers sh = {
+		.add = service_set, .update = service_update, .del = service_del, .arg = p};
+	struct informer_handlers eh = {
+		.add = slice_set, .update = slice_update, .del = slice_del, .arg = p};
 
 	if (informer_start(c, svc_path, &sh, &p->services, err) < 0 ||
 	    informer_start(c, eps_path, &eh, &p->slices, err) < 0) {

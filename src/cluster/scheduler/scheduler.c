@@ -681,8 +681,10 @@ static void scheduler_free(struct scheduler *s)
 
 int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 {
-	static const struct informer_handlers pod_h = {pod_add, pod_update, pod_del, NULL};
-	static const struct informer_handlers node_h = {node_put, node_update, node_del, NULL};
+	static const struct informer_handlers pod_h = {
+		.add = pod_add, .update = pod_update, .del = pod_del, .arg = NULL, .compact = true};
+	static const struct informer_handlers node_h = {
+		.add = node_put, .update = node_update, .del = node_del, .arg = NULL};
 	struct informer_handlers h;
 	struct scheduler *s = xcalloc(1, sizeof(*s));
 	struct timespec ts;
