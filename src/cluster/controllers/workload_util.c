@@ -288,6 +288,68 @@ void wl_index_del(struct wl_index *ix, const char *key)
 	ix_entry_free(e);
 }
 
+static void copy_keys(json_t *to, const json_t *from, const char *const *keys)
+{
+	for (; *keys; keys++) {
+		json_t *v = json_object_get(from, *keys);
+
+		if (v)
+			json_object_set(to, *keys, v);
+	}
+}
+
+/*
+ * What the pod controllers read of a pod they hold: identity, labels, owners, times, the
+ * deletion cost, node, phase, conditions and restart counts. A pod index keeps this
+ * instead of the whole pod, a fraction of its tree; the parts it keeps are shared with
+ * the pod, which nobody changes.
+ */
+static json_t *pod_slim(const json_t *pod)
+{
+	static const char *const top[] = {"apiVersion", "kind", NULL};
+	static const char *const meta_keys[] = {"name",
+						"namespace",
+						"uid",
+						"resourceVersion",
+						"generateName",
+						"generation",
+						"labels",
+						"ownerReferences",
+						"finalizers",
+						"creationTimestamp",
+						"deletionTimestamp",
+						"deletionGracePeriodSeconds",
+						NULL};
+	static const char *const status_keys[] = {"phase", "conditions", NULL};
+	json_t *out = json_object(), *meta = json_object(), *status = json_object();
+	const json_t *m = json_object_get(pod, "metadata"), *st = json_object_get(pod, "status");
+	const char *cost = wl_annotation(pod, WL_ANN_DELETION_COST);
+	const char *node = wl_str(pod, "spec.nodeName");
+	json_t *cs = wl_get(pod, "status.containerStatuses"), *c;
+	size_t i;
+
+	copy_keys(out, pod, top);
+	copy_keys(meta, m, meta_keys);
+	if (cost)
+		json_object_set_new(meta, "annotations",
+				    json_pack("{ss}", WL_ANN_DELETION_COST, cost));
+	json_object_set_new(out, "metadata", meta);
+	if (node)
+		json_object_set_new(out, "spec", json_pack("{ss}", "nodeName", node));
+	copy_keys(status, st, status_keys);
+	if (json_is_array(cs)) {
+		json_t *counts = json_array();
+
+		json_array_foreach (cs, i, c)
+			json_array_append_new(counts,
+					      json_pack("{sI}", "restartCount",
+							(json_int_t)wl_int(c, "restartCount", 0)));
+		json_object_set_new(status, "containerStatuses", counts);
+	}
+	json_object_set_new(out, "status", status);
+	return out;
+}
+
 void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 {
 	struct ix_entry *e = xcalloc(1, sizeof(*e));
@@ -296,9 +358,9 @@ void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 	struct wl_map *groups, *g;
 
 	wl_index_del(ix, key);
-	e->obj = json_incref(obj);
+	e->obj = ix->pods ? pod_slim(obj) : json_incref(obj);
 	if (ix->pods)
-		wl_pod_facts_of(obj, &e->facts);
+		wl_pod_facts_of(e->obj, &e->facts);
 	e->orphan = !uid;
 	e->group = xstrdup(uid ? uid : (wl_str(obj, "metadata.namespace") ?: ""));
 	wl_map_put(ix->all, key, e);

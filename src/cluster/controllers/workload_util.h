@@ -84,7 +84,11 @@ void wl_list_done(struct wl_list *l);
 struct wl_index;
 
 struct wl_index *wl_index_new(void);
-/* An index of pods: lists filled from it carry each pod's facts. */
+/*
+ * An index of pods: lists filled from it carry each pod's facts, and hold what the pod
+ * controllers read of a pod (metadata but annotations, spec.nodeName, status.phase,
+ * conditions and restart counts), not the whole pod.
+ */
 struct wl_index *wl_index_new_pods(void);
 void wl_index_free(struct wl_index *ix);
 /* Adds or replaces the object under @key ("ns/name"). */
