@@ -520,7 +520,8 @@ static void test_config_map_update_swaps_data_atomically_and_drops_stale_keys(vo
 	assert_file(dir, "new", "n", 0644);
 	assert_false(exists(dir, "old"));
 	assert_false(exists(dir, "bin"));
-	assert_false(exists(dir, ts1));
+	/* the replaced data directory stays until the next change, for readers inside it */
+	assert_true(exists(dir, ts1));
 	old = xasprintf("%s/%s", dir, ts1);
 
 	/* a reader through the key's link sees the old or the new value, never nothing */
@@ -539,7 +540,7 @@ static void test_config_map_update_swaps_data_atomically_and_drops_stale_keys(vo
 	pthread_join(t, NULL);
 	assert_true(rd.reads > 0);
 	assert_int_equal(rd.bad, 0);
-	/* only the current data directory is left */
+	/* only the current data directory and the one before are left */
 	{
 		cleanup_dir DIR *d = opendir(dir);
 		struct dirent *de;
@@ -549,8 +550,9 @@ static void test_config_map_update_swaps_data_atomically_and_drops_stale_keys(vo
 			if (de->d_name[0] == '.' && de->d_name[1] == '.' && de->d_name[2] >= '0' &&
 			    de->d_name[2] <= '9')
 				stamps++;
-		assert_int_equal(stamps, 1);
+		assert_int_equal(stamps, 2);
 	}
+	assert_false(exists(dir, ts1));
 	/* the last update (i = 59) has "x" and not "y" */
 	assert_true(exists(dir, "x"));
 	assert_false(exists(dir, "y"));

@@ -390,8 +390,12 @@ static int aw_new_ts_dir(int dfd, char *name, size_t size, struct err *err)
 	return err_set(err, EEXIST, "create a timestamped directory: all names taken");
 }
 
-/* Data directories other than @keep: the previous one and leftovers of interrupted writes. */
-static int aw_remove_old(int dfd, const char *keep, struct err *err)
+/*
+ * Data directories other than @keep and @prev: older ones and leftovers of interrupted
+ * writes. The one just replaced stays until the next change, so that a reader who
+ * resolved "..data" to it a moment before the switch still finds its files.
+ */
+static int aw_remove_old(int dfd, const char *keep, const char *prev, struct err *err)
 {
 	cleanup_dir DIR *d = NULL;
 	struct dirent *de;
@@ -407,7 +411,7 @@ static int aw_remove_old(int dfd, const char *keep, struct err *err)
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, "..", 2) || de->d_name[2] < '0' || de->d_name[2] > '9')
 			continue;
-		if (!strcmp(de->d_name, keep))
+		if (!strcmp(de->d_name, keep) || !strcmp(de->d_name, prev))
 			continue;
 		if (fs_remove_tree(dfd, de->d_name, err) < 0)
 			return -err->code;
@@ -491,7 +495,7 @@ static int aw_write(const char *dir, const struct payload *p, bool *ret_changed,
 		    unlinkat(dfd, old.v[i], 0) < 0 && errno != ENOENT)
 			return err_sys(err, "remove stale '%s'", old.v[i]);
 	}
-	if (aw_remove_old(dfd, ts, err) < 0)
+	if (aw_remove_old(dfd, ts, old_ts, err) < 0)
 		return -err->code;
 	*ret_changed = true;
 	return 0;
