@@ -31,7 +31,11 @@
 #include "cluster/client/client.h"
 #include "cluster/client/internal.h"
 
-#define POOL_MAX               8
+/*
+ * Idle handles kept, each with its connection: as many as threads that send at once (the
+ * hollow nodes' 32 workers), or every request past the pool pays a new TLS handshake.
+ */
+#define POOL_MAX               64
 #define CONNECT_TIMEOUT        10L
 #define REQUEST_TIMEOUT        60L
 #define MAX_ERROR_BODY         (1u << 20)
