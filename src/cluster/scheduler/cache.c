@@ -15,8 +15,7 @@
 #include "cluster/api/selector.h"
 #include "cluster/scheduler/internal.h"
 
-#define HOSTNAME_KEY "kubernetes.io/hostname"
-#define ZONE_KEY     "topology.kubernetes.io/zone"
+#define ZONE_KEY "topology.kubernetes.io/zone"
 /* InterPodAffinity's default hardPodAffinityWeight */
 #define HARD_POD_AFFINITY_WEIGHT 1
 
@@ -669,7 +668,7 @@ static bool score_spread_default(struct sched_cache *c, const struct sched_pod *
 		const struct sched_node *node = c->nodes[feasible[i]];
 		double score = 0;
 
-		if (sched_label(node->labels, HOSTNAME_KEY))
+		if (node->has_hostname)
 			score += (o ? imap_get(&o->nodes, feasible[i]) : 0) * w_host + 2;
 		if (node->zone)
 			score += (double)smap_get_int(&zones, node->zone) * w_zone + 4;

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#define HOSTNAME_KEY "kubernetes.io/hostname"
+
 struct selector;
 
 /* Hash maps: string keys (copied) and int32 keys. */
@@ -185,9 +187,11 @@ struct sched_pod {
 
 struct sched_node {
 	char *name;
-	json_t *labels; /* a reference, NULL without labels */
-	char *zone;     /* topology.kubernetes.io/zone, NULL without */
-	bool present;   /* false: a placeholder for pods bound to an unknown node */
+	json_t *labels;    /* a reference, NULL without labels */
+	char *zone;        /* topology.kubernetes.io/zone, NULL without */
+	bool has_hostname; /* labelled kubernetes.io/hostname (looked up once: per pod it is
+			    * a cache miss on each of hundreds of nodes) */
+	bool present;      /* false: a placeholder for pods bound to an unknown node */
 	bool unschedulable;
 	struct sched_res alloc;
 	int64_t alloc_pods;

@@ -582,6 +582,7 @@ struct sched_node *sched_node_parse(const json_t *obj)
 		n->labels = json_incref(json_object_get(meta, "labels"));
 	zone = sched_label(n->labels, "topology.kubernetes.io/zone");
 	n->zone = zone ? xstrdup(zone) : NULL;
+	n->has_hostname = sched_label(n->labels, HOSTNAME_KEY) != NULL;
 	n->unschedulable = json_is_true(json_object_get(spec, "unschedulable"));
 	/* the API copies capacity into an absent allocatable; do the same for older writers */
 	if (!json_object_size(alloc))
