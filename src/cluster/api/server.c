@@ -56,6 +56,11 @@ struct req {
 	bool table;      /* Accept asks for a Table */
 	bool table_full; /* includeObject=Object */
 	json_t *scale;   /* the Scale a /scale write asks for */
+	/* the bytes the last store_write() stored for @written, at @written_rev */
+	char *written_bytes;
+	size_t written_len;
+	const json_t *written;
+	int64_t written_rev;
 };
 
 static int has_terminal_phase(json_t *pod);
@@ -372,11 +377,18 @@ static void reply_doc(struct req *q, unsigned code, json_t *obj, int64_t rev)
 		api_reply_json(q->h, code, sc);
 		return;
 	}
-	size_t len;
-	cleanup_free char *bytes = api_serialize(q->res, obj, &len);
-	size_t outlen;
-	char *out = rev ? api_json_with_rev(bytes, len, rev, &outlen) : xstrdup(bytes);
+	size_t len, outlen;
+	cleanup_free char *bytes = NULL;
+	char *out;
 
+	/* the object just stored: its bytes are at hand */
+	if (rev && obj == q->written && rev == q->written_rev) {
+		out = api_json_with_rev(q->written_bytes, q->written_len, rev, &outlen);
+		http_respond_take(q->h, code, "application/json", out, outlen);
+		return;
+	}
+	bytes = api_serialize(q->res, obj, &len);
+	out = rev ? api_json_with_rev(bytes, len, rev, &outlen) : xstrdup(bytes);
 	http_respond_take(q->h, code, "application/json", out, rev ? outlen : len);
 }
 
@@ -1051,6 +1063,9 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 	int r;
 
 	*failure = 0;
+	free(q->written_bytes);
+	q->written_bytes = NULL;
+	q->written = NULL;
 	r = store_apply(q->api->store, &op, &rev, NULL, &err);
 	if (r < 0) {
 		*failure = -r;
@@ -1062,6 +1077,12 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 		return 0;
 	}
 	cache_wait(q->api->cache, rev);
+	if (obj) {
+		q->written_bytes = TAKE_PTR(bytes);
+		q->written_len = len;
+		q->written = obj;
+		q->written_rev = rev;
+	}
 	return rev;
 }
 
@@ -2406,6 +2427,7 @@ static void handle(void *ctx, struct http_request *h)
 	if (query_true(&q, "watch"))
 		watch = true;
 	route_resource(&q, watch);
+	free(q.written_bytes);
 }
 
 void api_handle(struct api *api, struct http_request *req)
