@@ -5,12 +5,17 @@
 # throughput, pod start latency (created -> bound -> Running), CPU and memory.
 # Defaults: 5000 nodes, 30 pods per node (150,000 pods). A /24 per node needs a cluster
 # network larger than the default /16: 10.128.0.0/9 holds 32,768 nodes. SIM_THREADS sets
-# the hollow nodes' request workers (default 32).
+# the hollow nodes' request workers (default 32). Then LATENCY_PODS pods (default 300) are
+# created one at a time, LATENCY_QPS a second (default 10), on the loaded cluster, and their
+# start latency is printed apart: the load's own latency is mostly its queue, as in
+# upstream's density test, whose latency pods are measured the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODES=${NODES:-5000}
 PER_NODE=${PER_NODE:-30}
+LATENCY_PODS=${LATENCY_PODS:-300}
+LATENCY_QPS=${LATENCY_QPS:-10}
 SKIFF=${SKIFF:-build/skiff}
 
 work=$(mktemp -d /tmp/skiff-bench-sched.XXXXXX)
@@ -52,6 +57,6 @@ echo "scheduler: $n hollow nodes Ready after $((SECONDS - start)) s"
 # returns at once
 "$SKIFF" sim load --server "https://127.0.0.1:$port" --token-file "$work/data/server/admin-token" \
 	--ca-file "$work/data/server/tls/server-ca.crt" --server-pid "$spid" --sim-pid "$simpid" \
-	--pods $((NODES * PER_NODE)) &
+	--pods $((NODES * PER_NODE)) --latency-pods "$LATENCY_PODS" --latency-qps "$LATENCY_QPS" &
 pids+=("$!")
 wait "$!"

@@ -267,6 +267,9 @@ static int load_usage(FILE *f)
 		"  --server-pid P        the server process, for its CPU time and peak RSS\n"
 		"  --sim-pid P           the hollow nodes' process (skiff sim nodes), likewise\n"
 		"  --stall D             give up when no pod starts running for D (default 60s)\n"
+		"  --latency-pods N      then create N pods one at a time in a namespace of their\n"
+		"                        own and report their start latency apart (default 0)\n"
+		"  --latency-qps R       latency pods created per second (default 10)\n"
 		"  --debug               log debug messages\n");
 	return f == stderr ? 2 : 0;
 }
@@ -326,6 +329,16 @@ static void print_load(const struct simload_config *cfg, const struct simload_re
 		printf("scheduler: peak RSS server %.0f MiB\n", r->rss_server_mib);
 	else if (cfg->sim_pid > 0)
 		printf("scheduler: peak RSS hollow nodes %.0f MiB\n", r->rss_sim_mib);
+	if (r->latency_ran) {
+		const struct simload_stats *l = &r->latency;
+
+		printf("scheduler: latency pods (%zu, created %g/s on the loaded cluster): %zu "
+		       "Running%s; pod start p50 %.0f ms, p99 %.0f ms; created -> bound p50 %.0f "
+		       "ms, p99 %.0f ms; bound -> Running p50 %.0f ms, p99 %.0f ms\n",
+		       cfg->latency_pods, cfg->latency_qps, l->running,
+		       r->latency_stalled ? " (stalled)" : "", l->start_p50_ms, l->start_p99_ms,
+		       l->bind_p50_ms, l->bind_p99_ms, l->run_p50_ms, l->run_p99_ms);
+	}
 	fflush(stdout);
 }
 
@@ -345,9 +358,11 @@ static int sim_load(int argc, char **argv)
 	struct err err = ERR_INIT;
 	const char *server = NULL, *token = NULL, *token_file = NULL, *ca_file = NULL;
 	const char *image = "registry.local/app:1", *cpu = "10m", *memory = "16Mi";
-	const char *stall = "60s";
+	const char *stall = "60s", *latency_qps = "10";
 	cleanup_free char *ca = NULL, *tok = NULL;
-	int pods = 0, per = 1000, server_pid = 0, sim_pid = 0, n;
+	int pods = 0, per = 1000, server_pid = 0, sim_pid = 0, latency_pods = 0, n;
+	double qps;
+	char *end;
 	int64_t stall_ms;
 	bool debug = false, help = false;
 	struct flag flags[] = {
@@ -363,6 +378,8 @@ static int sim_load(int argc, char **argv)
 		{"server-pid", 0, FLAG_INT, &server_pid},
 		{"sim-pid", 0, FLAG_INT, &sim_pid},
 		{"stall", 0, FLAG_STR, &stall},
+		{"latency-pods", 0, FLAG_INT, &latency_pods},
+		{"latency-qps", 0, FLAG_STR, &latency_qps},
 		{"debug", 0, FLAG_BOOL, &debug},
 		{"help", 'h', FLAG_BOOL, &help},
 		{NULL, 0, 0, NULL},
@@ -403,6 +420,15 @@ static int sim_load(int argc, char **argv)
 		fprintf(stderr, "skiff sim load: --image is empty\n");
 		return 2;
 	}
+	qps = strtod(latency_qps, &end);
+	if (latency_pods < 0 || *end || end == latency_qps || !(qps > 0 && qps <= 10000)) {
+		fprintf(stderr,
+			"skiff sim load: --latency-pods takes a count >= 0 and --latency-qps a "
+			"rate "
+			"in (0, 10000], not '%s'\n",
+			latency_qps);
+		return 2;
+	}
 	if (!quantity_ok("--cpu-request", cpu) || !quantity_ok("--memory-request", memory))
 		return 2;
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
@@ -423,6 +449,8 @@ static int sim_load(int argc, char **argv)
 	cfg.server_pid = server_pid;
 	cfg.sim_pid = sim_pid;
 	cfg.stall_ms = stall_ms;
+	cfg.latency_pods = (size_t)latency_pods;
+	cfg.latency_qps = qps;
 	cfg.interrupted = load_interrupted;
 	cfg.arg = &set;
 	if (simload_run(&cfg, &res, &err) < 0)

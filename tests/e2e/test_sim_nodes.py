@@ -287,3 +287,42 @@ def test_killing_the_simulator_fails_its_nodes_and_evicts_pods(server, hollow, n
         wait_for(lambda: get_pod(server, ns, "evictee") is None, 20, "evictee deleted")
     finally:
         frail.stop()
+
+
+def test_sim_load_follows_its_pods_and_then_the_latency_pods(server, hollow):
+    """`skiff sim load` (bench/scheduler.sh's load) on the hollow nodes: every pod of its
+    Deployments and every latency pod is followed to Running and the figures are printed."""
+    data = os.path.join(server.dir, "data", "server")
+    proc = subprocess.run(
+        [str(SKIFF), "sim", "load", "--server", server.url,
+         "--token-file", os.path.join(data, "admin-token"),
+         "--ca-file", os.path.join(data, "tls", "server-ca.crt"),
+         "--pods", "30", "--per-deployment", "20", "--server-pid", str(server.proc.pid),
+         "--sim-pid", str(hollow.proc.pid), "--latency-pods", "6", "--latency-qps", "20"],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "scheduler: 30/30 pods Running in " in out, out
+    assert "peak RSS server " in out, out
+    assert "scheduler: latency pods (6, created 20/s on the loaded cluster): 6 Running;" in out, out
+    # the load's namespace holds its two Deployments' pods, the latency pods their own
+    load_ns = [n["metadata"]["name"] for n in server.kjson("get", "namespaces")["items"]
+               if n["metadata"]["name"].startswith("load-")]
+    lat = [n for n in load_ns if n.endswith("-latency")]
+    assert len(lat) == 1, load_ns
+    pods = server.kjson("get", "pods", "-n", lat[0])["items"]
+    assert sorted(p["metadata"]["name"] for p in pods) == [f"latency-{i}" for i in range(6)]
+    assert all(p["status"].get("phase") == "Running" for p in pods)
+    deployments = server.kjson("get", "deployments", "-n", lat[0][:-len("-latency")])["items"]
+    assert sorted(d["spec"]["replicas"] for d in deployments) == [10, 20]
+    for n in load_ns:
+        server.kubectl("delete", "namespace", n, "--wait=false", check=False)
+
+
+def test_sim_load_refuses_a_bad_latency_rate(server):
+    proc = subprocess.run(
+        [str(SKIFF), "sim", "load", "--server", server.url, "--token", "x", "--pods", "1",
+         "--latency-pods", "3", "--latency-qps", "fast"],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "--latency-qps a rate in (0, 10000], not 'fast'" in proc.stderr

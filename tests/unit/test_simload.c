@@ -317,6 +317,20 @@ static void test_proc_reads_this_process(void **state)
 	err_clear(&err);
 }
 
+static void test_latency_pods_are_bare_pods_of_the_same_shape(void **state)
+{
+	struct simload_config cfg = {.cpu_request = "250m"};
+	cleanup_json json_t *p = simload_latency_pod(&cfg, 7);
+	cleanup_free char *text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	(void)state;
+	assert_string_equal(
+		text, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+		      "\"latency-7\",\"labels\":{\"app\":\"latency\"}},\"spec\":{\"containers\":[{"
+		      "\"name\":\"main\",\"image\":\"registry.local/app:1\",\"resources\":{"
+		      "\"requests\":{\"cpu\":\"250m\",\"memory\":\"16Mi\"}}}]}}");
+}
+
 static void test_deployments_split_pods_and_carry_the_requested_shape(void **state)
 {
 	struct simload_config cfg = {0};
@@ -387,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_proc_parsing_reads_rss_and_cpu_ticks),
 		cmocka_unit_test(test_proc_reads_this_process),
 		cmocka_unit_test(test_deployments_split_pods_and_carry_the_requested_shape),
+		cmocka_unit_test(test_latency_pods_are_bare_pods_of_the_same_shape),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

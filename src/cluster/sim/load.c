@@ -543,6 +543,19 @@ json_t *simload_deployment(const struct simload_config *cfg, size_t index, size_
 			 cfg->memory_request ? cfg->memory_request : DEFAULT_MEMORY);
 }
 
+json_t *simload_latency_pod(const struct simload_config *cfg, size_t index)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "latency-%zu", index);
+	return json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:[{s:s, s:s, s:{s:{s:s, s:s}}}]}}",
+			 "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "labels",
+			 "app", "latency", "spec", "containers", "name", "main", "image",
+			 cfg->image ? cfg->image : DEFAULT_IMAGE, "resources", "requests", "cpu",
+			 cfg->cpu_request ? cfg->cpu_request : DEFAULT_CPU, "memory",
+			 cfg->memory_request ? cfg->memory_request : DEFAULT_MEMORY);
+}
+
 /* The follower thread. */
 
 struct follower {
@@ -890,32 +903,111 @@ static int create_all(struct run *run, const char *ns, struct err *err)
 	return 0;
 }
 
-/* Until every pod runs, the follower gives up, the count stalls or a signal. */
-static void wait_end(struct run *run)
+/*
+ * Until every pod @f follows runs, @f gives up, the count stalls (true) or a signal
+ * (run->interrupted).
+ */
+static bool wait_end(struct run *run, struct follower *f)
 {
 	int64_t stall_ms = run->cfg->stall_ms > 0 ? run->cfg->stall_ms : DEFAULT_STALL_MS;
 	int64_t last_change = now_ms();
 	size_t last = (size_t)-1;
 
-	while (!atomic_load(&run->f.ended)) {
+	while (!atomic_load(&f->ended)) {
 		size_t running;
 		int64_t now;
 
 		if (wait_or_interrupted(run->cfg, POLL_MS)) {
 			run->interrupted = true;
-			return;
+			return false;
 		}
 		now = now_ms();
 		tick(run, now);
-		simload_tracker_counts(run->f.t, NULL, NULL, &running);
+		simload_tracker_counts(f->t, NULL, NULL, &running);
 		if (running != last) {
 			last = running;
 			last_change = now;
 		} else if (now - last_change > stall_ms) {
-			run->stalled = true;
-			return;
+			return true;
 		}
 	}
+	return false;
+}
+
+static int create_latency_pod(struct kc *c, const struct simload_config *cfg, const char *ns,
+			      size_t index, struct err *err)
+{
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/pods", ns);
+	cleanup_json json_t *body = simload_latency_pod(cfg, index);
+	int r;
+
+	if (!body)
+		return err_set(err, EINVAL,
+			       "create pod 'latency-%zu': the image or a request is not UTF-8",
+			       index);
+	r = kc_request(c, "POST", path, NULL, body, NULL, err);
+	if (r < 0 || r >= 400)
+		return err_wrap(err, "create pod 'latency-%zu' in namespace '%s'", index, ns);
+	if (r >= 300)
+		return err_set(err, EPROTO, "create pod 'latency-%zu' in namespace '%s': HTTP %d",
+			       index, ns, r);
+	return 0;
+}
+
+/*
+ * The latency pods: a namespace of their own, a follower of their own, one create every
+ * 1/qps seconds on the loaded cluster, then until they run.
+ */
+static int run_latency(struct run *run, const char *base_ns, struct simload_result *res,
+		       struct err *err)
+{
+	const struct simload_config *cfg = run->cfg;
+	cleanup_free char *ns = xasprintf("%s-latency", base_ns);
+	double qps = cfg->latency_qps > 0 ? cfg->latency_qps : 10;
+	struct follower f = {.c = run->c, .ns = ns};
+	int64_t t0;
+	int r;
+
+	f.t = simload_tracker_new(cfg->latency_pods, now_ms());
+	r = create_namespace(run->c, ns, err);
+	if (r >= 0)
+		r = list_rv(run->c, ns, f.t, err);
+	if (r >= 0)
+		r = follower_start(&f, err);
+	if (r < 0) {
+		simload_tracker_free(f.t);
+		return r;
+	}
+	if (wait_or_interrupted(cfg, WATCH_SETTLE_MS))
+		run->interrupted = true;
+	t0 = now_ms();
+	for (size_t i = 0; i < cfg->latency_pods && !run->interrupted && r >= 0; i++) {
+		int64_t due = t0 + (int64_t)((double)i * 1000.0 / qps), wait = due - now_ms();
+
+		if (wait > 0 && wait_or_interrupted(cfg, (int)wait)) {
+			run->interrupted = true;
+			break;
+		}
+		if (atomic_load(&f.ended))
+			break;
+		r = create_latency_pod(run->c, cfg, ns, i, err);
+	}
+	if (r >= 0 && !run->interrupted)
+		res->latency_stalled = wait_end(run, &f);
+	res->interrupted |= run->interrupted;
+	follower_stop(&f);
+	if (r >= 0) {
+		simload_tracker_stats(f.t, &res->latency);
+		res->latency_ran = true;
+		if (f.err.code && !res->watch_err.code)
+			res->watch_err = f.err;
+		else
+			err_clear(&f.err);
+	} else {
+		err_clear(&f.err);
+	}
+	simload_tracker_free(f.t);
+	return r;
 }
 
 static void finish(struct run *run, struct simload_result *res)
@@ -974,7 +1066,7 @@ int simload_run(const struct simload_config *cfg, struct simload_result *ret, st
 	if (!run.interrupted)
 		r = create_all(&run, ns, err);
 	if (r >= 0 && !run.interrupted)
-		wait_end(&run);
+		run.stalled = wait_end(&run, &run.f);
 	if (r >= 0)
 		finish(&run, &res);
 	follower_stop(&run.f);
@@ -983,10 +1075,17 @@ int simload_run(const struct simload_config *cfg, struct simload_result *ret, st
 		res.watch_restarts = run.f.restarts;
 		res.watch_err = run.f.err;
 		res.pods = cfg->pods;
+		/* on a cluster that ran the load through */
+		if (cfg->latency_pods && !run.interrupted && !run.stalled && !res.watch_err.code)
+			r = run_latency(&run, ns, &res, err);
+	} else {
+		err_clear(&run.f.err);
+	}
+	if (r >= 0) {
 		res.ns = TAKE_PTR(ns);
 		*ret = res;
 	} else {
-		err_clear(&run.f.err);
+		err_clear(&res.watch_err);
 	}
 out_client:
 	simload_tracker_free(run.f.t);

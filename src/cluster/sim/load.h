@@ -34,6 +34,14 @@ struct simload_config {
 	int sim_pid;                /* sampled when > 0 */
 	int64_t stall_ms;           /* end when the Running count stays put this long; 0: 60 s */
 	/*
+	 * After the load: this many pods created one at a time at @latency_qps per second in
+	 * a namespace of their own and followed apart, so that their start latency is that
+	 * of a loaded cluster rather than of the load's own queue (upstream's density test
+	 * measures its "latency pods" so). 0: none.
+	 */
+	size_t latency_pods;
+	double latency_qps;
+	/*
 	 * Waits up to @timeout_ms (0: only polls) and says whether the run should end now
 	 * (a signal); NULL: plain sleeps, never interrupted.
 	 */
@@ -66,7 +74,11 @@ struct simload_result {
 	/* peak VmRSS over the run, MiB; NaN without a pid */
 	double rss_server_mib, rss_sim_mib;
 	unsigned watch_restarts; /* watches resumed after the server ended them */
-	struct err watch_err;    /* why the follower gave up early (ESTALE: 410 Gone), or clear */
+	/* the latency pods (cfg->latency_pods), when the load ran through */
+	bool latency_ran;
+	bool latency_stalled;
+	struct simload_stats latency;
+	struct err watch_err; /* why the follower gave up early (ESTALE: 410 Gone), or clear */
 };
 
 /*
@@ -78,6 +90,8 @@ struct simload_result {
  * up to the server's bookmark interval (10 s).
  */
 int simload_run(const struct simload_config *cfg, struct simload_result *ret, struct err *err);
+/* Latency pod @index: a bare pod like the Deployments' ("latency-N", label app=latency). */
+json_t *simload_latency_pod(const struct simload_config *cfg, size_t index);
 
 /* Frees what a result holds; NULL-tolerant. */
 void simload_result_done(struct simload_result *r);
