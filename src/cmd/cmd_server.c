@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +295,13 @@ int cmd_server(int argc, char **argv)
 	}
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
 	log_set_component("server");
+	/*
+	 * Lists and watch queues take buffers of many MiB on any of the request workers.
+	 * glibc's mmap threshold rises after each such buffer is freed, and the next ones
+	 * then stay in the freeing thread's arena: a fixed 1 MiB threshold gives them back
+	 * (bench/apiserver.sh: 212 -> 97 MiB at 10,300 pods).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (port < 0 || port > 65535) {
 		fprintf(stderr, "skiff server: --https-listen-port %d: expected 0 to 65535\n",
 			port);
