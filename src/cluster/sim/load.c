@@ -808,25 +808,36 @@ static int list_rv(struct kc *c, const char *ns, struct simload_tracker *t, stru
 	return 0;
 }
 
+/*
+ * POSTs @body (NULL: it did not build, which only non-UTF-8 flags cause) as the @kind
+ * "@name" (e.g. "deployment", "load-3") into the collection @path of namespace @ns.
+ */
+static int create_object(struct kc *c, const char *path, json_t *body, const char *kind,
+			 const char *name, const char *ns, struct err *err)
+{
+	int r;
+
+	if (!body)
+		return err_set(err, EINVAL, "create %s '%s': the image or a request is not UTF-8",
+			       kind, name);
+	r = kc_request(c, "POST", path, NULL, body, NULL, err);
+	if (r < 0 || r >= 400)
+		return err_wrap(err, "create %s '%s' in namespace '%s'", kind, name, ns);
+	if (r >= 300)
+		return err_set(err, EPROTO, "create %s '%s' in namespace '%s': HTTP %d", kind, name,
+			       ns, r);
+	return 0;
+}
+
 static int create_deployment(struct kc *c, const struct simload_config *cfg, const char *ns,
 			     size_t index, size_t replicas, struct err *err)
 {
 	cleanup_free char *path = xasprintf("/apis/apps/v1/namespaces/%s/deployments", ns);
 	cleanup_json json_t *body = simload_deployment(cfg, index, replicas);
-	int r;
+	char name[32];
 
-	if (!body)
-		return err_set(err, EINVAL,
-			       "create deployment 'load-%zu': the image or a request is not UTF-8",
-			       index);
-	r = kc_request(c, "POST", path, NULL, body, NULL, err);
-	if (r < 0 || r >= 400)
-		return err_wrap(err, "create deployment 'load-%zu' in namespace '%s'", index, ns);
-	if (r >= 300)
-		return err_set(err, EPROTO,
-			       "create deployment 'load-%zu' in namespace '%s': HTTP %d", index, ns,
-			       r);
-	return 0;
+	snprintf(name, sizeof(name), "load-%zu", index);
+	return create_object(c, path, body, "deployment", name, ns, err);
 }
 
 /* Checks that the pids can be read, before anything is created. */
@@ -939,19 +950,10 @@ static int create_latency_pod(struct kc *c, const struct simload_config *cfg, co
 {
 	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/pods", ns);
 	cleanup_json json_t *body = simload_latency_pod(cfg, index);
-	int r;
+	char name[32];
 
-	if (!body)
-		return err_set(err, EINVAL,
-			       "create pod 'latency-%zu': the image or a request is not UTF-8",
-			       index);
-	r = kc_request(c, "POST", path, NULL, body, NULL, err);
-	if (r < 0 || r >= 400)
-		return err_wrap(err, "create pod 'latency-%zu' in namespace '%s'", index, ns);
-	if (r >= 300)
-		return err_set(err, EPROTO, "create pod 'latency-%zu' in namespace '%s': HTTP %d",
-			       index, ns, r);
-	return 0;
+	snprintf(name, sizeof(name), "latency-%zu", index);
+	return create_object(c, path, body, "pod", name, ns, err);
 }
 
 /*
