@@ -504,6 +504,56 @@ static void test_watch_of_a_slow_reader_pauses_and_loses_nothing(void **state)
 	}
 }
 
+/* More changes than the server sends a watcher in one round (4,096). */
+#define N_FAR 4500
+
+struct far_reader {
+	int n;
+	bool out_of_order;
+};
+
+static int far_event(void *arg, const char *type, json_t *obj)
+{
+	struct far_reader *f = arg;
+	const char *v = json_string_value(json_object_get(json_object_get(obj, "data"), "v"));
+
+	if (strcmp(type, "MODIFIED") != 0)
+		return 0;
+	if (!v || atoi(v) != f->n + 1)
+		f->out_of_order = true;
+	f->n++;
+	return f->n == N_FAR ? -1 : 0;
+}
+
+static void test_watch_from_far_back_gets_the_whole_history_in_order(void **state)
+{
+	struct transport *t = *state;
+	struct far_reader f = {0};
+	cleanup_json json_t *cm = NULL;
+	cleanup_free char *path = NULL;
+	struct err err = ERR_INIT;
+	char v[16];
+
+	assert_int_equal(create_cm(t->c, t->ns, "far", "0", &cm), 201);
+	path = xasprintf("/api/v1/namespaces/%s/configmaps?fieldSelector=metadata.name%%3Dfar&"
+			 "resourceVersion=%s",
+			 t->ns, rv_of(cm));
+	for (int i = 1; i <= N_FAR; i++) {
+		json_t *next = NULL;
+
+		snprintf(v, sizeof(v), "%d", i);
+		assert_int_equal(update_cm(t->c, cm, v, &next), 200);
+		json_decref(cm);
+		cm = next;
+	}
+	/* the backlog goes out a batch per round of the dispatcher, nothing lost */
+	assert_int_equal(kc_watch(t->c, path, far_event, &f, &err), 200);
+	err_clear(&err);
+	assert_int_equal(f.n, N_FAR);
+	assert_false(f.out_of_order);
+	assert_int_equal(delete_cm(t->c, t->ns, "far"), 200);
+}
+
 static void test_watch_of_a_missing_resource_reports_404(void **state)
 {
 	struct transport *t = *state;
@@ -1375,6 +1425,8 @@ int main(void)
 		BOTH(test_watch_delivers_added_modified_deleted_in_order),
 		BOTH(test_watch_of_a_missing_resource_reports_404),
 		BOTH(test_watch_of_a_slow_reader_pauses_and_loses_nothing),
+		cmocka_unit_test_prestate(test_watch_from_far_back_gets_the_whole_history_in_order,
+					  &transports[1]),
 		BOTH(test_informer_follows_500_rapid_changes),
 		BOTH(test_compact_informer_follows_500_rapid_changes),
 		BOTH(test_informer_pages_a_large_list),

@@ -47,6 +47,8 @@
 #define BOOKMARK_EVERY         10 /* seconds */
 /* how soon the dispatcher tries again to send to a watcher whose queue was full */
 #define PAUSED_RETRY_MS 20
+/* history events taken for one watcher in one round */
+#define CATCH_UP_BATCH 4096
 
 enum ev_type { EV_PUT, EV_DELETE };
 
@@ -66,6 +68,7 @@ struct watcher {
 	char peer[64];
 	size_t max_queued;
 	bool paused; /* its queue was full: the rest waits for the next round */
+	bool behind; /* more history waits than one round sends */
 	struct http_stream *st;
 	int64_t sent_rev;
 	time_t deadline;
@@ -93,6 +96,7 @@ struct cache {
 	pthread_mutex_t rev_lock; /* rev waiters and the dispatcher's wake-up */
 	pthread_cond_t rev_cond;
 	int64_t published;
+	bool kick; /* a new watcher has more history waiting than it was sent */
 
 	pthread_mutex_t watch_lock;
 	struct watcher *watchers;
@@ -709,7 +713,7 @@ static void watcher_gone(struct watcher *w, int64_t floor)
 	log_warn("api: watch of %s from %s at revision %lld: older than the history kept "
 		 "(%lld); 410 Gone",
 		 w->spec.res->plural, w->peer, (long long)w->sent_rev, (long long)floor + 1);
-	http_stream_write(w->st, line, strlen(line), WATCH_MAX_QUEUED);
+	http_stream_write(w->st, line, strlen(line), w->max_queued);
 	atomic_store(&w->closed, true);
 }
 
@@ -730,15 +734,24 @@ static void watcher_catch_up(struct cache *c, struct watcher *w)
 		watcher_gone(w, floor);
 		return;
 	}
+	w->behind = false;
 	if (w->sent_rev < c->rev) {
-		uint64_t first = c->head > c->cap ? c->head - c->cap : 0;
-		uint64_t i = c->head;
+		uint64_t lo = c->head > c->cap ? c->head - c->cap : 0, hi = c->head, end;
 
-		/* find the first event after sent_rev, walking back */
-		while (i > first && c->ring[(i - 1) % c->cap].rev > w->sent_rev)
-			i--;
-		batch = xcalloc(c->head - i + 1, sizeof(*batch));
-		for (; i < c->head; i++) {
+		/* the first event after sent_rev: the ring is in revision order */
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+
+			if (c->ring[mid % c->cap].rev > w->sent_rev)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		/* a watcher far behind takes its backlog a batch per round */
+		end = c->head - lo > CATCH_UP_BATCH ? lo + CATCH_UP_BATCH : c->head;
+		w->behind = end < c->head;
+		batch = xcalloc(end - lo + 1, sizeof(*batch));
+		for (uint64_t i = lo; i < end; i++) {
 			struct cache_event *e = &c->ring[i % c->cap];
 
 			batch[n] = *e;
@@ -779,9 +792,10 @@ static void *dispatcher_main(void *arg)
 		} else {
 			until.tv_sec += 1;
 		}
-		while (!c->stop && c->published == seen)
+		while (!c->stop && c->published == seen && !c->kick)
 			if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT)
 				break;
+		c->kick = false;
 		seen = c->published;
 		pthread_mutex_unlock(&c->rev_lock);
 		if (c->stop)
@@ -795,7 +809,7 @@ static void *dispatcher_main(void *arg)
 
 			if (!atomic_load(&w->closed))
 				watcher_catch_up(c, w);
-			paused |= w->paused;
+			paused |= w->paused || w->behind;
 			if (!atomic_load(&w->closed) && w->spec.bookmarks &&
 			    now >= w->next_bookmark) {
 				watcher_bookmark(w, w->sent_rev);
@@ -823,6 +837,7 @@ void cache_watch(struct cache *c, struct http_request *req, struct watch_spec *s
 				    ? "application/json;as=Table;v=v1;g=meta.k8s.io"
 				    : "application/json";
 	time_t now = time(NULL);
+	bool behind;
 
 	w->cache = c;
 	snprintf(w->peer, sizeof(w->peer), "%s", http_peer(req));
@@ -858,9 +873,17 @@ void cache_watch(struct cache *c, struct http_request *req, struct watch_spec *s
 		cache_list_free(&l);
 	}
 	watcher_catch_up(c, w);
+	behind = w->behind;
 	w->next = c->watchers;
 	c->watchers = w;
+	/* from here on the dispatcher owns @w */
 	pthread_mutex_unlock(&c->watch_lock);
+	if (behind) {
+		pthread_mutex_lock(&c->rev_lock);
+		c->kick = true;
+		pthread_cond_broadcast(&c->rev_cond);
+		pthread_mutex_unlock(&c->rev_lock);
+	}
 }
 
 /* Start and stop. */
