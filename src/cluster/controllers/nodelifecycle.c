@@ -388,7 +388,8 @@ static void on_lease(void *arg, const json_t *obj)
 	const char *renew = str_at(obj, "spec", "renewTime");
 	json_t *h;
 
-	if (!renew)
+	/* the informer is the garbage collector's, of every namespace */
+	if (!renew || !streq(str_at(obj, "metadata", "namespace"), "kube-node-lease"))
 		return;
 	pthread_mutex_lock(&st->mu);
 	h = health_of(st, name);
@@ -795,9 +796,12 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 	st->evict = json_object();
 	r = informer_start(c, "/api/v1/nodes", &node_h, &st->nodes, err);
 	if (r >= 0)
-		r = informer_start(c,
-				   "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-				   &lease_h, &st->leases, err);
+		/*
+		 * every namespace's: the path the garbage collector follows too, so that the
+		 * 500 renewals a second of 5,000 nodes are parsed once, not twice
+		 */
+		r = informer_start(c, "/apis/coordination.k8s.io/v1/leases", &lease_h, &st->leases,
+				   err);
 	if (r >= 0)
 		/* the pods informer every control loop shares; unbound pods are skipped */
 		r = informer_start(c, "/api/v1/pods", &pod_h, &st->pods, err);
