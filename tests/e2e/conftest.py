@@ -30,6 +30,18 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 TIMEOUT = 60
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """A run ended by SIGTERM or SIGHUP (a CI timeout, a stopped job) stops like one
+    interrupted by ^C: the fixtures still tear down, so the clusters' mounts, network
+    namespaces and cgroups go with them instead of staying on the machine."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _interrupted)
+
+
 def new_id(prefix="e2e"):
     """A container id no other test or run uses."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
