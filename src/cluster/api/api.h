@@ -28,7 +28,7 @@ struct api_config {
 	const char *ca_pem;             /* the cluster CA, published in every namespace */
 	const char *service_cidr;       /* "10.43.0.0/16" */
 	const char *cluster_cidr;       /* "10.42.0.0/16": a /24 per node */
-	unsigned threads;               /* HTTP worker threads; 0: 8 */
+	unsigned threads;               /* HTTP event-loop threads; 0: 8 */
 	size_t watch_history;           /* events kept for watch resumption; 0: 65536 */
 	int64_t not_ready_toleration;   /* seconds pods tolerate not-ready nodes; 0: 300 */
 	int64_t unreachable_toleration; /* ... and unreachable nodes; 0: 300 */

@@ -775,7 +775,7 @@ static void *dispatcher_main(void *arg)
 {
 	struct cache *c = arg;
 	int64_t seen = 0;
-	bool paused = false;
+	bool soon = false; /* a watcher is paused or behind: come back soon */
 
 	for (;;) {
 		struct timespec until;
@@ -783,7 +783,7 @@ static void *dispatcher_main(void *arg)
 
 		pthread_mutex_lock(&c->rev_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		if (paused) {
+		if (soon) {
 			until.tv_nsec += PAUSED_RETRY_MS * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
@@ -802,14 +802,14 @@ static void *dispatcher_main(void *arg)
 			break;
 
 		now = time(NULL);
-		paused = false;
+		soon = false;
 		pthread_mutex_lock(&c->watch_lock);
 		for (struct watcher **p = &c->watchers; *p;) {
 			struct watcher *w = *p;
 
 			if (!atomic_load(&w->closed))
 				watcher_catch_up(c, w);
-			paused |= w->paused || w->behind;
+			soon |= w->paused || w->behind;
 			if (!atomic_load(&w->closed) && w->spec.bookmarks &&
 			    now >= w->next_bookmark) {
 				watcher_bookmark(w, w->sent_rev);

@@ -1149,13 +1149,19 @@ void http_local_finish(struct http_request *req)
 	request_free(req);
 }
 
+/* A Kubernetes Status of failure; @message and @reason need no JSON escaping. */
+static char *status_json(unsigned code, const char *reason, const char *message)
+{
+	return xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+			 "\"status\":\"Failure\",\"message\":\"%s\",\"reason\":\"%s\","
+			 "\"code\":%u}",
+			 message, reason, code);
+}
+
 static void respond_status(struct http_request *req, unsigned code, const char *reason,
 			   const char *message)
 {
-	char *body = xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-			       "\"status\":\"Failure\",\"message\":\"%s\",\"reason\":\"%s\","
-			       "\"code\":%u}",
-			       message, reason, code);
+	char *body = status_json(code, reason, message);
 
 	http_respond_take(req, code, "application/json", body, strlen(body));
 }
@@ -1325,6 +1331,7 @@ static void offload_done(struct offload *o)
 static void offload_run(struct http_server *srv, struct offload *o)
 {
 	struct http_request *copy = o->copy;
+	char *body;
 
 	srv->handler(srv->ctx, copy);
 	if (o->stream) {
@@ -1333,13 +1340,9 @@ static void offload_run(struct http_server *srv, struct offload *o)
 			  copy->path);
 		http_local_release(TAKE_PTR(o->stream));
 		free(TAKE_PTR(o->content_type));
-		o->body = xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-				    "\"status\":\"Failure\",\"message\":\"Internal error: "
-				    "streaming is not available here\",\"reason\":"
-				    "\"InternalError\",\"code\":500}");
-		o->len = strlen(o->body);
-		o->status = 500;
-		o->content_type = xstrdup("application/json");
+		body = status_json(500, "InternalError",
+				   "Internal error: streaming is not available here");
+		sink_respond(o, 500, "application/json", body, strlen(body));
 	} else if (!copy->responded) {
 		respond_status(copy, 500, "InternalError", "Internal error: no response");
 	}
