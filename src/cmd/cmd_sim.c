@@ -31,27 +31,30 @@
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: skiff sim nodes --count N --server URL (--token T | --token-file F) "
-		   "[flags]\n\n"
-		   "Simulates N nodes (hollow kubelets) in one process: each registers its Node,\n"
-		   "renews its Lease, posts status and reports the pods bound to it as running.\n\n"
-		   "flags:\n"
-		   "  --count N             nodes to simulate\n"
-		   "  --server URL          the API server (https://HOST:PORT)\n"
-		   "  --token T             the cluster's join token\n"
-		   "  --token-file F        read the join token from F\n"
-		   "  --ca-file F           the cluster CA (default: the system's trust store)\n"
-		   "  --name-prefix P       node names are P0, P1, ... (default hollow-node-)\n"
-		   "  --first-index I       number of the first node (default 0)\n"
-		   "  --cpu Q               CPU capacity per node (default 4)\n"
-		   "  --memory Q            memory capacity per node (default 16Gi)\n"
-		   "  --pods N              pod capacity per node (default 110)\n"
-		   "  --zones A,B,...       topology zones, given out round robin (repeatable)\n"
-		   "  --threads N           request workers (default 8)\n"
-		   "  --heartbeat-interval D  lease renewal period (default 10s; keep it well\n"
-		   "                        under the server's --node-monitor-grace-period)\n"
-		   "  --status-interval D   node status period (default 60s)\n"
-		   "  --debug               log debug messages\n");
+	fprintf(f,
+		"usage: skiff sim nodes --count N --server URL (--token T | --token-file F) "
+		"[flags]\n\n"
+		"Simulates N nodes (hollow kubelets) in one process: each registers its Node,\n"
+		"renews its Lease, posts status and reports the pods bound to it as running.\n\n"
+		"flags:\n"
+		"  --count N             nodes to simulate\n"
+		"  --server URL          the API server (https://HOST:PORT)\n"
+		"  --token T             the cluster's join token\n"
+		"  --token-file F        read the join token from F\n"
+		"  --ca-file F           the cluster CA (default: the system's trust store)\n"
+		"  --name-prefix P       node names are P0, P1, ... (default hollow-node-)\n"
+		"  --first-index I       number of the first node (default 0)\n"
+		"  --cpu Q               CPU capacity per node (default 4)\n"
+		"  --memory Q            memory capacity per node (default 16Gi)\n"
+		"  --pods N              pod capacity per node (default 110)\n"
+		"  --zones A,B,...       topology zones, given out round robin (repeatable)\n"
+		"  --threads N           request workers (default 8)\n"
+		"  --heartbeat-interval D  lease renewal period (default 10s; keep it well\n"
+		"                        under the server's --node-monitor-grace-period)\n"
+		"  --status-interval D   node status period (default 5m: a hollow node's status\n"
+		"                        never changes, and the kubelet reports an unchanged\n"
+		"                        status every 5 minutes; the Lease is the heartbeat)\n"
+		"  --debug               log debug messages\n");
 	return f == stderr ? 2 : 0;
 }
 
@@ -147,7 +150,7 @@ static int sim_nodes(int argc, char **argv)
 	struct err err = ERR_INIT;
 	const char *server = NULL, *token = NULL, *token_file = NULL, *ca_file = NULL;
 	const char *prefix = "hollow-node-", *cpu = "4", *memory = "16Gi", *pods = "110";
-	const char *heartbeat = "10s", *status_every = "60s";
+	const char *heartbeat = "10s", *status_every = "5m";
 	int64_t lease_ms, status_ms;
 	cleanup_free char **zone_vals = NULL;
 	cleanup_strv char **zones = NULL;

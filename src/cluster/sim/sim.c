@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The hollow-node engine: every node's work (registration, lease renewal every 10 s,
- * node status every 60 s, pod transitions) is a job in a heap ordered by due time (the
+ * node status every 5 min, pod transitions) is a job in a heap ordered by due time (the
  * nodes' own jobs in one that goes first, pods' in another), drained by a few workers
  * that share one HTTPS client and its connections, so that thousands of nodes cost a
  * handful of threads.
@@ -555,7 +555,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 	s->pods_cap = xstrdup(cfg->pods ? cfg->pods : "110");
 	s->n = cfg->count;
 	s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 10000;
-	s->status_ms = cfg->status_ms ? cfg->status_ms : 60000;
+	s->status_ms = cfg->status_ms ? cfg->status_ms : 300000;
 	s->by_name = json_object();
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);

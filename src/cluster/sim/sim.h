@@ -27,7 +27,7 @@ struct sim_config {
 	const char *const *zones; /* NULL-terminated topology zones, given out round robin */
 	unsigned threads;         /* request workers; 0: 8 */
 	unsigned lease_ms;        /* lease renewal period; 0: 10 s as the kubelet */
-	unsigned status_ms;       /* node status period; 0: 60 s */
+	unsigned status_ms;       /* node status period; 0: 5 min */
 };
 
 /*
