@@ -922,6 +922,54 @@ static void *filler_main(void *p)
 	return NULL;
 }
 
+/*
+ * A compaction spanning several of the store's steps, with a writer going on beside it:
+ * it ends at the revision asked for, a watch from below that revision is refused and one
+ * from it replays every later change, the writer's included, in order.
+ */
+static void test_store_sqlite_compacts_long_history_in_steps(void **state)
+{
+	struct fixture *f = fixture_get(state);
+	cleanup_err struct err err = ERR_INIT;
+	struct filler fl[4], more = {NULL, 3000, 3400, 1};
+	pthread_t t[4], tm;
+	struct events ev;
+	int64_t r, target, compacted = -1, last;
+	void *res;
+
+	if (backend->etcd)
+		skip();
+	more.s = f->s;
+	for (int i = 0; i < 4; i++) {
+		fl[i] = (struct filler){f->s, i, 3000, 4};
+		assert_int_equal(pthread_create(&t[i], NULL, filler_main, &fl[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], &res);
+		assert_null(res);
+	}
+	r = revision(f->s, NULL);
+	target = r - 100;
+	assert_int_equal(pthread_create(&tm, NULL, filler_main, &more), 0);
+	assert_int_equal(store_compact(f->s, target, &err), 0);
+	pthread_join(tm, &res);
+	assert_null(res);
+	last = revision(f->s, &compacted);
+	assert_int_equal(compacted, target);
+	assert_int_equal(last, r + 400);
+
+	events_init(&ev, "/registry/pods/");
+	assert_int_equal(store_watch(f->s, target - 1, on_event, &ev, &err), -EOVERFLOW);
+	err_clear(&err);
+	watch_ok(f->s, target, &ev);
+	assert_int_equal(events_wait(&ev, (size_t)(last - target)), (size_t)(last - target));
+	for (size_t i = 0; i < ev.n; i++)
+		assert_int_equal(ev.v[i].rev, target + 1 + (int64_t)i);
+	store_close(f->s);
+	f->s = NULL;
+	events_done(&ev);
+}
+
 static void test_store_sqlite_writes_and_lists_fast(void **state)
 {
 	struct fixture *f = fixture_get(state);
@@ -1146,6 +1194,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_sqlite_kill_loses_no_acknowledged_write,
 						fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sqlite_writes_and_lists_fast,
+						fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_store_sqlite_compacts_long_history_in_steps,
 						fixture_setup, fixture_teardown),
 	};
 	const struct CMUnitTest etcd_tests[] = {

@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +55,9 @@
 
 /* rows a replay reads per read transaction before letting a checkpoint through */
 #define REPLAY_CHUNK 512
+
+/* log revisions trimmed per compaction transaction */
+#define COMPACT_STEP 1024
 
 /* WAL pages (of 4 KiB) after which the checkpointer is woken, SQLite's default */
 #define CHECKPOINT_PAGES 1000
@@ -154,6 +158,7 @@ struct req {
 	const struct store_op *op;
 	struct req *next;
 	bool done;
+	pthread_cond_t cond; /* signalled, under the store's lock, once done is set */
 	int r;
 	struct err err;
 	int64_t rev;
@@ -183,7 +188,6 @@ struct sq_store {
 	/* the queue */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* the writer waits for work */
-	pthread_cond_t done; /* callers wait for their result */
 	struct req *head, **tail;
 	bool stopping;
 	bool writer_started;
@@ -568,12 +572,16 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->commit_lock);
 
 		pthread_mutex_lock(&s->lock);
-		/* a request lives on its caller's stack: done is the last thing we touch */
+		/*
+		 * A request lives on its caller's stack, which the caller may leave once it
+		 * holds the lock again: nothing is touched after its signal. One wake-up per
+		 * caller of this batch, none for those queued behind it.
+		 */
 		for (struct req *q = batch; q; q = next) {
 			next = q->next;
 			q->done = true;
+			pthread_cond_signal(&q->cond);
 		}
-		pthread_cond_broadcast(&s->done);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -621,13 +629,15 @@ static int sq_apply(struct store *base, const struct store_op *op, int64_t *rev,
 	struct sq_store *s = (struct sq_store *)base;
 	struct req q = {.op = op, .current = current};
 
+	pthread_cond_init(&q.cond, NULL);
 	pthread_mutex_lock(&s->lock);
 	*s->tail = &q;
 	s->tail = &q.next;
 	pthread_cond_signal(&s->wake);
 	while (!q.done)
-		pthread_cond_wait(&s->done, &s->lock);
+		pthread_cond_wait(&q.cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&q.cond);
 
 	free(q.old);
 	if (q.r < 0) {
@@ -879,40 +889,73 @@ static int sq_watch_status(struct store *base, struct err *err)
 	return 0;
 }
 
-static int sq_compact(struct store *base, int64_t rev, struct err *err)
+/*
+ * Removes the log up to @upto in one transaction under the commit lock. Returns 1 when
+ * the log already ended there, 0 when trimmed, or the failure.
+ */
+static int compact_step(struct sq_store *s, int64_t upto, struct err *err)
 {
-	struct sq_store *s = (struct sq_store *)base;
 	int r = 0, rc;
 
 	pthread_mutex_lock(&s->commit_lock);
-	if (rev > s->rev) {
-		r = err_set(err, EINVAL, "compact store to revision %lld: beyond the current %lld",
-			    (long long)rev, (long long)s->rev);
+	if (upto <= s->compacted) {
+		r = 1;
 		goto out;
 	}
-	if (rev <= s->compacted)
-		goto out;
 	rc = st_run(&s->w, W_BEGIN);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(s->w.st[W_COMPACT_LOG], 1, rev);
+		sqlite3_bind_int64(s->w.st[W_COMPACT_LOG], 1, upto);
 		rc = st_run(&s->w, W_COMPACT_LOG);
 	}
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(s->w.st[W_COMPACT_META], 1, rev);
+		sqlite3_bind_int64(s->w.st[W_COMPACT_META], 1, upto);
 		rc = st_run(&s->w, W_COMPACT_META);
 	}
 	if (rc == SQLITE_OK)
 		rc = st_run(&s->w, W_COMMIT);
 	if (rc != SQLITE_OK) {
-		r = sq_err(s->w.db, rc, err, "compact store to revision %lld", (long long)rev);
+		r = sq_err(s->w.db, rc, err, "compact store to revision %lld", (long long)upto);
 		if (!sqlite3_get_autocommit(s->w.db))
 			st_run(&s->w, W_ROLLBACK);
 		goto out;
 	}
-	s->compacted = rev;
+	s->compacted = upto;
 out:
 	pthread_mutex_unlock(&s->commit_lock);
 	return r;
+}
+
+/*
+ * Trims the log in steps of COMPACT_STEP revisions, each its own transaction with the
+ * compacted revision moved along, letting the writer in between: one DELETE of hundreds
+ * of thousands of rows held every write back for seconds. A reader sees history either
+ * still there or answered as compacted, never a gap.
+ */
+static int sq_compact(struct store *base, int64_t rev, struct err *err)
+{
+	struct sq_store *s = (struct sq_store *)base;
+	int64_t from, cur;
+	int r;
+
+	pthread_mutex_lock(&s->commit_lock);
+	cur = s->rev;
+	from = s->compacted;
+	pthread_mutex_unlock(&s->commit_lock);
+	if (rev > cur)
+		return err_set(err, EINVAL,
+			       "compact store to revision %lld: beyond the current %lld",
+			       (long long)rev, (long long)cur);
+	while (from < rev) {
+		int64_t upto = rev - from > COMPACT_STEP ? from + COMPACT_STEP : rev;
+
+		r = compact_step(s, upto, err);
+		if (r < 0)
+			return r;
+		from = upto;
+		if (from < rev)
+			sched_yield();
+	}
+	return 0;
 }
 
 static void sq_close(struct store *base)
@@ -943,7 +986,6 @@ static void sq_close(struct store *base)
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->wake);
-	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->ckpt_cond);
 	free(s->path);
 	free(s);
@@ -991,7 +1033,6 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
-	pthread_cond_init(&s->done, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
 
 	/*
