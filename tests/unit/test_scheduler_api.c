@@ -3,9 +3,11 @@
  * The scheduler against a real API server started in-process (kc_local): pods land on
  * nodes where they fit, with a Scheduled event; a pod that fits nowhere stays pending
  * with upstream's FailedScheduling event and PodScheduled=False condition, and is
- * scheduled once a node that fits it joins.
+ * scheduled once a node that fits it joins. Bindings of one pod racing each other have
+ * one winner.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -206,6 +208,70 @@ static void test_scheduler_binds_reports_and_retries(void **state)
 	scheduler_stop(s);
 }
 
+#define RACE_PODS    20
+#define RACE_BINDERS 4
+
+struct race {
+	pthread_barrier_t *go;
+	const char *pod;
+	int node;
+	int status;
+};
+
+static void *bind_main(void *arg)
+{
+	struct race *r = arg;
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s/binding", r->pod);
+	cleanup_free char *node = xasprintf("race-node-%d", r->node);
+	cleanup_json json_t *b =
+		json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
+			  "Binding", "metadata", "name", r->pod, "target", "apiVersion", "v1",
+			  "kind", "Node", "name", node);
+	struct err err = ERR_INIT;
+
+	pthread_barrier_wait(r->go);
+	r->status = kc_request(kc, "POST", path, NULL, b, NULL, &err);
+	err_clear(&err);
+	return NULL;
+}
+
+/* Bindings of one pod sent at once: one is accepted, the others get 409, and the pod is
+ * on the accepted one's node. */
+static void test_concurrent_bindings_of_a_pod_have_one_winner(void **state)
+{
+	(void)state;
+	for (int p = 0; p < RACE_PODS; p++) {
+		cleanup_free char *pod = xasprintf("race-%d", p);
+		cleanup_free char *node = NULL;
+		pthread_barrier_t go;
+		pthread_t t[RACE_BINDERS];
+		struct race r[RACE_BINDERS];
+		int won = -1, accepted = 0;
+
+		add_pod(pod, "100m");
+		pthread_barrier_init(&go, NULL, RACE_BINDERS);
+		for (int i = 0; i < RACE_BINDERS; i++) {
+			r[i] = (struct race){.go = &go, .pod = pod, .node = i};
+			assert_int_equal(pthread_create(&t[i], NULL, bind_main, &r[i]), 0);
+		}
+		for (int i = 0; i < RACE_BINDERS; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < RACE_BINDERS; i++) {
+			if (r[i].status == 201) {
+				accepted++;
+				won = i;
+			} else {
+				assert_int_equal(r[i].status, 409);
+			}
+		}
+		assert_int_equal(accepted, 1);
+		node = wait_bound(pod);
+		assert_non_null(node);
+		assert_int_equal(atoi(node + strlen("race-node-")), won);
+	}
+}
+
 static int group_setup(void **state)
 {
 	struct api_config cfg = {
@@ -247,6 +313,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
+		cmocka_unit_test(test_concurrent_bindings_of_a_pod_have_one_winner),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -1921,7 +1921,7 @@ static void do_binding(struct req *q, const char *pod_name)
 		const char *bound;
 		json_t *conds, *status;
 		cleanup_free char *now = now_rfc3339();
-		int64_t rev;
+		int64_t rev, expect;
 		int fail;
 
 		if (!cur) {
@@ -1929,6 +1929,7 @@ static void do_binding(struct req *q, const char *pod_name)
 			return;
 		}
 		obj = json_loadb(cur->json, cur->len, 0, NULL);
+		expect = cur->rev;
 		api_obj_unref(cur);
 		bound = jstr(obj, "spec", "nodeName");
 		if (bound && *bound) {
@@ -1983,7 +1984,9 @@ static void do_binding(struct req *q, const char *pod_name)
 			api_reply_status(q->h, 201, "", "%s", "");
 			return;
 		}
-		rev = store_write(q, STORE_UPDATE, key, obj, 0, &fail);
+		/* against the version read: a change meanwhile (a deletion begun, another
+		 * binding) is read again, not overwritten */
+		rev = store_write(q, STORE_UPDATE, key, obj, expect, &fail);
 		(void)rev;
 		if (fail == ESTALE)
 			continue;
