@@ -35,7 +35,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -190,6 +189,15 @@ struct sq_store {
 	pthread_cond_t wake; /* the writer waits for work */
 	struct req *head, **tail;
 	bool stopping;
+	/*
+	 * Compaction asked for, run by the writer a step at a time between batches (under
+	 * lock): the revision to trim up to, the revision trimmed so far, the failure of a
+	 * step (left for the caller that asked), and the cond its callers wait on.
+	 */
+	int64_t compact_to;
+	int64_t compact_done;
+	struct err compact_err;
+	pthread_cond_t compact_cond;
 	bool writer_started;
 	pthread_t writer;
 
@@ -549,6 +557,8 @@ static void deliver(struct sq_store *s, struct req *batch)
 	}
 }
 
+static void compact_next(struct sq_store *s);
+
 static void *writer_main(void *arg)
 {
 	struct sq_store *s = arg;
@@ -557,8 +567,12 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct req *batch, *next;
 
-		while (!s->head && !s->stopping)
+		while (!s->head && !s->stopping && s->compact_to <= s->compact_done)
 			pthread_cond_wait(&s->wake, &s->lock);
+		if (!s->head && s->compact_to > s->compact_done && !s->stopping) {
+			compact_next(s);
+			continue;
+		}
 		if (!s->head)
 			break;
 		batch = s->head;
@@ -582,6 +596,16 @@ static void *writer_main(void *arg)
 			q->done = true;
 			pthread_cond_signal(&q->cond);
 		}
+		/* a step of a compaction asked for, before the next batch */
+		if (s->compact_to > s->compact_done && !s->stopping)
+			compact_next(s);
+	}
+	/* a compaction still asked for fails: its callers must not wait for a writer gone */
+	if (s->compact_to > s->compact_done) {
+		err_clear(&s->compact_err);
+		err_set(&s->compact_err, ESHUTDOWN, "compact store: the store is closing");
+		s->compact_done = s->compact_to;
+		pthread_cond_broadcast(&s->compact_cond);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -890,18 +914,16 @@ static int sq_watch_status(struct store *base, struct err *err)
 }
 
 /*
- * Removes the log up to @upto in one transaction under the commit lock. Returns 1 when
- * the log already ended there, 0 when trimmed, or the failure.
+ * Removes the log up to @upto in one transaction under the commit lock: 0, or the
+ * failure (nothing removed).
  */
 static int compact_step(struct sq_store *s, int64_t upto, struct err *err)
 {
 	int r = 0, rc;
 
 	pthread_mutex_lock(&s->commit_lock);
-	if (upto <= s->compacted) {
-		r = 1;
+	if (upto <= s->compacted)
 		goto out;
-	}
 	rc = st_run(&s->w, W_BEGIN);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(s->w.st[W_COMPACT_LOG], 1, upto);
@@ -926,36 +948,70 @@ out:
 }
 
 /*
- * Trims the log in steps of COMPACT_STEP revisions, each its own transaction with the
- * compacted revision moved along, letting the writer in between: one DELETE of hundreds
- * of thousands of rows held every write back for seconds. A reader sees history either
- * still there or answered as compacted, never a gap.
+ * The writer's step of a compaction asked for (called and returning with s->lock held,
+ * dropped meanwhile): at most COMPACT_STEP revisions, so a batch queued meanwhile waits
+ * for one short transaction, not for the whole history.
+ */
+static void compact_next(struct sq_store *s)
+{
+	int64_t from = s->compact_done, to = s->compact_to;
+	int64_t upto = to - from > COMPACT_STEP ? from + COMPACT_STEP : to;
+	struct err err = ERR_INIT;
+	int r;
+
+	pthread_mutex_unlock(&s->lock);
+	r = compact_step(s, upto, &err);
+	pthread_mutex_lock(&s->lock);
+	if (r < 0) {
+		/* the request fails as a whole; a later one starts from what was trimmed */
+		err_clear(&s->compact_err);
+		s->compact_err = err;
+		s->compact_to = s->compact_done;
+		pthread_cond_broadcast(&s->compact_cond);
+		return;
+	}
+	s->compact_done = upto;
+	if (upto >= s->compact_to)
+		pthread_cond_broadcast(&s->compact_cond);
+}
+
+/*
+ * Trims the log up to @rev. The writer does it in steps of COMPACT_STEP revisions, each
+ * its own transaction moving the compacted revision along, taking the writes queued
+ * meanwhile between steps: one DELETE of hundreds of thousands of rows held every write
+ * back for seconds. A reader sees history either still there or answered as compacted,
+ * never a gap.
  */
 static int sq_compact(struct store *base, int64_t rev, struct err *err)
 {
 	struct sq_store *s = (struct sq_store *)base;
-	int64_t from, cur;
-	int r;
+	int64_t cur;
+	int r = 0;
 
 	pthread_mutex_lock(&s->commit_lock);
 	cur = s->rev;
-	from = s->compacted;
 	pthread_mutex_unlock(&s->commit_lock);
 	if (rev > cur)
 		return err_set(err, EINVAL,
 			       "compact store to revision %lld: beyond the current %lld",
 			       (long long)rev, (long long)cur);
-	while (from < rev) {
-		int64_t upto = rev - from > COMPACT_STEP ? from + COMPACT_STEP : rev;
-
-		r = compact_step(s, upto, err);
-		if (r < 0)
-			return r;
-		from = upto;
-		if (from < rev)
-			sched_yield();
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping || !s->writer_started) {
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, ESHUTDOWN, "compact store: the store is closing");
 	}
-	return 0;
+	if (rev > s->compact_to) {
+		if (s->compact_to <= s->compact_done)
+			err_clear(&s->compact_err);
+		s->compact_to = rev;
+		pthread_cond_signal(&s->wake);
+	}
+	while (s->compact_done < rev && !s->compact_err.code)
+		pthread_cond_wait(&s->compact_cond, &s->lock);
+	if (s->compact_done < rev && s->compact_err.code)
+		r = err_set(err, s->compact_err.code, "%s", s->compact_err.msg);
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 static void sq_close(struct store *base)
@@ -986,6 +1042,8 @@ static void sq_close(struct store *base)
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->compact_cond);
+	err_clear(&s->compact_err);
 	pthread_cond_destroy(&s->ckpt_cond);
 	free(s->path);
 	free(s);
@@ -1012,6 +1070,7 @@ static int load_meta(struct sq_store *s, struct err *err)
 	if (r < 0)
 		return r;
 	r = read_meta(c, &s->rev, &s->compacted, err);
+	s->compact_to = s->compact_done = s->compacted;
 	reader_put(s, c);
 	return r;
 }
@@ -1033,6 +1092,7 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->compact_cond, NULL);
 	pthread_cond_init(&s->ckpt_cond, NULL);
 
 	/*
