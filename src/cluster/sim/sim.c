@@ -185,6 +185,22 @@ static void again(struct sim *s, struct sim_job *j, int64_t delay_ms)
 	sim_schedule(s, j);
 }
 
+/*
+ * The next period of a node's timer, kept in its phase: from when the job was due, not
+ * from when a worker got to it. After the server held requests back for a while, the
+ * renewals released together would otherwise stay together, thousands due in the same
+ * instant every period, and the pods' jobs queued behind them each time.
+ */
+static void again_in_phase(struct sim *s, struct sim_job *j, int64_t period_ms)
+{
+	int64_t now = sim_now_ms(), at = j->at + period_ms;
+
+	if (at <= now)
+		at += ((now - at) / period_ms + 1) * period_ms;
+	j->at = at;
+	sim_schedule(s, j);
+}
+
 /* Retries back off from 1 s to 30 s, so a server that is down is not hammered. */
 static int64_t backoff(struct sim_job *j)
 {
@@ -378,14 +394,20 @@ static void job_lease(struct sim *s, struct sim_job *j)
 		return;
 	}
 	/* a failed renewal is retried sooner: the lease is what keeps the node Ready */
-	again(s, j, r == 200 ? s->lease_ms : (s->lease_ms < 2000 ? s->lease_ms : 2000));
+	if (r == 200)
+		again_in_phase(s, j, s->lease_ms);
+	else
+		again(s, j, s->lease_ms < 2000 ? s->lease_ms : 2000);
 }
 
 static void job_status(struct sim *s, struct sim_job *j)
 {
 	int r = put_status(s, &s->nodes[j->node]);
 
-	again(s, j, r == 200 ? s->status_ms : (s->status_ms < 5000 ? s->status_ms : 5000));
+	if (r == 200)
+		again_in_phase(s, j, s->status_ms);
+	else
+		again(s, j, s->status_ms < 5000 ? s->status_ms : 5000);
 }
 
 static void run_job(struct sim *s, struct sim_job *j)
