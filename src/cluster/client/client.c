@@ -326,6 +326,9 @@ static int decode(const char *method, const char *path, unsigned status, const c
 	cleanup_free char *owned = body;
 	json_t *doc = NULL;
 
+	/* a success nobody reads is not parsed: most writes answer with the whole object */
+	if (!ret_body && status < 400)
+		return (int)status;
 	if (len > 0 && ctype && !strstr(ctype, "json")) {
 		doc = json_stringn_nocheck(body, len);
 	} else if (len > 0) {
