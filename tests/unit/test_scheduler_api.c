@@ -4,7 +4,8 @@
  * nodes where they fit, with a Scheduled event; a pod that fits nowhere stays pending
  * with upstream's FailedScheduling event and PodScheduled=False condition, and is
  * scheduled once a node that fits it joins. Bindings of one pod racing each other have
- * one winner.
+ * one winner. New pods are bound while the pods informer the control loops share is held
+ * up.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -272,6 +273,68 @@ static void test_concurrent_bindings_of_a_pod_have_one_winner(void **state)
 	}
 }
 
+/* A subscriber of the shared pods informer that holds its thread while asked to. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool on, hit, release;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false};
+
+static void hold_add(void *arg, json_t *obj)
+{
+	(void)arg;
+	(void)obj;
+	pthread_mutex_lock(&hold.mu);
+	if (hold.on) {
+		hold.hit = true;
+		pthread_cond_broadcast(&hold.cv);
+		while (!hold.release)
+			pthread_cond_wait(&hold.cv, &hold.mu);
+	}
+	pthread_mutex_unlock(&hold.mu);
+}
+
+/*
+ * The scheduler sees new pods through an informer of its own: with the thread of the
+ * pods informer the control loops share held up (as by a backlog of other changes), new
+ * pods are still bound.
+ */
+static void test_new_pods_are_bound_while_the_shared_informer_is_behind(void **state)
+{
+	const struct informer_handlers h = {.add = hold_add, .compact = true};
+	struct scheduler *s = NULL;
+	struct informer *sub = NULL;
+	cleanup_err struct err err = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(scheduler_start(kc, &s, &err), 0);
+	assert_int_equal(informer_start(kc, "/api/v1/pods", &h, &sub, &err), 0);
+	assert_true(informer_wait_synced(sub, 15000));
+	pthread_mutex_lock(&hold.mu);
+	hold.on = true;
+	pthread_mutex_unlock(&hold.mu);
+	add_pod("hol-trigger", "100m");
+	pthread_mutex_lock(&hold.mu);
+	while (!hold.hit)
+		pthread_cond_wait(&hold.cv, &hold.mu);
+	pthread_mutex_unlock(&hold.mu);
+
+	for (int i = 0; i < 5; i++) {
+		cleanup_free char *name = xasprintf("hol-%d", i);
+		cleanup_free char *node = NULL;
+
+		add_pod(name, "100m");
+		node = wait_bound(name);
+		assert_non_null(node);
+	}
+	pthread_mutex_lock(&hold.mu);
+	hold.release = true;
+	pthread_cond_broadcast(&hold.cv);
+	pthread_mutex_unlock(&hold.mu);
+	informer_stop(sub);
+	scheduler_stop(s);
+}
+
 static int group_setup(void **state)
 {
 	struct api_config cfg = {
@@ -314,6 +377,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
 		cmocka_unit_test(test_concurrent_bindings_of_a_pod_have_one_winner),
+		cmocka_unit_test(test_new_pods_are_bound_while_the_shared_informer_is_behind),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

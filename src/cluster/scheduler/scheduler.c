@@ -6,6 +6,13 @@
  * chosen pod at once, and a small pool of binder threads writes bindings, Scheduled and
  * FailedScheduling events and the PodScheduled condition, so the loop never waits on
  * the API server. Started by `skiff server` through scheduler_start().
+ *
+ * Pods come from two informers: the one on all pods that every control loop of the
+ * process shares (what is bound where), and one of the scheduler's own on pods without a
+ * node, so that a new pod is seen at once and not after the changes of every running pod
+ * the shared one still has to hand to the other controllers. Each version is applied
+ * once, the newer by resourceVersion winning whichever informer brings it; a pod stays
+ * assumed on its node from the decision until an informer shows it bound.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +37,8 @@
 #define UNSCHED_MAX_MS  (5 * 60 * 1000)
 #define SYNC_TIMEOUT_MS 60000
 #define FLUSH_EVERY_MS  30000
+/* the scheduler's own informer: pods without a node */
+#define PENDING_PATH "/api/v1/pods?fieldSelector=spec.nodeName%3D"
 
 enum qstate {
 	Q_NONE,     /* bound, not ours, or between queues */
@@ -49,6 +58,7 @@ struct qpod {
 	int64_t backoff_until, unsched_since;
 	bool pod_sensitive;
 	bool assumed;    /* accounted on the node its binding targets */
+	long long rv;    /* resourceVersion of the version applied */
 	bool cond_false; /* has PodScheduled=False */
 	char *cond_msg;  /* ... with this message */
 };
@@ -70,7 +80,7 @@ struct job {
 
 struct scheduler {
 	struct kc *c;
-	struct informer *pods_inf, *nodes_inf;
+	struct informer *pods_inf, *nodes_inf, *pending_inf;
 
 	pthread_mutex_t lock; /* everything below up to the jobs */
 	pthread_cond_t cond;
@@ -286,12 +296,13 @@ static void bind_done(struct scheduler *s, const struct job *j, bool ok)
 	e = smap_find(&s->pods, j->key);
 	q = e ? e->v.p : NULL;
 	if (q && strcmp(q->p->uid, j->uid) == 0 && q->assumed) {
-		q->assumed = false;
 		if (q->state == Q_INFLIGHT)
 			q->state = Q_NONE;
 		if (ok) {
+			/* assumed until an informer shows the pod on its node */
 			q->attempts = 0;
 		} else if (!q->p->node_name) {
+			q->assumed = false;
 			/* forget the assumption; the informer tells if someone else bound it */
 			sched_cache_remove_pod(s->cache, q->p);
 			q->attempts++;
@@ -465,10 +476,20 @@ static void account(struct scheduler *s, struct qpod *q, struct sched_pod *np, b
 		move_all(s, false);
 }
 
+static long long rv_of(const json_t *obj)
+{
+	const char *rv = json_string_value(
+		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+
+	return rv ? strtoll(rv, NULL, 10) : 0;
+}
+
+/* A version of a pod from either informer: applied unless one as new was already. */
 static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 {
-	struct sched_pod *np = sched_pod_parse(obj);
 	cleanup_free char *key = kc_key(obj);
+	long long rv = rv_of(obj);
+	struct sched_pod *np;
 	struct smap_ent *e;
 	struct qpod *q;
 	bool added;
@@ -476,6 +497,12 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 	pthread_mutex_lock(&s->lock);
 	e = smap_find(&s->pods, key);
 	q = e ? e->v.p : NULL;
+	if (q && rv && rv <= q->rv) {
+		/* the other informer brought this version, or a later one, already */
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	np = sched_pod_parse(obj);
 	if (q && strcmp(q->p->uid, np->uid) != 0) {
 		/* deleted and created again under the same name between two events */
 		forget_pod(s, q);
@@ -487,6 +514,7 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 		smap_add(&s->pods, key)->v.p = q;
 		old = NULL;
 	}
+	q->rv = rv;
 	read_condition(q, obj);
 	account(s, q, np, &added);
 	if (added && sched_pod_has_affinity(np))
@@ -532,12 +560,39 @@ static void pod_del(void *arg, json_t *obj)
 {
 	struct scheduler *s = arg;
 	cleanup_free char *key = kc_key(obj);
+	const char *uid =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
 	struct smap_ent *e;
 
 	pthread_mutex_lock(&s->lock);
 	e = smap_find(&s->pods, key);
-	if (e)
+	/* not a pod of the same name the other informer brought since */
+	if (e && (!uid || strcmp(((struct qpod *)e->v.p)->p->uid, uid) == 0))
 		forget_pod(s, e->v.p);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A pod left the scheduler's own informer: it was bound, or deleted. Bound by this
+ * scheduler (assumed) or known bound, it stays; otherwise it leaves the queues, and is
+ * forgotten when it was never on a node (the shared informer brings it back if another
+ * scheduler bound it, or its deletion otherwise).
+ */
+static void pending_gone(void *arg, json_t *obj)
+{
+	struct scheduler *s = arg;
+	cleanup_free char *key = kc_key(obj);
+	const char *uid =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
+	struct smap_ent *e;
+	struct qpod *q;
+
+	pthread_mutex_lock(&s->lock);
+	e = smap_find(&s->pods, key);
+	q = e ? e->v.p : NULL;
+	if (q && uid && strcmp(q->p->uid, uid) == 0 && !q->assumed && !q->p->node_name &&
+	    q->state != Q_INFLIGHT)
+		forget_pod(s, q);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -609,7 +664,8 @@ static void *loop_main(void *arg)
 
 	/* decide only on a complete view of nodes and bound pods */
 	if (!informer_wait_synced(s->nodes_inf, SYNC_TIMEOUT_MS) ||
-	    !informer_wait_synced(s->pods_inf, SYNC_TIMEOUT_MS))
+	    !informer_wait_synced(s->pods_inf, SYNC_TIMEOUT_MS) ||
+	    !informer_wait_synced(s->pending_inf, SYNC_TIMEOUT_MS))
 		log_warn("scheduler: informers not synced after %d s, scheduling anyway",
 			 SYNC_TIMEOUT_MS / 1000);
 	pthread_mutex_lock(&s->lock);
@@ -657,6 +713,7 @@ static void scheduler_free(struct scheduler *s)
 {
 	struct job *j;
 
+	informer_stop(s->pending_inf);
 	informer_stop(s->pods_inf);
 	informer_stop(s->nodes_inf);
 	while ((j = s->jhead)) {
@@ -683,6 +740,11 @@ int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 {
 	static const struct informer_handlers pod_h = {
 		.add = pod_add, .update = pod_update, .del = pod_del, .arg = NULL, .compact = true};
+	static const struct informer_handlers pending_h = {.add = pod_add,
+							   .update = pod_update,
+							   .del = pending_gone,
+							   .arg = NULL,
+							   .compact = true};
 	static const struct informer_handlers node_h = {
 		.add = node_put, .update = node_update, .del = node_del, .arg = NULL};
 	struct informer_handlers h;
@@ -709,6 +771,11 @@ int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 		h.arg = s;
 		/* the pods informer every control loop shares; pod_add/update skip the ended */
 		r = informer_start(c, "/api/v1/pods", &h, &s->pods_inf, err);
+	}
+	if (r >= 0) {
+		h = pending_h;
+		h.arg = s;
+		r = informer_start(c, PENDING_PATH, &h, &s->pending_inf, err);
 	}
 	if (r < 0) {
 		scheduler_free(s);
@@ -745,9 +812,10 @@ void scheduler_stop(struct scheduler *s)
 	if (!s)
 		return;
 	/* informers first: their handlers take the lock the loop holds */
+	informer_stop(s->pending_inf);
 	informer_stop(s->pods_inf);
 	informer_stop(s->nodes_inf);
-	s->pods_inf = s->nodes_inf = NULL;
+	s->pending_inf = s->pods_inf = s->nodes_inf = NULL;
 	pthread_mutex_lock(&s->lock);
 	s->stop = true;
 	pthread_cond_broadcast(&s->cond);
