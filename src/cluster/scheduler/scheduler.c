@@ -556,19 +556,30 @@ static void pod_update(void *arg, json_t *old, json_t *obj)
 	on_pod(arg, terminated(old) ? NULL : old, obj);
 }
 
-static void pod_del(void *arg, json_t *obj)
+/*
+ * The pod of @obj's name (locked), unless it has another uid: not a pod of the same name
+ * the other informer brought since.
+ */
+static struct qpod *find_same(struct scheduler *s, const json_t *obj)
 {
-	struct scheduler *s = arg;
 	cleanup_free char *key = kc_key(obj);
 	const char *uid =
 		json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
-	struct smap_ent *e;
+	struct smap_ent *e = smap_find(&s->pods, key);
+	struct qpod *q = e ? e->v.p : NULL;
+
+	return q && (!uid || strcmp(q->p->uid, uid) == 0) ? q : NULL;
+}
+
+static void pod_del(void *arg, json_t *obj)
+{
+	struct scheduler *s = arg;
+	struct qpod *q;
 
 	pthread_mutex_lock(&s->lock);
-	e = smap_find(&s->pods, key);
-	/* not a pod of the same name the other informer brought since */
-	if (e && (!uid || strcmp(((struct qpod *)e->v.p)->p->uid, uid) == 0))
-		forget_pod(s, e->v.p);
+	q = find_same(s, obj);
+	if (q)
+		forget_pod(s, q);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -581,17 +592,11 @@ static void pod_del(void *arg, json_t *obj)
 static void pending_gone(void *arg, json_t *obj)
 {
 	struct scheduler *s = arg;
-	cleanup_free char *key = kc_key(obj);
-	const char *uid =
-		json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
-	struct smap_ent *e;
 	struct qpod *q;
 
 	pthread_mutex_lock(&s->lock);
-	e = smap_find(&s->pods, key);
-	q = e ? e->v.p : NULL;
-	if (q && uid && strcmp(q->p->uid, uid) == 0 && !q->assumed && !q->p->node_name &&
-	    q->state != Q_INFLIGHT)
+	q = find_same(s, obj);
+	if (q && !q->assumed && !q->p->node_name && q->state != Q_INFLIGHT)
 		forget_pod(s, q);
 	pthread_mutex_unlock(&s->lock);
 }
