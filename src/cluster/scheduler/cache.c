@@ -641,14 +641,18 @@ static bool score_spread_default(struct sched_cache *c, const struct sched_pod *
 	const struct sched_owner *o = NULL;
 	struct smap zones = {0}, domains = {0};
 	struct smap_ent *e;
-	double w_host, w_zone;
+	double w_host, w_zone = 0;
+	bool zoned = false;
 	size_t i;
 
 	if (!p->owner)
 		return false;
 	if ((e = smap_find(&c->owners, p->owner)))
 		o = e->v.p;
-	for (i = 0; o && i < o->nodes.cap; i++) {
+	for (i = 0; i < n && !zoned; i++)
+		zoned = c->nodes[feasible[i]]->zone != NULL;
+	/* the zone part counts only for zoned nodes: without one, no zone is counted */
+	for (i = 0; zoned && o && i < o->nodes.cap; i++) {
 		const struct sched_node *node;
 
 		if (o->nodes.keys[i] < 0)
@@ -657,13 +661,14 @@ static bool score_spread_default(struct sched_cache *c, const struct sched_pod *
 		if (node->present && node->zone)
 			smap_add(&zones, node->zone)->v.i += o->nodes.vals[i];
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; zoned && i < n; i++) {
 		const char *z = c->nodes[feasible[i]]->zone;
 
 		smap_add(&domains, z ? z : "");
 	}
 	w_host = sched_spread_weight(n);
-	w_zone = sched_spread_weight(domains.n);
+	if (zoned)
+		w_zone = sched_spread_weight(domains.n);
 	for (i = 0; i < n; i++) {
 		const struct sched_node *node = c->nodes[feasible[i]];
 		double score = 0;
