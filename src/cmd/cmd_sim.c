@@ -423,12 +423,16 @@ static int sim_load(int argc, char **argv)
 		fprintf(stderr, "skiff sim load: --image is empty\n");
 		return 2;
 	}
+	if (latency_pods < 0) {
+		fprintf(stderr, "skiff sim load: --latency-pods %d: expected a count >= 0\n",
+			latency_pods);
+		return 2;
+	}
 	qps = strtod(latency_qps, &end);
-	if (latency_pods < 0 || *end || end == latency_qps || !(qps > 0 && qps <= 10000)) {
+	if (*end || end == latency_qps || !(qps > 0 && qps <= 10000)) {
 		fprintf(stderr,
-			"skiff sim load: --latency-pods takes a count >= 0 and --latency-qps a "
-			"rate "
-			"in (0, 10000], not '%s'\n",
+			"skiff sim load: --latency-qps '%s': expected a rate in (0, 10000] per "
+			"second\n",
 			latency_qps);
 		return 2;
 	}

@@ -325,4 +325,10 @@ def test_sim_load_refuses_a_bad_latency_rate(server):
          "--latency-pods", "3", "--latency-qps", "fast"],
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
-    assert "--latency-qps a rate in (0, 10000], not 'fast'" in proc.stderr
+    assert "--latency-qps 'fast': expected a rate in (0, 10000] per second" in proc.stderr
+    proc = subprocess.run(
+        [str(SKIFF), "sim", "load", "--server", server.url, "--token", "x", "--pods", "1",
+         "--latency-pods", "-2"],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "--latency-pods -2: expected a count >= 0" in proc.stderr

@@ -651,24 +651,25 @@ static bool score_spread_default(struct sched_cache *c, const struct sched_pod *
 		o = e->v.p;
 	for (i = 0; i < n && !zoned; i++)
 		zoned = c->nodes[feasible[i]]->zone != NULL;
-	/* the zone part counts only for zoned nodes: without one, no zone is counted */
-	for (i = 0; zoned && o && i < o->nodes.cap; i++) {
-		const struct sched_node *node;
+	/* only zoned nodes score the zone part: without one, no zone is counted */
+	if (zoned) {
+		for (i = 0; o && i < o->nodes.cap; i++) {
+			const struct sched_node *node;
 
-		if (o->nodes.keys[i] < 0)
-			continue;
-		node = c->nodes[o->nodes.keys[i]];
-		if (node->present && node->zone)
-			smap_add(&zones, node->zone)->v.i += o->nodes.vals[i];
-	}
-	for (i = 0; zoned && i < n; i++) {
-		const char *z = c->nodes[feasible[i]]->zone;
+			if (o->nodes.keys[i] < 0)
+				continue;
+			node = c->nodes[o->nodes.keys[i]];
+			if (node->present && node->zone)
+				smap_add(&zones, node->zone)->v.i += o->nodes.vals[i];
+		}
+		for (i = 0; i < n; i++) {
+			const char *z = c->nodes[feasible[i]]->zone;
 
-		smap_add(&domains, z ? z : "");
+			smap_add(&domains, z ? z : "");
+		}
+		w_zone = sched_spread_weight(domains.n);
 	}
 	w_host = sched_spread_weight(n);
-	if (zoned)
-		w_zone = sched_spread_weight(domains.n);
 	for (i = 0; i < n; i++) {
 		const struct sched_node *node = c->nodes[feasible[i]];
 		double score = 0;

@@ -596,7 +596,8 @@ static void pending_gone(void *arg, json_t *obj)
 
 	pthread_mutex_lock(&s->lock);
 	q = find_same(s, obj);
-	if (q && !q->assumed && !q->p->node_name && q->state != Q_INFLIGHT)
+	/* a pod in flight is assumed */
+	if (q && !q->assumed && !q->p->node_name)
 		forget_pod(s, q);
 	pthread_mutex_unlock(&s->lock);
 }
