@@ -699,6 +699,20 @@ static void *pump(void *arg)
 	return NULL;
 }
 
+struct drainer {
+	struct spdy_stream *st;
+	char *buf;
+	size_t cap, got;
+};
+
+static void *drain(void *arg)
+{
+	struct drainer *d = arg;
+
+	d->got = read_to_end(d->st, d->buf, d->cap);
+	return NULL;
+}
+
 static void test_pf_serves_concurrent_requests_on_one_session(void **state)
 {
 	struct harness *h = harness_start(*(bool *)*state, 0);
@@ -711,12 +725,16 @@ static void test_pf_serves_concurrent_requests_on_one_session(void **state)
 	size_t cap = 400000;
 	cleanup_free char *b1 = xmalloc(cap);
 	cleanup_free char *b2 = xmalloc(cap);
-	pthread_t t1, t2;
+	struct drainer r2 = {d2, b2, cap, 0};
+	pthread_t t1, t2, t3;
 
 	assert_int_equal(pthread_create(&t1, NULL, pump, &p1), 0);
 	assert_int_equal(pthread_create(&t2, NULL, pump, &p2), 0);
+	/* both read at once, as kubectl does: a stream nobody reads holds up the others */
+	assert_int_equal(pthread_create(&t3, NULL, drain, &r2), 0);
 	assert_int_equal(read_to_end(d1, b1, cap), p1.len + 3);
-	assert_int_equal(read_to_end(d2, b2, cap), p2.len + 3);
+	pthread_join(t3, NULL);
+	assert_int_equal(r2.got, p2.len + 3);
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);
 	for (size_t i = 0; i < p1.len; i++)
@@ -885,6 +903,206 @@ static void read_bytes(int fd, uint8_t *buf, size_t len)
 	}
 }
 
+/* ---- two sessions pumping data both ways ---- */
+
+#define PUMP_BYTES (4u << 20)
+
+struct duplex_end {
+	int fd;
+	bool server;
+	struct spdy_session *s;
+	pthread_t serve;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct spdy_stream *accepted; /* server: the stream the peer opened */
+};
+
+static ssize_t duplex_read(void *arg, void *buf, size_t cap)
+{
+	struct duplex_end *e = arg;
+	ssize_t n;
+
+	do
+		n = read(e->fd, buf, cap);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static int duplex_write(void *arg, const void *buf, size_t len)
+{
+	struct duplex_end *e = arg;
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t w = send(e->fd, p, len, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= w;
+	}
+	return 0;
+}
+
+static void duplex_shutdown(void *arg)
+{
+	shutdown(((struct duplex_end *)arg)->fd, SHUT_RDWR);
+}
+
+static int duplex_accept(void *arg, struct spdy_stream *st, const struct spdy_headers *h)
+{
+	struct duplex_end *e = arg;
+
+	(void)h;
+	pthread_mutex_lock(&e->lock);
+	e->accepted = spdy_stream_ref(st);
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static void *duplex_serve(void *arg)
+{
+	struct duplex_end *e = arg;
+	struct err err = ERR_INIT;
+
+	spdy_session_serve(e->s, e->server ? duplex_accept : NULL, e, &err);
+	err_clear(&err);
+	return NULL;
+}
+
+struct duplex_io {
+	struct spdy_stream *st;
+	char seed;
+	size_t done;
+	bool failed;
+	pthread_t t;
+};
+
+static void *duplex_send(void *arg)
+{
+	struct duplex_io *io = arg;
+	struct err err = ERR_INIT;
+	char buf[16384];
+
+	while (io->done < PUMP_BYTES) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = io->seed + (io->done + i) % 29;
+		if (spdy_stream_write(io->st, buf, sizeof(buf), &err) < 0) {
+			io->failed = true;
+			break;
+		}
+		io->done += sizeof(buf);
+	}
+	err_clear(&err);
+	return NULL;
+}
+
+static void *duplex_recv(void *arg)
+{
+	struct duplex_io *io = arg;
+	struct err err = ERR_INIT;
+	char buf[16384];
+
+	while (io->done < PUMP_BYTES) {
+		struct pollfd p = {.fd = spdy_stream_fd(io->st), .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, WAIT_MS) != 1)
+			break; /* stalled: the test reports how far it got */
+		n = spdy_stream_read(io->st, buf, sizeof(buf), &err);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != (char)(io->seed + (io->done + i) % 29))
+				io->failed = true;
+		io->done += n;
+	}
+	err_clear(&err);
+	return NULL;
+}
+
+static void duplex_start(struct duplex_end *e, int fd, bool server)
+{
+	struct spdy_transport t = {duplex_read, duplex_write, duplex_shutdown, e};
+	struct err err = ERR_INIT;
+	int small = 4096;
+
+	e->fd = fd;
+	e->server = server;
+	/* small socket buffers fill at once, so writers block inside their frames */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	assert_int_equal(spdy_session_new(&t, server, &e->s, &err), 0);
+	assert_int_equal(pthread_create(&e->serve, NULL, duplex_serve, e), 0);
+}
+
+static void duplex_stop(struct duplex_end *e)
+{
+	shutdown(e->fd, SHUT_RDWR);
+	pthread_join(e->serve, NULL);
+	spdy_stream_unref(e->accepted);
+	spdy_session_free(e->s);
+	pthread_mutex_destroy(&e->lock);
+	pthread_cond_destroy(&e->cond);
+	close(e->fd);
+}
+
+/*
+ * Both ends write a stream full while reading the other's: each reader acknowledges
+ * what it read with window updates while its own writer is blocked on a full socket.
+ */
+static void test_spdy_sessions_pump_both_ways_at_once(void **state)
+{
+	struct duplex_end a = {0}, b = {0};
+	struct duplex_io io[4] = {{.seed = 'a'}, {.seed = 'A'}, {.seed = 'a'}, {.seed = 'A'}};
+	struct spdy_headers hd = {NULL, 0};
+	struct spdy_stream *st = NULL;
+	struct err err = ERR_INIT;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	duplex_start(&a, sv[0], false);
+	duplex_start(&b, sv[1], true);
+	spdy_headers_add(&hd, "streamtype", "data");
+	assert_int_equal(spdy_session_open(a.s, &hd, false, &st, &err), 0);
+	spdy_headers_done(&hd);
+	if (spdy_stream_wait_reply(st, WAIT_MS, &err) < 0)
+		fail_msg("%s", err.msg);
+	pthread_mutex_lock(&b.lock);
+	while (!b.accepted)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	/* a sends 'a'..., b sends 'A'...; each reads what the other sends */
+	io[0].st = io[3].st = st;
+	io[1].st = io[2].st = b.accepted;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(
+			pthread_create(&io[i].t, NULL, i < 2 ? duplex_send : duplex_recv, &io[i]),
+			0);
+	pthread_join(io[2].t, NULL);
+	pthread_join(io[3].t, NULL);
+	/* a stalled pump leaves writers blocked: ending the connection frees them */
+	if (io[2].done < PUMP_BYTES || io[3].done < PUMP_BYTES) {
+		shutdown(sv[0], SHUT_RDWR);
+		shutdown(sv[1], SHUT_RDWR);
+	}
+	pthread_join(io[0].t, NULL);
+	pthread_join(io[1].t, NULL);
+	spdy_stream_unref(st);
+	duplex_stop(&a);
+	duplex_stop(&b);
+	if (io[2].done < PUMP_BYTES || io[3].done < PUMP_BYTES)
+		fail_msg("stalled: server read %zu and client read %zu of %u bytes", io[2].done,
+			 io[3].done, PUMP_BYTES);
+	assert_false(io[0].failed || io[1].failed || io[2].failed || io[3].failed);
+}
+
 static void test_pf_echoes_raw_pings_and_goes_away_on_garbage(void **state)
 {
 	static const uint8_t ping[] = {0x80, 0x03, 0x00, 0x06, 0, 0, 0, 4, 0, 0, 0, 0x2b};
@@ -934,6 +1152,7 @@ int main(void)
 		cmocka_unit_test(test_spdy_decode_rejects_malformed_frames),
 		cmocka_unit_test(test_spdy_decode_passes_over_unknown_control_frames),
 		cmocka_unit_test(test_pf_echoes_raw_pings_and_goes_away_on_garbage),
+		cmocka_unit_test(test_spdy_sessions_pump_both_ways_at_once),
 #define BOTH(t) cmocka_unit_test_prestate(t, &plain), cmocka_unit_test_prestate(t, &tunnel)
 		BOTH(test_pf_echoes_and_half_closes_both_ways),
 		BOTH(test_pf_serves_concurrent_requests_on_one_session),

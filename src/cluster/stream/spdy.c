@@ -32,6 +32,10 @@
 #define SPDY_DATA_CHUNK (64u << 10)
 /* received bytes are acknowledged in batches of half the default 64 KiB window */
 #define SPDY_WINDOW_ACK (32u << 10)
+/* frames of the reading thread waiting for the sender; PINGs and RSTs beyond are dropped */
+#define SPDY_MAX_PENDING 4096u
+/* how long the end of a session waits for queued frames to go out */
+#define SPDY_DRAIN_MS 1000
 
 /*
  * The SPDY/3 dictionary (draft 3, section 2.6.10.1): length-prefixed words, then a run of
@@ -615,6 +619,19 @@ struct spdy_stream {
 	uint32_t rst_status;
 };
 
+/*
+ * A frame the reading thread sends on its own behalf, handed to the session's sender
+ * thread: the reader never waits for the write lock, which a writer may hold while blocked
+ * on a peer that is itself waiting for us to read (two sessions pumping data both ways
+ * would otherwise deadlock, each reader queued behind its own writer).
+ */
+struct spdy_pending {
+	uint16_t type; /* SYN_REPLY, RST_STREAM, PING, WINDOW_UPDATE or GOAWAY */
+	uint32_t stream_id;
+	uint32_t value;         /* status, ping id or delta */
+	struct spdy_stream *st; /* SYN_REPLY: a reference, marked replied once sent */
+};
+
 struct spdy_session {
 	struct spdy_transport t;
 	bool server;
@@ -634,6 +651,11 @@ struct spdy_session {
 	uint32_t ping_seen;
 	bool ended;
 	size_t unacked; /* reading thread only */
+	/* the sender thread's queue, under lock */
+	pthread_cond_t pending_cond;
+	struct spdy_pending *pending;
+	size_t n_pending, cap_pending;
+	bool sender_stop, sender_done;
 };
 
 int spdy_session_new(const struct spdy_transport *t, bool server, struct spdy_session **ret,
@@ -658,6 +680,7 @@ int spdy_session_new(const struct spdy_transport *t, bool server, struct spdy_se
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->pending_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	*ret = s;
 	return 0;
@@ -696,6 +719,8 @@ void spdy_session_free(struct spdy_session *s)
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->pending_cond);
+	free(s->pending);
 	free(s);
 }
 
@@ -799,21 +824,118 @@ static int session_send(struct spdy_session *s, const struct spdy_frame *f, stru
 	return r;
 }
 
-/* For frames the reading thread sends on its own behalf: failures end the session anyway */
-static void session_send_quiet(struct spdy_session *s, const struct spdy_frame *f)
+/*
+ * Queues a frame of the reading thread for the sender. Window updates of one stream add
+ * up while they wait; a SYN_REPLY takes a reference on @st.
+ */
+static void pending_push(struct spdy_session *s, uint16_t type, uint32_t stream_id, uint32_t value,
+			 struct spdy_stream *st)
 {
-	struct err err = ERR_INIT;
+	struct spdy_pending *p;
 
-	if (session_send(s, f, &err) < 0)
-		log_debug("%s", err.msg);
-	err_clear(&err);
+	pthread_mutex_lock(&s->lock);
+	if (type == SPDY_WINDOW_UPDATE) {
+		for (size_t i = 0; i < s->n_pending; i++) {
+			p = &s->pending[i];
+			if (p->type == SPDY_WINDOW_UPDATE && p->stream_id == stream_id &&
+			    p->value <= 0x7fffffffu - value) {
+				p->value += value;
+				pthread_mutex_unlock(&s->lock);
+				return;
+			}
+		}
+	}
+	if (s->n_pending >= SPDY_MAX_PENDING && (type == SPDY_PING || type == SPDY_RST_STREAM)) {
+		pthread_mutex_unlock(&s->lock);
+		log_debug("SPDY peer is not reading: dropping a %s frame", type_name(type));
+		return;
+	}
+	if (s->n_pending == s->cap_pending) {
+		s->cap_pending = s->cap_pending ? 2 * s->cap_pending : 16;
+		s->pending = xrealloc(s->pending, s->cap_pending * sizeof(*s->pending));
+	}
+	s->pending[s->n_pending++] = (struct spdy_pending){
+		.type = type,
+		.stream_id = stream_id,
+		.value = value,
+		.st = st ? spdy_stream_ref(st) : NULL,
+	};
+	pthread_cond_signal(&s->pending_cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void send_rst(struct spdy_session *s, uint32_t id, uint32_t status)
 {
-	struct spdy_frame f = {.type = SPDY_RST_STREAM, .stream_id = id, .status = status};
+	pending_push(s, SPDY_RST_STREAM, id, status, NULL);
+}
 
-	session_send_quiet(s, &f);
+static void send_pending(struct spdy_session *s, struct spdy_pending *p)
+{
+	struct spdy_frame f = {.type = p->type, .stream_id = p->stream_id};
+	struct err err = ERR_INIT;
+	bool skip = false;
+	int r;
+
+	if (p->st) {
+		pthread_mutex_lock(&s->lock);
+		skip = p->st->reset; /* the user reset it meanwhile: the RST said it all */
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (skip) {
+		r = 0;
+	} else if (p->type == SPDY_GOAWAY) {
+		r = spdy_session_goaway(s, p->value, &err);
+	} else {
+		if (p->type == SPDY_PING)
+			f.ping_id = p->value;
+		else if (p->type == SPDY_WINDOW_UPDATE)
+			f.delta = p->value;
+		else
+			f.status = p->value;
+		r = session_send(s, &f, &err);
+	}
+	/* failures end the session anyway */
+	if (r < 0)
+		log_debug("%s", err.msg);
+	err_clear(&err);
+	if (p->st) {
+		pthread_mutex_lock(&s->lock);
+		p->st->replied = true;
+		stream_settle(s, p->st);
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		spdy_stream_unref(p->st);
+	}
+}
+
+/* The sender thread: writes what the reader queued, in order, until told to stop. */
+static void *sender_main(void *arg)
+{
+	struct spdy_session *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct spdy_pending *batch;
+		size_t n;
+
+		while (s->n_pending == 0 && !s->sender_stop)
+			pthread_cond_wait(&s->pending_cond, &s->lock);
+		if (s->n_pending == 0)
+			break;
+		batch = s->pending;
+		n = s->n_pending;
+		s->pending = NULL;
+		s->n_pending = s->cap_pending = 0;
+		pthread_mutex_unlock(&s->lock);
+		for (size_t i = 0; i < n; i++)
+			send_pending(s, &batch[i]);
+		free(batch);
+		pthread_mutex_lock(&s->lock);
+	}
+	s->sender_done = true;
+	pthread_cond_broadcast(&s->pending_cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 int spdy_session_goaway(struct spdy_session *s, enum spdy_goaway_status status, struct err *err)
@@ -1114,23 +1236,17 @@ static bool is_peer_id(struct spdy_session *s, uint32_t id)
 
 static void ack_data(struct spdy_session *s, struct spdy_stream *st, size_t n, bool fin)
 {
-	struct spdy_frame f = {.type = SPDY_WINDOW_UPDATE};
-
 	if (st && !fin) {
 		st->unacked += n;
 		if (st->unacked >= SPDY_WINDOW_ACK) {
-			f.stream_id = st->id;
-			f.delta = st->unacked;
+			pending_push(s, SPDY_WINDOW_UPDATE, st->id, st->unacked, NULL);
 			st->unacked = 0;
-			session_send_quiet(s, &f);
 		}
 	}
 	s->unacked += n;
 	if (s->unacked >= SPDY_WINDOW_ACK) {
-		f.stream_id = 0;
-		f.delta = s->unacked;
+		pending_push(s, SPDY_WINDOW_UPDATE, 0, s->unacked, NULL);
 		s->unacked = 0;
-		session_send_quiet(s, &f);
 	}
 }
 
@@ -1213,7 +1329,6 @@ static int handle_data(struct spdy_session *s, const uint8_t *hdr, uint8_t *buf,
 static int handle_syn_stream(struct spdy_session *s, struct spdy_frame *f, spdy_stream_fn on_stream,
 			     void *arg, struct err *err)
 {
-	struct spdy_frame reply = {.type = SPDY_SYN_REPLY, .stream_id = f->stream_id};
 	struct spdy_stream *st = NULL;
 	struct err serr = ERR_INIT;
 	bool full;
@@ -1249,24 +1364,22 @@ static int handle_syn_stream(struct spdy_session *s, struct spdy_frame *f, spdy_
 	pthread_mutex_unlock(&s->lock);
 
 	r = on_stream(arg, st, &st->headers);
+	pthread_mutex_lock(&s->lock);
 	if (r < 0) {
-		spdy_stream_reset(st, SPDY_REFUSED_STREAM, &serr);
+		st->reset = true;
+		stream_end_input(st);
+		stream_unlist(s, st);
 	} else if (f->flags & SPDY_FLAG_UNIDIRECTIONAL) {
-		pthread_mutex_lock(&s->lock);
 		st->replied = st->local_closed = true;
 		stream_settle(s, st);
-		pthread_mutex_unlock(&s->lock);
-	} else {
-		session_send(s, &reply, &serr);
-		pthread_mutex_lock(&s->lock);
-		st->replied = true;
-		stream_settle(s, st);
-		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_cond_broadcast(&s->cond);
-	if (serr.msg)
-		log_debug("%s", serr.msg);
-	err_clear(&serr);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		send_rst(s, f->stream_id, SPDY_REFUSED_STREAM);
+	else if (!(f->flags & SPDY_FLAG_UNIDIRECTIONAL))
+		/* the stream becomes writable once its reply is on the wire */
+		pending_push(s, SPDY_SYN_REPLY, f->stream_id, 0, st);
 	spdy_stream_unref(st);
 	return 0;
 }
@@ -1331,7 +1444,7 @@ static int handle_control(struct spdy_session *s, const uint8_t *hdr, spdy_strea
 		break;
 	case SPDY_PING:
 		if (is_peer_id(s, f.ping_id)) {
-			session_send_quiet(s, &f);
+			pending_push(s, SPDY_PING, 0, f.ping_id, NULL);
 		} else {
 			pthread_mutex_lock(&s->lock);
 			if (f.ping_id > s->ping_seen)
@@ -1374,9 +1487,16 @@ static void session_end(struct spdy_session *s)
 int spdy_session_serve(struct spdy_session *s, spdy_stream_fn on_stream, void *arg, struct err *err)
 {
 	cleanup_free uint8_t *buf = xmalloc(SPDY_DATA_CHUNK);
+	struct timespec deadline;
+	pthread_t sender;
 	uint8_t hdr[8];
 	int r;
 
+	r = pthread_create(&sender, NULL, sender_main, s);
+	if (r != 0) {
+		session_end(s);
+		return err_errno(err, r, "start the sender of a SPDY session");
+	}
 	for (;;) {
 		r = read_full(s, hdr, sizeof(hdr), true, err);
 		if (r <= 0)
@@ -1388,12 +1508,18 @@ int spdy_session_serve(struct spdy_session *s, spdy_stream_fn on_stream, void *a
 		if (r <= 0)
 			break;
 	}
-	if (r < 0 && err->code == EPROTO) {
-		struct err gerr = ERR_INIT;
-
-		spdy_session_goaway(s, SPDY_GOAWAY_PROTOCOL_ERROR, &gerr);
-		err_clear(&gerr);
-	}
+	if (r < 0 && err->code == EPROTO)
+		pending_push(s, SPDY_GOAWAY, 0, SPDY_GOAWAY_PROTOCOL_ERROR, NULL);
+	/* what the reader queued goes out, unless the peer stopped reading */
+	deadline_in(&deadline, SPDY_DRAIN_MS);
+	pthread_mutex_lock(&s->lock);
+	s->sender_stop = true;
+	pthread_cond_signal(&s->pending_cond);
+	while (!s->sender_done &&
+	       pthread_cond_timedwait(&s->pending_cond, &s->lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->lock);
 	session_end(s);
+	pthread_join(sender, NULL);
 	return r < 0 ? -err->code : 0;
 }

@@ -178,6 +178,8 @@ int spdy_session_new(const struct spdy_transport *t, bool server, struct spdy_se
  * PROTOCOL_ERROR), or the transport's -errno. It answers PINGs, replies to accepted
  * streams and acknowledges received data with WINDOW_UPDATEs; the peer's windows are not
  * enforced on sending, as kubectl's spdystream neither sends updates nor enforces them.
+ * These frames go out through a sender thread, so reading never waits behind a writer
+ * blocked on a peer that is waiting for us to read.
  * On return the session is over: every stream reads end of stream, writes fail with
  * EPIPE and the transport's shutdown has been called.
  */
