@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/jx.h"
 
 int jx_parse(const char *text, size_t len, const char *what, json_t **ret, struct err *err)
@@ -17,14 +18,14 @@ int jx_parse(const char *text, size_t len, const char *what, json_t **ret, struc
 	json_error_t je;
 	json_t *j;
 
-	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	j = jload_b(text, len, JSON_REJECT_DUPLICATES, &je);
 	/*
 	 * jansson keeps integers as int64: a document with a larger one (an rlimit of
 	 * 2^64-1 means unlimited) is read again with every number as a double, which the
 	 * getters below accept when it is whole.
 	 */
 	if (!j && strstr(je.text, "too big integer"))
-		j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
+		j = jload_b(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
 	if (!j)
 		return err_set(err, EINVAL, "%s: invalid JSON at line %d column %d: %s", what,
 			       je.line, je.column, je.text);

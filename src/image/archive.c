@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "image/internal.h"
 #include "image/libs.h"
@@ -475,7 +476,7 @@ static int split_words(const char *s, const char *change, char ***ret, struct er
 /* CMD and ENTRYPOINT: a JSON array of strings, else the shell form. */
 static json_t *command_json(const char *args)
 {
-	json_t *j = json_loads(args, JSON_REJECT_DUPLICATES, NULL);
+	json_t *j = jload_s(args, JSON_REJECT_DUPLICATES, NULL);
 	size_t i;
 	json_t *v;
 
@@ -1315,7 +1316,7 @@ static const char *oci_layer_type(const char *mt)
 /* A Docker schema 2 manifest as an OCI manifest of the same config and layers. */
 static char *docker_to_oci(const char *text, size_t len)
 {
-	cleanup_json json_t *doc = json_loadb(text, len, 0, NULL);
+	cleanup_json json_t *doc = jload_b(text, len, 0, NULL);
 	json_t *layers = json_object_get(doc, "layers"), *v;
 	size_t i;
 
@@ -1416,7 +1417,7 @@ static int oci_plan_index(struct img_store *s, struct oci_save *p, const char *d
 			return err_wrap(err, "index '%s'", digest);
 		return oci_plan_manifest(s, p, d->digest, ret, err);
 	}
-	doc = json_loadb(text, len, 0, NULL);
+	doc = jload_b(text, len, 0, NULL);
 	json_array_foreach (json_object_get(doc, "manifests"), i, v) {
 		struct desc cd;
 

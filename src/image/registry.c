@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "base/libcurl.h"
 #include "base/log.h"
@@ -430,7 +431,7 @@ static char *registry_messages(const struct xfer *x)
 
 	if (!x->body || x->len == 0)
 		return NULL;
-	doc = json_loadb(x->body, x->len, 0, NULL);
+	doc = jload_b(x->body, x->len, 0, NULL);
 	json_array_foreach (json_object_get(doc, "errors"), i, e) {
 		const char *m = json_string_value(json_object_get(e, "message"));
 		char *joined;
@@ -610,7 +611,7 @@ static int fetch_token(struct client *c, const struct img_challenge *ch, struct 
 			       "authenticate to '%s': token server '%s' answered %ld%s%s",
 			       c->domain, ch->realm, c->x.status, msg ? ": " : "", msg ? msg : "");
 	}
-	doc = json_loadb(c->x.body ? c->x.body : "", c->x.len, 0, NULL);
+	doc = jload_b(c->x.body ? c->x.body : "", c->x.len, 0, NULL);
 	token = json_string_value(json_object_get(doc, "token"));
 	if (!token || !*token)
 		token = json_string_value(json_object_get(doc, "access_token"));

@@ -21,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "image/internal.h"
 
@@ -590,7 +591,7 @@ int img_config_json(struct img_store *s, const struct img_image *image, json_t *
 		return err_wrap(err, "image '%s'", image->name);
 	r = img_blob_read(s, m->config.digest, &ctext, &clen, err);
 	if (r == 0) {
-		doc = json_loadb(ctext, clen, 0, NULL);
+		doc = jload_b(ctext, clen, 0, NULL);
 		if (!doc || !json_is_object(doc)) {
 			json_decref(doc);
 			r = err_set(err, EPROTO, "config '%s' is not a JSON object",

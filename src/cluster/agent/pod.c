@@ -31,6 +31,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "base/log.h"
 #include "cluster/agent/crilog.h"
 #include "cluster/agent/internal.h"
@@ -819,7 +820,7 @@ static char *pull_auth_file(struct agent *a, struct apod *p)
 			continue;
 		size_t len;
 		cleanup_free char *dec = b64_decode(enc, &len);
-		cleanup_json json_t *cfg = dec ? json_loadb(dec, len, 0, NULL) : NULL;
+		cleanup_json json_t *cfg = dec ? jload_b(dec, len, 0, NULL) : NULL;
 		json_t *map =
 			!strcmp(key, ".dockerconfigjson") ? json_object_get(cfg, "auths") : cfg;
 

@@ -28,6 +28,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "base/log.h"
 #include "cluster/agent/crilog.h"
@@ -180,7 +181,7 @@ static void close_stdin(struct shim *s)
 
 static void resize(struct shim *s, const char *data, size_t len)
 {
-	cleanup_json json_t *j = json_loadb(data, len, 0, NULL);
+	cleanup_json json_t *j = jload_b(data, len, 0, NULL);
 	struct winsize ws = {0};
 
 	if (!j || s->tty_fd < 0)

@@ -28,6 +28,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "cluster/agent/volumes.h"
 #include "cluster/api/quantity.h"
 
@@ -1020,7 +1021,7 @@ static bool jwt_times(const char *tok, int64_t *iat, int64_t *exp)
 	json = b64_decode(part, &len);
 	if (!json)
 		return false;
-	claims = json_loadb(json, len, 0, NULL);
+	claims = jload_b(json, len, 0, NULL);
 	if (!json_is_integer(json_object_get(claims, "iat")) ||
 	    !json_is_integer(json_object_get(claims, "exp")))
 		return false;

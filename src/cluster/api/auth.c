@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/b64.h"
 #include "base/cleanup.h"
+#include "base/jload.h"
 #include "cluster/api/auth.h"
 #include "cluster/api/http.h"
 #include "cluster/api/internal.h"
@@ -130,7 +131,7 @@ static int sa_authenticate(struct api *api, const char *tok, struct api_user *us
 
 		payload = b64_decode(p64, &n);
 	}
-	claims = payload ? json_loadb(payload, n, 0, NULL) : NULL;
+	claims = payload ? jload_b(payload, n, 0, NULL) : NULL;
 	if (!json_is_object(claims) ||
 	    json_integer_value(json_object_get(claims, "exp")) <= (json_int_t)time(NULL))
 		return -EACCES;

@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "base/log.h"
 #include "cluster/api/http.h"
@@ -251,7 +252,7 @@ struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64
 
 	if (!r)
 		return NULL;
-	doc = json_loadb(json, len, 0, &jerr);
+	doc = jload_b(json, len, 0, &jerr);
 	if (!json_is_object(doc)) {
 		log_error("store: %s: not a JSON object: %s", key, jerr.text);
 		return NULL;

@@ -21,6 +21,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/log.h"
 #include "cluster/api/proto.h"
 
@@ -830,7 +831,7 @@ static int decode_rawjson(const struct pmsg *m, const struct wire *raw, int dept
 
 	if (raw->len >= MAGIC_LEN && memcmp(raw->p, MAGIC, MAGIC_LEN) == 0)
 		return decode_envelope(raw->p, raw->len, depth + 1, ret, err);
-	v = json_loadb((const char *)raw->p, raw->len, JSON_DECODE_ANY, &jerr);
+	v = jload_b((const char *)raw->p, raw->len, JSON_DECODE_ANY, &jerr);
 	if (!v)
 		return bad_field(m, raw->num, "embedded bytes are not JSON", err);
 	*ret = v;

@@ -36,6 +36,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/jx.h"
 #include "base/log.h"
 #include "cluster/api/auth.h"
@@ -196,7 +197,7 @@ static const char *reason_of(unsigned code)
  */
 static void reply_agent_error(struct http_request *req, struct proxy *p)
 {
-	cleanup_json json_t *doc = json_loadb(p->body ? p->body : "", p->body_len, 0, NULL);
+	cleanup_json json_t *doc = jload_b(p->body ? p->body : "", p->body_len, 0, NULL);
 	cleanup_free char *msg = NULL;
 	size_t n = p->body_len;
 
@@ -1096,7 +1097,7 @@ static json_t *load_obj(struct api *api, const char *resource, const char *ns, c
 
 	if (!o)
 		return NULL;
-	doc = json_loadb(o->json, o->len, 0, NULL);
+	doc = jload_b(o->json, o->len, 0, NULL);
 	api_obj_unref(o);
 	return doc;
 }

@@ -25,6 +25,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/log.h"
 #include "cluster/api/auth.h"
 #include "cluster/api/http.h"
@@ -352,7 +353,7 @@ static json_t *scale_of(struct req *q, json_t *obj, int64_t rev);
 static void reply_obj(struct req *q, unsigned code, struct api_obj *o)
 {
 	if (q->scale) {
-		cleanup_json json_t *doc = json_loadb(o->json, o->len, 0, NULL);
+		cleanup_json json_t *doc = jload_b(o->json, o->len, 0, NULL);
 		cleanup_json json_t *sc = scale_of(q, doc, o->rev);
 
 		api_reply_json(q->h, code, sc);
@@ -421,7 +422,7 @@ static int decode_body(struct req *q, json_t **ret)
 				 "media types include: application/json");
 		return -1;
 	}
-	doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	doc = jload_b(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc) {
 		api_reply_status(q->h, 400, "BadRequest",
 				 "the object provided is unrecognized: %s (line %d, column %d)",
@@ -576,7 +577,7 @@ static bool ip_taken(struct api *api, uint32_t ip)
 	inet_ntop(AF_INET, &a, want, sizeof(want));
 	cache_list(api->cache, svc, NULL, NULL, NULL, NULL, 0, &l);
 	for (size_t i = 0; i < l.n && !taken; i++) {
-		cleanup_json json_t *doc = json_loadb(l.v[i]->json, l.v[i]->len, 0, NULL);
+		cleanup_json json_t *doc = jload_b(l.v[i]->json, l.v[i]->len, 0, NULL);
 		const char *ip_s = jstr(jpath(doc, "spec", NULL), "clusterIP", NULL);
 
 		taken = ip_s && strcmp(ip_s, want) == 0;
@@ -593,7 +594,7 @@ static bool port_taken(struct api *api, int64_t port)
 
 	cache_list(api->cache, svc, NULL, NULL, NULL, NULL, 0, &l);
 	for (size_t i = 0; i < l.n && !taken; i++) {
-		cleanup_json json_t *doc = json_loadb(l.v[i]->json, l.v[i]->len, 0, NULL);
+		cleanup_json json_t *doc = jload_b(l.v[i]->json, l.v[i]->len, 0, NULL);
 		json_t *ports = jpath(doc, "spec", "ports"), *p;
 		size_t j;
 
@@ -853,7 +854,7 @@ static int parse_continue(const char *tok, int64_t *rev, char **start)
 {
 	size_t n;
 	cleanup_free char *raw = b64_decode(tok, &n);
-	cleanup_json json_t *t = raw ? json_loadb(raw, n, 0, NULL) : NULL;
+	cleanup_json json_t *t = raw ? jload_b(raw, n, 0, NULL) : NULL;
 	const char *s = json_string_value(json_object_get(t, "start"));
 
 	if (!s || !json_is_integer(json_object_get(t, "rv")))
@@ -893,7 +894,7 @@ json_t *api_table(const struct api_resource *r, struct api_obj *const *objs, siz
 	json_object_set_new(t, "metadata", meta);
 	json_object_set_new(t, "columnDefinitions", with_columns ? table_columns(r) : json_array());
 	for (size_t i = 0; i < n; i++) {
-		json_t *doc = json_loadb(objs[i]->json, objs[i]->len, 0, NULL);
+		json_t *doc = jload_b(objs[i]->json, objs[i]->len, 0, NULL);
 
 		if (!doc)
 			continue;
@@ -1320,7 +1321,7 @@ static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 			return;
 		}
 		if (cur) {
-			old = json_loadb(cur->json, cur->len, 0, NULL);
+			old = jload_b(cur->json, cur->len, 0, NULL);
 			expect = cur->rev;
 			api_obj_unref(cur);
 		} else {
@@ -1453,7 +1454,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 		reply_not_found(q, q->name);
 		return -1;
 	}
-	patch = json_loadb(body, len, 0, &jerr);
+	patch = jload_b(body, len, 0, &jerr);
 	if (!patch) {
 		api_reply_status(q->h, 400, "BadRequest", "error decoding patch: %s", jerr.text);
 		return -1;
@@ -1574,7 +1575,7 @@ static int delete_one(struct req *q, const char *key, const char *name, json_t *
 				reply_not_found(q, name);
 			return -ENOENT;
 		}
-		obj = json_loadb(cur->json, cur->len, 0, NULL);
+		obj = jload_b(cur->json, cur->len, 0, NULL);
 		expect = cur->rev;
 		api_obj_unref(cur);
 		m = meta_of(obj);
@@ -1699,7 +1700,7 @@ static int delete_options(struct req *q, json_t **opts)
 	*opts = NULL;
 	if (len == 0)
 		return 0;
-	*opts = json_loadb(body, len, 0, &jerr);
+	*opts = jload_b(body, len, 0, &jerr);
 	if (!json_is_object(*opts)) {
 		json_decref(*opts);
 		*opts = NULL;
@@ -1846,7 +1847,7 @@ static void do_scale(struct req *q)
 		reply_not_found(q, q->name);
 		return;
 	}
-	obj = json_loadb(cur->json, cur->len, 0, NULL);
+	obj = jload_b(cur->json, cur->len, 0, NULL);
 	scale = scale_of(q, obj, cur->rev);
 	api_obj_unref(cur);
 	if (strcmp(q->method, "GET") == 0) {
@@ -1857,7 +1858,7 @@ static void do_scale(struct req *q)
 		const char *ctype = http_header(q->h, "Content-Type") ?: "";
 		size_t len;
 		const char *body = http_body(q->h, &len);
-		cleanup_json json_t *patch = json_loadb(body, len, 0, NULL);
+		cleanup_json json_t *patch = jload_b(body, len, 0, NULL);
 		int r;
 
 		if (!patch) {
@@ -1928,7 +1929,7 @@ static void do_binding(struct req *q, const char *pod_name)
 			reply_not_found(q, pod_name);
 			return;
 		}
-		obj = json_loadb(cur->json, cur->len, 0, NULL);
+		obj = jload_b(cur->json, cur->len, 0, NULL);
 		expect = cur->rev;
 		api_obj_unref(cur);
 		bound = jstr(obj, "spec", "nodeName");
@@ -2220,7 +2221,7 @@ static void route_resource(struct req *q, bool watch)
 			const char *body = http_body(q->h, &len);
 			const char *pod;
 
-			b = json_loadb(body, len, 0, NULL);
+			b = jload_b(body, len, 0, NULL);
 			pod = jstr(b, "metadata", "name");
 			if (!pod) {
 				api_reply_status(q->h, 400, "BadRequest",

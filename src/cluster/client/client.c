@@ -25,6 +25,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/libcurl.h"
 #include "base/log.h"
 #include "cluster/api/api.h"
@@ -334,7 +335,7 @@ static int decode(const char *method, const char *path, unsigned status, const c
 	} else if (len > 0) {
 		json_error_t je;
 
-		doc = json_loadb(body, len, 0, &je);
+		doc = jload_b(body, len, 0, &je);
 		if (!doc && status < 400)
 			return err_set(err, EPROTO, "%s %s: invalid JSON in the response: %s",
 				       method, path, je.text);
@@ -770,7 +771,7 @@ static void watch_event(struct watch *w, const char *s, size_t n)
 		n--;
 	if (n == 0 || w->stop)
 		return;
-	ev = json_loadb(s, n, 0, NULL);
+	ev = jload_b(s, n, 0, NULL);
 	type = json_string_value(json_object_get(ev, "type"));
 	obj = json_object_get(ev, "object");
 	if (!type || !json_is_object(obj)) {

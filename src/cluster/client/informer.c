@@ -33,6 +33,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/client/internal.h"
@@ -157,7 +158,7 @@ static json_t *entry_tree(const struct entry *e)
 		return NULL;
 	if (e->tree)
 		return json_incref(e->tree);
-	t = json_loadb(e->text, e->len, 0, NULL);
+	t = jload_b(e->text, e->len, 0, NULL);
 	if (!t)
 		abort(); /* text this informer wrote: only memory can fail */
 	return t;

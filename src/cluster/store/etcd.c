@@ -34,6 +34,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/libcurl.h"
 #include "cluster/store/internal.h"
 #include "cluster/store/store.h"
@@ -272,7 +273,7 @@ static void set_request(struct etcd_store *s, CURL *c, const char *url, const ch
 /* Turns a non-200 answer's body ({"error", "code", "message"}) into @err. */
 static int answer_error(const char *url, long status, const struct buf *body, struct err *err)
 {
-	cleanup_json json_t *j = json_loadb(body->p ? body->p : "", body->len, 0, NULL);
+	cleanup_json json_t *j = jload_b(body->p ? body->p : "", body->len, 0, NULL);
 	const char *msg = json_string_value(json_object_get(j, "message"));
 
 	if (!msg)
@@ -324,7 +325,7 @@ static int call(struct etcd_store *s, const char *path, json_t *body, json_t **r
 		r = answer_error(url, status, &out, err);
 		goto out;
 	}
-	*ret = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
+	*ret = jload_b(out.p ? out.p : "", out.len, 0, NULL);
 	if (!json_is_object(*ret)) {
 		json_decref(*ret);
 		*ret = NULL;
@@ -599,7 +600,7 @@ static int deliver_event(struct etcd_store *s, const json_t *e)
  */
 static int watch_message(struct etcd_store *s, const char *text, size_t len, struct err *err)
 {
-	cleanup_json json_t *j = json_loadb(text, len, 0, NULL);
+	cleanup_json json_t *j = jload_b(text, len, 0, NULL);
 	const json_t *res = json_object_get(j, "result");
 	const json_t *events, *e;
 	size_t i;

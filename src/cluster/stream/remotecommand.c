@@ -25,6 +25,7 @@
 #include "base/b64.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "cluster/stream/remotecommand.h"
 #include "cluster/stream/websocket.h"
 
@@ -169,8 +170,7 @@ static void handle_resize(struct session *s, const char *data, size_t len)
 		off += strspn(s->resize + off, " \t\r\n");
 		if (off >= s->resize_len)
 			break;
-		size = json_loadb(s->resize + off, s->resize_len - off, JSON_DISABLE_EOF_CHECK,
-				  &jerr);
+		size = jload_b(s->resize + off, s->resize_len - off, JSON_DISABLE_EOF_CHECK, &jerr);
 		if (!size) {
 			/* incomplete: keep it for the next message; garbage: drop everything */
 			if (json_error_code(&jerr) != json_error_premature_end_of_input)

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A recursive-descent JSON reader building jansson trees (see jload.h). jansson's own
+ * reader takes each byte through a stream callback and a token buffer; this one scans
+ * the buffer in place, copies a string only when it holds escapes, and gives up (NULL)
+ * on anything it does not decide exactly as jansson would, for jansson to read instead.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/jload.h"
+
+/* below jansson's JSON_PARSER_MAX_DEPTH: deeper documents are jansson's to refuse */
+#define MAX_DEPTH 512
+/* integers of up to 18 digits cannot overflow int64; longer ones are jansson's */
+#define MAX_INT_DIGITS 18
+/* longest number text converted here */
+#define MAX_NUMBER 64
+
+struct reader {
+	const char *p, *end;
+	size_t flags;
+	int depth;
+	char *tmp; /* unescaped string values */
+	size_t tmp_cap;
+};
+
+static json_t *read_value(struct reader *r);
+
+static void skip_space(struct reader *r)
+{
+	while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+		r->p++;
+}
+
+static void tmp_reserve(struct reader *r, size_t n)
+{
+	if (n <= r->tmp_cap)
+		return;
+	r->tmp_cap = r->tmp_cap ? r->tmp_cap : 256;
+	while (r->tmp_cap < n)
+		r->tmp_cap *= 2;
+	r->tmp = realloc(r->tmp, r->tmp_cap);
+	if (!r->tmp)
+		abort();
+}
+
+/*
+ * A string after its opening quote: 0 with its bytes in @ret and @len (the input itself when
+ * it has no escapes, else the reader's buffer), -1 to give up. Keys come with
+ * @no_escapes: an unescaped key would have to outlive the value read after it.
+ */
+static int read_string(struct reader *r, bool no_escapes, const char **ret, size_t *len)
+{
+	const char *start = r->p;
+	size_t n = 0;
+
+	while (r->p < r->end) {
+		unsigned char c = (unsigned char)*r->p;
+
+		if (c == '"') {
+			*ret = start;
+			*len = (size_t)(r->p - start);
+			r->p++;
+			return 0;
+		}
+		if (c == '\\')
+			break;
+		if (c < 0x20 || c >= 0x80)
+			return -1; /* control characters refused, UTF-8 checked: by jansson */
+		r->p++;
+	}
+	if (r->p >= r->end || no_escapes)
+		return -1;
+	n = (size_t)(r->p - start);
+	tmp_reserve(r, n + 64);
+	memcpy(r->tmp, start, n);
+	while (r->p < r->end) {
+		unsigned char c = (unsigned char)*r->p++;
+
+		if (c == '"') {
+			*ret = r->tmp;
+			*len = n;
+			return 0;
+		}
+		if (c < 0x20 || c >= 0x80)
+			return -1;
+		if (c == '\\') {
+			if (r->p >= r->end)
+				return -1;
+			switch (*r->p++) {
+			case '"':
+				c = '"';
+				break;
+			case '\\':
+				c = '\\';
+				break;
+			case '/':
+				c = '/';
+				break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			default: /* \u and invalid escapes */
+				return -1;
+			}
+		}
+		tmp_reserve(r, n + 1);
+		r->tmp[n++] = (char)c;
+	}
+	return -1;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static json_t *read_number(struct reader *r)
+{
+	const char *start = r->p;
+	bool neg = false, real = false;
+	size_t digits = 0;
+	char buf[MAX_NUMBER + 1];
+	int64_t v = 0;
+	double d;
+	char *endp;
+
+	if (r->p < r->end && *r->p == '-') {
+		neg = true;
+		r->p++;
+	}
+	if (r->p >= r->end || !is_digit(*r->p))
+		return NULL;
+	if (*r->p == '0' && r->p + 1 < r->end && is_digit(r->p[1]))
+		return NULL; /* leading zeros */
+	while (r->p < r->end && is_digit(*r->p)) {
+		if (++digits > MAX_INT_DIGITS)
+			return NULL;
+		v = v * 10 + (*r->p++ - '0');
+	}
+	if (r->p < r->end && *r->p == '.') {
+		real = true;
+		r->p++;
+		if (r->p >= r->end || !is_digit(*r->p))
+			return NULL;
+		while (r->p < r->end && is_digit(*r->p))
+			r->p++;
+	}
+	if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+		real = true;
+		r->p++;
+		if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+			r->p++;
+		if (r->p >= r->end || !is_digit(*r->p))
+			return NULL;
+		while (r->p < r->end && is_digit(*r->p))
+			r->p++;
+	}
+	if (!real)
+		return json_integer(neg ? -v : v);
+	if ((size_t)(r->p - start) > MAX_NUMBER)
+		return NULL;
+	memcpy(buf, start, (size_t)(r->p - start));
+	buf[r->p - start] = '\0';
+	errno = 0;
+	d = strtod(buf, &endp);
+	/* overflow is jansson's error; underflow too, to be exact about what it accepts */
+	if (errno || *endp)
+		return NULL;
+	return json_real(d);
+}
+
+static json_t *read_object(struct reader *r)
+{
+	json_t *obj = json_object();
+
+	skip_space(r);
+	if (r->p < r->end && *r->p == '}') {
+		r->p++;
+		return obj;
+	}
+	for (;;) {
+		const char *key;
+		size_t klen;
+		json_t *v;
+
+		if (r->p >= r->end || *r->p != '"')
+			goto fail;
+		r->p++;
+		if (read_string(r, true, &key, &klen) < 0)
+			goto fail;
+		skip_space(r);
+		if (r->p >= r->end || *r->p != ':')
+			goto fail;
+		r->p++;
+		skip_space(r);
+		v = read_value(r);
+		if (!v)
+			goto fail;
+		if ((r->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, key, klen)) {
+			json_decref(v);
+			goto fail;
+		}
+		if (json_object_setn_new_nocheck(obj, key, klen, v) < 0)
+			goto fail;
+		skip_space(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			skip_space(r);
+			continue;
+		}
+		if (r->p < r->end && *r->p == '}') {
+			r->p++;
+			return obj;
+		}
+		goto fail;
+	}
+fail:
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *read_array(struct reader *r)
+{
+	json_t *arr = json_array();
+
+	skip_space(r);
+	if (r->p < r->end && *r->p == ']') {
+		r->p++;
+		return arr;
+	}
+	for (;;) {
+		json_t *v = read_value(r);
+
+		if (!v || json_array_append_new(arr, v) < 0)
+			goto fail;
+		skip_space(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			skip_space(r);
+			continue;
+		}
+		if (r->p < r->end && *r->p == ']') {
+			r->p++;
+			return arr;
+		}
+		goto fail;
+	}
+fail:
+	json_decref(arr);
+	return NULL;
+}
+
+static bool literal(struct reader *r, const char *word, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0)
+		return false;
+	r->p += n;
+	return true;
+}
+
+/* At a value's first byte (spaces skipped). */
+static json_t *read_value(struct reader *r)
+{
+	json_t *v = NULL;
+
+	if (r->p >= r->end)
+		return NULL;
+	switch (*r->p) {
+	case '{':
+	case '[':
+		if (++r->depth > MAX_DEPTH)
+			return NULL;
+		r->p++;
+		v = *(r->p - 1) == '{' ? read_object(r) : read_array(r);
+		r->depth--;
+		return v;
+	case '"': {
+		const char *s;
+		size_t n;
+
+		r->p++;
+		if (read_string(r, false, &s, &n) < 0)
+			return NULL;
+		return json_stringn_nocheck(s, n);
+	}
+	case 't':
+		return literal(r, "true", 4) ? json_true() : NULL;
+	case 'f':
+		return literal(r, "false", 5) ? json_false() : NULL;
+	case 'n':
+		return literal(r, "null", 4) ? json_null() : NULL;
+	default:
+		return read_number(r);
+	}
+}
+
+json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error)
+{
+	struct reader r = {.p = buf, .end = buf + len, .flags = flags};
+	json_t *v = NULL;
+
+	if (buf && !(flags & ~(size_t)(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES))) {
+		skip_space(&r);
+		if ((flags & JSON_DECODE_ANY) || (r.p < r.end && (*r.p == '{' || *r.p == '[')))
+			v = read_value(&r);
+		skip_space(&r);
+		if (v && r.p != r.end) {
+			json_decref(v);
+			v = NULL;
+		}
+	}
+	free(r.tmp);
+	if (v) {
+		if (error) {
+			memset(error, 0, sizeof(*error));
+			error->line = error->column = -1;
+			strcpy(error->source, "<buffer>");
+		}
+		return v;
+	}
+	return json_loadb(buf, len, flags, error);
+}
+
+json_t *jload_s(const char *s, size_t flags, json_error_t *error)
+{
+	if (!s)
+		return json_loads(s, flags, error);
+	return jload_b(s, strlen(s), flags, error);
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of base/jload.c: every document decodes to the tree jansson's json_loadb
+ * makes of it (types, values, key order), written out both ways and compared, and every
+ * malformed one fails with jansson's own error, position included. Documents come from a
+ * list of edge cases and from random trees written with jansson's encoder settings.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/jload.h"
+
+static void check_same(const char *doc, size_t len, size_t flags)
+{
+	json_error_t e1, e2;
+	json_t *a = jload_b(doc, len, flags, &e1);
+	json_t *b = json_loadb(doc, len, flags, &e2);
+
+	if (!b) {
+		if (a)
+			fail_msg("decoded what jansson refuses (%s): %.*s", e2.text, (int)len, doc);
+		assert_string_equal(e1.text, e2.text);
+		assert_int_equal(e1.line, e2.line);
+		assert_int_equal(e1.column, e2.column);
+		assert_int_equal(e1.position, e2.position);
+		return;
+	}
+	if (!a)
+		fail_msg("refused what jansson decodes (%s): %.*s", e1.text, (int)len, doc);
+	{
+		char *da = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *db = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (!json_equal(a, b) || strcmp(da, db) != 0)
+			fail_msg("%.*s\n  decoded as %s\n  jansson:   %s", (int)len, doc, da, db);
+		free(da);
+		free(db);
+	}
+	json_decref(a);
+	json_decref(b);
+}
+
+static void check(const char *doc)
+{
+	check_same(doc, strlen(doc), 0);
+	check_same(doc, strlen(doc), JSON_DECODE_ANY);
+	check_same(doc, strlen(doc), JSON_REJECT_DUPLICATES);
+}
+
+static void test_jload_decodes_documents_as_jansson_does(void **state)
+{
+	static const char *const docs[] = {
+		"{}",
+		"[]",
+		" \t\r\n{ \"a\" : 1 , \"b\":[ ] }\n",
+		"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"x\"}},"
+		"\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}",
+		"[true,false,null,0,-0,1,-1,123456789012345678,-123456789012345678]",
+		"[1234567890123456789,-9223372036854775808,9223372036854775807]",
+		"[99999999999999999999]",
+		"[1.5,-0.0,0.1,1e3,1E-3,2.5e+10,-1.25E2,1e400,1e-400,4e-320,0e0]",
+		"[\"\",\"plain\",\"q\\\"uote\",\"back\\\\slash\",\"sl\\/ash\",\"\\b\\f\\n\\r\\t\"]",
+		"{\"a\":\"x\\ny\",\"b\":{\"c\":\"\\\"\"}}",
+		"[\"\\u0041\",\"\\u00e9\",\"\\ud83d\\ude00\",\"caf\xc3\xa9\",\"\\u0000\"]",
+		"{\"k\\\"ey\":1}",
+		"{\"a\":1,\"b\":2,\"a\":3}",
+		"{\"z\":1,\"y\":2,\"x\":{\"w\":[1,{\"v\":null}]}}",
+		/* malformed */
+		"",
+		" ",
+		"{",
+		"}",
+		"[1,]",
+		"[1 2]",
+		"{\"a\" 1}",
+		"{\"a\":1,}",
+		"{a:1}",
+		"[01]",
+		"[1.]",
+		"[.5]",
+		"[1e]",
+		"[-]",
+		"[+1]",
+		"[tru]",
+		"[truex]",
+		"[nul]",
+		"[\"unterminated]",
+		"[\"bad \\x escape\"]",
+		"[\"ctl \x01 char\"]",
+		"[\"bad utf8 \xc3\x28\"]",
+		"[\"\\ud800\"]",
+		"{} []",
+		"{}x",
+		"\"top-level string\"",
+		"42",
+		"null",
+		"[1]\0[2]",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		check(docs[i]);
+	/* a NUL inside the buffer */
+	check_same("[1]\0", 4, 0);
+	check_same("[\"a\0b\"]", 7, 0);
+}
+
+static void test_jload_decodes_deep_nesting_as_jansson_does(void **state)
+{
+	size_t n = 3000;
+	char *doc = malloc(2 * n + 1);
+
+	(void)state;
+	for (size_t depth = 500; depth <= n; depth += 500) {
+		memset(doc, '[', depth);
+		memset(doc + depth, ']', depth);
+		check_same(doc, 2 * depth, 0);
+	}
+	free(doc);
+}
+
+static json_t *random_value(unsigned *seed, int depth)
+{
+	static const char *const words[] = {
+		"name", "app", "a b",         "quote\"d", "back\\",     "tab\there", "line\nbreak",
+		"",     "x/y", "caf\xc3\xa9", "\x01",     "k8s.io/app", "100m",
+	};
+	int kind = rand_r(seed) % (depth > 4 ? 6 : 8);
+
+	switch (kind) {
+	case 0:
+		return json_integer((json_int_t)rand_r(seed) * (rand_r(seed) % 2 ? -1 : 1) *
+				    (rand_r(seed) % 2 ? 1 : 1000000007LL));
+	case 1:
+		return json_real((double)rand_r(seed) / (rand_r(seed) + 1) *
+				 (rand_r(seed) % 2 ? 1e-9 : 1e12));
+	case 2:
+		return json_string(words[rand_r(seed) % (sizeof(words) / sizeof(words[0]))]);
+	case 3:
+		return rand_r(seed) % 2 ? json_true() : json_false();
+	case 4:
+		return json_null();
+	case 5:
+		return json_string(words[rand_r(seed) % 3]);
+	case 6: {
+		json_t *a = json_array();
+		int n = rand_r(seed) % 5;
+
+		for (int i = 0; i < n; i++)
+			json_array_append_new(a, random_value(seed, depth + 1));
+		return a;
+	}
+	default: {
+		json_t *o = json_object();
+		int n = rand_r(seed) % 6;
+
+		for (int i = 0; i < n; i++)
+			json_object_set_new(
+				o, words[rand_r(seed) % (sizeof(words) / sizeof(words[0]))],
+				random_value(seed, depth + 1));
+		return o;
+	}
+	}
+}
+
+static void test_jload_decodes_random_documents_as_jansson_does(void **state)
+{
+	static const size_t encodings[] = {
+		JSON_COMPACT,
+		JSON_INDENT(2),
+		JSON_COMPACT | JSON_ENSURE_ASCII,
+		JSON_INDENT(1) | JSON_ESCAPE_SLASH,
+		JSON_REAL_PRECISION(5),
+	};
+	unsigned seed = 20261126;
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		json_t *v = random_value(&seed, 0);
+		json_t *top = json_object();
+		char *doc;
+
+		json_object_set_new(top, "v", v);
+		doc = json_dumps(top, encodings[i % 5]);
+		check(doc);
+		free(doc);
+		json_decref(top);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jload_decodes_documents_as_jansson_does),
+		cmocka_unit_test(test_jload_decodes_deep_nesting_as_jansson_does),
+		cmocka_unit_test(test_jload_decodes_random_documents_as_jansson_does),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
