@@ -127,6 +127,7 @@ bench: deps all
 	@bench/scheduler.sh
 	@bench/podstart.sh
 	@bench/service.sh
+	@bench/json.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/skiff $(DESTDIR)$(PREFIX)/bin/skiff

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "base/alloc.h"
+#include "base/jdump.h"
 #include "base/log.h"
 
 static int log_fd = STDERR_FILENO;
@@ -97,7 +98,7 @@ static char *format_json(enum log_level level, const char *msg)
 		return xasprintf("{\"level\":\"error\",\"msg\":\"unencodable log message\"}\n");
 	if (log_component)
 		json_object_set_new(o, "component", json_string(log_component));
-	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	line = jdump_s(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!line)
 		return xasprintf("{\"level\":\"error\",\"msg\":\"unencodable log message\"}\n");

@@ -19,6 +19,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/flags.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
 #include "image/image.h"
@@ -39,7 +40,7 @@ static int open_store(struct image_cli *c, struct err *err)
 
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+	char *s = jdump_s(j, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
 
 	if (s)
 		printf("%s\n", s);

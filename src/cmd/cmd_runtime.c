@@ -18,6 +18,7 @@
 #include "base/err.h"
 #include "base/flags.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
 #include "runtime/runtime.h"
@@ -40,7 +41,7 @@ static int need_args(const char *cmd, int n, int min, int max, struct err *err)
 
 static void print_json(json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = jdump_s(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
 	if (s) {
 		printf("%s\n", s);
@@ -422,7 +423,7 @@ static int do_ps(struct rt_cli *cli, int argc, char **argv, struct err *err)
 
 static void print_event(json_t *ev, void *data)
 {
-	char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = jdump_s(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
 	(void)data;
 	if (s) {
@@ -479,7 +480,7 @@ static int do_list(struct rt_cli *cli, int argc, char **argv, struct err *err)
 	if (rt_list(&cli->g, &list, err) < 0)
 		return -err->code;
 	if (!strcmp(format, "json")) {
-		char *s = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		char *s = jdump_s(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
 		printf("%s\n", s ? s : "[]");
 		free(s);
@@ -522,7 +523,7 @@ static int do_spec(int argc, char **argv, struct err *err)
 		return err_set(err, EINVAL, "spec: takes no arguments");
 	path = xasprintf("%s/config.json", bundle);
 	spec = rt_spec_default(rootless);
-	text = json_dumps(spec, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
+	text = jdump_s(spec, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == EEXIST)
 		return err_set(err, EEXIST, "spec: '%s' exists: remove it first", path);

@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/jx.h"
 #include "image/internal.h"
@@ -384,7 +385,7 @@ static json_t *descriptor_json(const char *media_type, const char *digest, int64
 
 static char *json_text(const json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_COMPACT);
+	char *text = jdump_s(doc, JSON_COMPACT);
 
 	/* jansson fails only on allocation or on invalid UTF-8, which no caller builds */
 	if (!text)

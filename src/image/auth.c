@@ -21,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jx.h"
 #include "image/auth.h"
 
@@ -543,7 +544,7 @@ int img_auth_json_update(const char *text, size_t len, const char *what, const c
 	} else if (!removed) {
 		return err_set(err, ENOENT, "not logged in to '%s'", want);
 	}
-	out = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	out = jdump_s(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	if (!out)
 		return err_set(err, ENOMEM, "encode %s", what);
 	*ret_text = xasprintf("%s\n", out);

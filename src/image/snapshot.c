@@ -21,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/jx.h"
 #include "image/internal.h"
@@ -560,7 +561,7 @@ int img_bundle(struct img_store *s, const struct img_image *image, const char *d
 	if (r == 0)
 		r = bundle_config(base_spec, c, rootfs, err);
 	if (r == 0) {
-		text = json_dumps(base_spec, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
+		text = jdump_s(base_spec, JSON_INDENT(8) | JSON_PRESERVE_ORDER);
 		cleanup_free char *path = xasprintf("%s/config.json", abs);
 
 		r = fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0644, err);

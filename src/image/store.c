@@ -21,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jx.h"
 #include "image/internal.h"
 
@@ -385,7 +386,7 @@ static int refs_load(struct img_store *s, json_t **ret, struct err *err)
 
 static int refs_save(struct img_store *s, json_t *refs, struct err *err)
 {
-	cleanup_free char *text = json_dumps(refs, JSON_INDENT(1) | JSON_SORT_KEYS);
+	cleanup_free char *text = jdump_s(refs, JSON_INDENT(1) | JSON_SORT_KEYS);
 	cleanup_close int fd = -1;
 
 	if (!text)

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jx.h"
 #include "base/log.h"
 #include "runtime/internal.h"
@@ -363,7 +364,7 @@ static char *hook_state(const struct creation *cr, const char *status)
 
 	if (cr->cfg->annotations)
 		json_object_set(o, "annotations", cr->cfg->annotations);
-	s = json_dumps(o, JSON_COMPACT);
+	s = jdump_s(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }
@@ -729,7 +730,7 @@ static int run_post_hooks(const struct rt_state *st, enum rt_hook_kind kind, enu
 		return 0;
 	}
 	o = rt_state_json(st, status);
-	text = json_dumps(o, JSON_COMPACT);
+	text = jdump_s(o, JSON_COMPACT);
 	json_decref(o);
 	if (kind == RT_HOOK_POSTSTOP)
 		rt_hooks_run_all(&hs, kind, text, st->id);

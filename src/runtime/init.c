@@ -32,6 +32,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
@@ -186,7 +187,7 @@ static char *state_text(const struct init_ctx *c, const char *status)
 
 	if (cfg->annotations)
 		json_object_set(o, "annotations", cfg->annotations);
-	s = json_dumps(o, JSON_COMPACT);
+	s = jdump_s(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }

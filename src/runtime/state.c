@@ -17,6 +17,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jx.h"
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
@@ -128,7 +129,7 @@ int rt_state_save(int rootfd, const struct rt_state *st, struct err *err)
 		json_object_set(o, "hooks", st->hooks);
 	if (st->cgroup)
 		json_object_set(o, "cgroup", st->cgroup);
-	text = json_dumps(o, JSON_COMPACT);
+	text = jdump_s(o, JSON_COMPACT);
 	if (!text)
 		return err_set(err, ENOMEM, "encode state of container '%s'", st->id);
 	if (fs_write_atomic(rootfd, path, text, strlen(text), 0600, err) < 0)

@@ -31,6 +31,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/log.h"
 #include "cluster/agent/crilog.h"
@@ -165,7 +166,7 @@ static void save_pod_record(struct apod *p)
 	cleanup_json json_t *j =
 		json_pack("{s:s, s:s, s:s, s:i, s:s}", "uid", p->uid, "namespace", p->ns, "name",
 			  p->name, "pausePid", (int)p->pause_pid, "ip", p->ip);
-	cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+	cleanup_free char *text = jdump_s(j, JSON_COMPACT);
 	struct err err = ERR_INIT;
 
 	if (fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0644, &err) < 0)
@@ -233,7 +234,7 @@ static void save_meta(struct actr *c)
 	cleanup_json json_t *j =
 		json_pack("{s:s, s:s?, s:s?, s:s?}", "id", c->id, "image", c->image, "imageID",
 			  c->image_id, "startedAt", c->started_at);
-	cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+	cleanup_free char *text = jdump_s(j, JSON_COMPACT);
 	struct err err = ERR_INIT;
 
 	if (fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0644, &err) < 0)
@@ -830,7 +831,7 @@ static char *pull_auth_file(struct agent *a, struct apod *p)
 	if (!json_object_size(auths))
 		return NULL;
 	doc = json_pack("{s:O}", "auths", auths);
-	text = json_dumps(doc, JSON_COMPACT);
+	text = jdump_s(doc, JSON_COMPACT);
 	path = xasprintf("%s/auth.json", p->dir);
 	if (fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0600, &err) < 0) {
 		log_warn("agent: %s, ignoring", err.msg);
@@ -971,7 +972,7 @@ static int write_config(struct agent *a, struct apod *p, struct actr *c, const j
 	json_decref(lc.keep);
 	if (r < 0)
 		return r;
-	text = json_dumps(config, JSON_INDENT(1));
+	text = jdump_s(config, JSON_INDENT(1));
 	path = xasprintf("%s/config.json", c->dir);
 	return fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0644, err);
 }

@@ -28,6 +28,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/jx.h"
 #include "base/log.h"
@@ -334,7 +335,7 @@ static int write_exit(struct shim *s, struct err *err)
 	}
 	j = json_pack("{s:i, s:i, s:s, s:s, s:b}", "exitCode", code, "signal", sig, "startedAt",
 		      started, "finishedAt", finished, "oomKilled", oom_killed(s->o->bundle));
-	text = json_dumps(j, JSON_COMPACT);
+	text = jdump_s(j, JSON_COMPACT);
 	return fs_write_atomic(AT_FDCWD, path, text, strlen(text), 0644, err);
 }
 

@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/b64.h"
 #include "base/cleanup.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "cluster/api/auth.h"
 #include "cluster/api/http.h"
@@ -97,7 +98,7 @@ char *api_sa_token(const char *key, const char *ns, const char *name, const char
 	cleanup_free char *sig = NULL;
 
 	json_object_set_new(claims, "sub", json_string(sub));
-	payload = json_dumps(claims, JSON_COMPACT);
+	payload = jdump_s(claims, JSON_COMPACT);
 	p64 = b64_encode(payload, strlen(payload), true);
 	signing = xasprintf("%s.%s", h64, p64);
 	sig = sign(key, signing);

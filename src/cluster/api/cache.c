@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/jx.h"
 #include "base/log.h"
@@ -623,7 +624,7 @@ static int watcher_send(struct watcher *w, const char *type, const struct api_ob
 		struct api_obj *one = (struct api_obj *)o;
 		cleanup_json json_t *table = api_table(
 			o->res, &one, 1, o->rev, w->spec.table_object, !w->columns_sent, NULL);
-		cleanup_free char *body = json_dumps(table, JSON_COMPACT);
+		cleanup_free char *body = jdump_s(table, JSON_COMPACT);
 
 		w->columns_sent = true;
 		line = xasprintf("{\"type\":\"%s\",\"object\":%s}\n", type, body);

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/jdump.h"
 #include "cluster/api/resources.h"
 #include "cluster/api/schema.h"
 #include "cluster/api/schema_internal.h"
@@ -764,7 +765,7 @@ static json_t *build_v2(void)
 
 char *schema_openapi_dump(const json_t *doc)
 {
-	char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = jdump_s(doc, JSON_COMPACT | JSON_SORT_KEYS);
 
 	if (!s)
 		abort(); /* jansson fails only when out of memory */

@@ -25,6 +25,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/log.h"
 #include "cluster/api/auth.h"
@@ -70,7 +71,7 @@ static int has_terminal_phase(json_t *pod);
 
 void api_reply_json(struct http_request *req, unsigned code, json_t *doc)
 {
-	char *body = json_dumps(doc, JSON_COMPACT);
+	char *body = jdump_s(doc, JSON_COMPACT);
 
 	if (!body) {
 		http_respond(req, 500, "application/json", "{}", 2);
@@ -323,7 +324,7 @@ char *api_serialize(const struct api_resource *r, json_t *obj, size_t *len)
 		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata"))
 			json_object_set(out, k, v);
 	}
-	s = json_dumps(out, JSON_COMPACT);
+	s = jdump_s(out, JSON_COMPACT);
 	if (!s)
 		abort();
 	*len = strlen(s);
@@ -845,7 +846,7 @@ static char *continue_token(int64_t rev, const char *last_key)
 {
 	cleanup_json json_t *t = json_pack("{s:s, s:I, s:s}", "v", "meta.k8s.io/v1", "rv",
 					   (json_int_t)rev, "start", last_key);
-	cleanup_free char *s = json_dumps(t, JSON_COMPACT);
+	cleanup_free char *s = jdump_s(t, JSON_COMPACT);
 
 	return b64_encode(s, strlen(s), false);
 }

@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/jdump.h"
 #include "cluster/api/quantity.h"
 #include "cluster/api/resources.h"
 #include "cluster/api/selector.h"
@@ -270,7 +271,7 @@ static char *go_selector(const json_t *sel)
 
 static char *json_text(const json_t *v)
 {
-	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *s = v ? jdump_s(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	char *out = xstrdup(s ? s : "null");
 
 	free(s);

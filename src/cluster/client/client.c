@@ -25,6 +25,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/libcurl.h"
 #include "base/log.h"
@@ -598,7 +599,7 @@ int kc_request_as(struct kc *c, const char *token, const char *method, const cha
 	int r;
 
 	if (body) {
-		data = json_dumps(body, JSON_COMPACT);
+		data = jdump_s(body, JSON_COMPACT);
 		if (!data)
 			return err_set(err, EINVAL, "%s %s: the body does not serialize", method,
 				       path);

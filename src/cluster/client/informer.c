@@ -33,6 +33,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -142,7 +143,7 @@ static struct entry *entry_new(const struct shared *s, json_t *obj, const char *
 		e->len = text_len;
 		return e;
 	}
-	e->text = json_dumps(obj, JSON_COMPACT);
+	e->text = jdump_s(obj, JSON_COMPACT);
 	if (!e->text)
 		abort(); /* out of memory: jansson reports nothing else for an object */
 	e->len = strlen(e->text);

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/batch_util.h"
@@ -846,7 +847,7 @@ void ctlb_workers_free(struct ctlb_workers *w)
 char *ctlb_revision_hash(const json_t *data, int64_t collision_count)
 {
 	static const char alnum[] = "bcdfghjklmnpqrstvwxz2456789";
-	cleanup_free char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+	cleanup_free char *text = jdump_s(data, JSON_COMPACT | JSON_SORT_KEYS);
 	char dec[16];
 	uint32_t h = fnv32a(text, strlen(text), 2166136261u);
 	size_t i;

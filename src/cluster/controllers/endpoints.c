@@ -20,6 +20,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
@@ -249,7 +250,7 @@ static void sort_array(json_t *arr, int (*cmp)(const void *, const void *))
 /* A canonical text for a sorted port list: the key that groups addresses. */
 static char *ports_key(const json_t *ports)
 {
-	return json_dumps(ports, JSON_COMPACT | JSON_SORT_KEYS);
+	return jdump_s(ports, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
 /* Adds @addr to the subset of @by_ports (object: ports key -> subset) for @ports. */

@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/workload_util.h"
 
@@ -1388,7 +1389,7 @@ char *wl_template_hash(const json_t *tmpl, int64_t collision_count)
 	char digits[16];
 	size_t n;
 
-	text = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}");
+	text = c ? jdump_s(c, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}");
 	h = fnv1a(h, text, strlen(text));
 	if (collision_count >= 0) {
 		uint32_t cc = (uint32_t)collision_count;

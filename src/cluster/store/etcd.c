@@ -34,6 +34,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "base/libcurl.h"
 #include "cluster/store/internal.h"
@@ -287,7 +288,7 @@ static int answer_error(const char *url, long status, const struct buf *body, st
 static int call(struct etcd_store *s, const char *path, json_t *body, json_t **ret, struct err *err)
 {
 	cleanup_json json_t *req = body;
-	cleanup_free char *text = json_dumps(req, JSON_COMPACT);
+	cleanup_free char *text = jdump_s(req, JSON_COMPACT);
 	size_t text_len = strlen(text);
 	size_t first = atomic_load(&s->current);
 	struct buf out = {0};
@@ -665,7 +666,7 @@ static int watch_stream(struct etcd_store *s, const char *endpoint, struct err *
 	cleanup_json json_t *body = json_pack(
 		"{s:{s:o, s:o, s:o, s:b}}", "create_request", "key", b64_json("\0", 1), "range_end",
 		b64_json("\0", 1), "start_revision", i64_json(s->last + 1), "prev_kv", 1);
-	cleanup_free char *text = json_dumps(body, JSON_COMPACT);
+	cleanup_free char *text = jdump_s(body, JSON_COMPACT);
 	cleanup_free char *url = xasprintf("%s/v3/watch", endpoint);
 	struct stream st = {.s = s};
 	CURL *c = curl_easy_init();

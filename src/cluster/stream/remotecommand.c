@@ -25,6 +25,7 @@
 #include "base/b64.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jload.h"
 #include "cluster/stream/remotecommand.h"
 #include "cluster/stream/websocket.h"
@@ -315,7 +316,7 @@ static int send_status(struct session *s, struct err *err)
 	size_t len;
 
 	if (s->proto->version >= 4) {
-		text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		text = jdump_s(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	} else {
 		/* before v4 only a failure is reported, as the bare message */
 		if (status == 0)
