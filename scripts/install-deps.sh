@@ -13,7 +13,7 @@ required=(
 	libnl-3-dev libnl-route-3-dev zlib1g-dev libnftables-dev nftables libldns-dev
 	python3 python3-pytest python3-yaml
 	busybox-static runc crun skopeo umoci docker-registry
-	iproute2 util-linux procps time uidmap
+	iproute2 util-linux procps time uidmap openssl
 	podman conmon netavark iptables
 	containerd docker.io
 )

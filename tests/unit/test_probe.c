@@ -2,14 +2,17 @@
 /*
  * Unit tests of probes (cluster/agent/probe.c): HTTP and TCP probes against a small
  * server thread on 127.0.0.1 (status codes, redirects, timeouts, refused connections,
- * headers), parsing with defaults and validation errors, and the prober's thresholds,
- * initial delay, startup gating, isolation of slow probes and removal while running.
+ * headers), HTTPS probes against `openssl s_server` with a self-signed certificate,
+ * parsing with defaults and validation errors, and the prober's thresholds, initial
+ * delay, startup gating, isolation of slow probes and removal while running.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +41,9 @@ static struct {
 	char last[4096];
 	bool stop;
 } srv = {.fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The port of the TLS server (openssl s_server) while the HTTPS test runs. */
+static int tls_port;
 
 static void respond(int c, const char *path)
 {
@@ -63,6 +70,11 @@ static void respond(int c, const char *path)
 	else if (!strcmp(path, "/loop"))
 		n = snprintf(out, sizeof(out),
 			     "HTTP/1.1 307 Again\r\nLocation: loop\r\nContent-Length: 0\r\n\r\n");
+	else if (!strcmp(path, "/redir-https"))
+		n = snprintf(out, sizeof(out),
+			     "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:%d/ok\r\n"
+			     "Content-Length: 0\r\n\r\n",
+			     tls_port);
 	else if (!strcmp(path, "/garbage"))
 		n = snprintf(out, sizeof(out), "SSH-2.0-OpenSSH\r\n\r\n");
 	else if (!strcmp(path, "/slow")) {
@@ -91,14 +103,21 @@ static void *serve(void *arg)
 				break;
 			len += (size_t)k;
 			req[len] = '\0';
-			if (strstr(req, "\r\n\r\n"))
+			if (strstr(req, "\r\n\r\n") || req[0] == 0x16)
 				break;
 		}
 		req[len] = '\0';
 		pthread_mutex_lock(&srv.mu);
 		memcpy(srv.last, req, len + 1);
 		pthread_mutex_unlock(&srv.mu);
-		if (sscanf(req, "GET %255s ", path) == 1) {
+		if (req[0] == 0x16) {
+			/* a TLS ClientHello: answered as Go's HTTP server answers one */
+			static const char tls[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an "
+						  "HTTP request to an HTTPS server.\n";
+
+			if (write(c, tls, sizeof(tls) - 1) < 0)
+				perror("write");
+		} else if (sscanf(req, "GET %255s ", path) == 1) {
 			path[strcspn(path, "?")] = '\0';
 			respond(c, path);
 		}
@@ -267,6 +286,98 @@ static void test_probe_http_times_out_and_reports_refused(void **state)
 	req.host = NULL;
 	assert_int_equal(probe_http(&req, 1000, &msg), PROBE_UNKNOWN);
 	free(msg);
+}
+
+/*
+ * Starts `openssl s_server` on a free port serving the files of @dir (one, "ok") with a
+ * fresh self-signed certificate; its pid.
+ */
+static pid_t tls_server_start(const char *dir)
+{
+	cleanup_free char *cmd = xasprintf(
+		"cd %s && printf ok > ok && openssl req -x509 -newkey ec -pkeyopt "
+		"ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem -days 1 "
+		"-subj /CN=probe-test >/dev/null 2>&1",
+		dir);
+	char *msg = NULL;
+	pid_t pid;
+
+	assert_int_equal(system(cmd), 0);
+	tls_port = closed_port();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char accept[32];
+		int null = open("/dev/null", O_RDWR);
+
+		snprintf(accept, sizeof(accept), "127.0.0.1:%d", tls_port);
+		if (chdir(dir) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(null, 2) < 0)
+			_exit(127);
+		execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", "cert.pem",
+		       "-key", "key.pem", "-WWW", "-quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) {
+		enum probe_result r = probe_tcp("127.0.0.1", tls_port, 1000, &msg);
+
+		free(msg);
+		if (r == PROBE_SUCCESS)
+			return pid;
+		usleep(50 * 1000);
+	}
+	fail_msg("openssl s_server did not start on port %d", tls_port);
+	return -1;
+}
+
+static void test_probe_https_skips_verification_follows_redirects_and_reports_tls(void **state)
+{
+	char dir[] = "/tmp/skiff-probe-tls.XXXXXX";
+	struct probe_http_req req = {.host = "127.0.0.1", .path = "/ok", .https = true};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	cleanup_free char *plain = NULL, *slow = NULL, *rm = NULL;
+	char *msg = NULL;
+	int mute;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	rm = xasprintf("rm -rf %s", dir);
+	pid = tls_server_start(dir);
+	/* a self-signed certificate: kubelet does not verify the pod's */
+	req.port = tls_port;
+	assert_int_equal(probe_http(&req, 5000, &msg), PROBE_SUCCESS);
+	assert_string_equal(msg, "ok");
+	free(msg);
+	/* http -> https on the same host is followed */
+	assert_int_equal(get("/redir-https", 5000, &msg), PROBE_SUCCESS);
+	assert_string_equal(msg, "ok");
+	free(msg);
+	/* TLS to a plain HTTP server */
+	req.port = srv.port;
+	plain = xasprintf("Get \"https://127.0.0.1:%d/ok\": tls: ", srv.port);
+	assert_int_equal(probe_http(&req, 5000, &msg), PROBE_FAILURE);
+	if (strncmp(msg, plain, strlen(plain)) != 0)
+		fail_msg("unexpected message: %s", msg);
+	free(msg);
+	/* a server that accepts but never answers the handshake */
+	mute = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(mute >= 0);
+	assert_int_equal(bind(mute, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(mute, 4), 0);
+	assert_int_equal(getsockname(mute, (struct sockaddr *)&a, &al), 0);
+	req.port = ntohs(a.sin_port);
+	req.path = "/";
+	slow = xasprintf("Get \"https://127.0.0.1:%d/\": net/http: TLS handshake timeout",
+			 req.port);
+	assert_int_equal(probe_http(&req, 300, &msg), PROBE_FAILURE);
+	assert_string_equal(msg, slow);
+	free(msg);
+	close(mute);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(system(rm), 0);
 }
 
 static void test_probe_tcp_connects_or_reports_refused(void **state)
@@ -781,6 +892,8 @@ int main(void)
 		cmocka_unit_test(test_probe_http_follows_redirects_to_the_same_host_only),
 		cmocka_unit_test(test_probe_http_times_out_and_reports_refused),
 		cmocka_unit_test(test_probe_tcp_connects_or_reports_refused),
+		cmocka_unit_test(
+			test_probe_https_skips_verification_follows_redirects_and_reports_tls),
 		cmocka_unit_test(test_probe_parse_applies_upstream_defaults),
 		cmocka_unit_test(test_probe_parse_rejects_bad_probes_naming_the_field),
 		cmocka_unit_test(test_probe_action_parse_reads_lifecycle_handlers),

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Probes and lifecycle-hook handlers: HTTP GET and TCP connect over non-blocking sockets
- * with a deadline, exec through the agent, parsing of Kubernetes Probe/LifecycleHandler
- * objects, and the prober (a scheduler thread over a min-heap of due probes feeding a
- * fixed worker pool) that applies kubelet's thresholds and reports result changes.
+ * Probes and lifecycle-hook handlers: HTTP(S) GET and TCP connect over non-blocking
+ * sockets with a deadline (HTTPS without verifying the pod's certificate, as kubelet),
+ * exec through the agent, parsing of Kubernetes Probe/LifecycleHandler objects, and the
+ * prober (a scheduler thread over a min-heap of due probes feeding a fixed worker pool)
+ * that applies kubelet's thresholds and reports result changes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "base/err.h"
 #include "base/jx.h"
 #include "cluster/agent/probe.h"
+#include "cluster/api/lib_gnutls.h"
 
 #define HTTP_MAX_HEADER (64 * 1024)
 /* kubelet keeps at most this much of a response body or exec output for messages. */
@@ -187,8 +189,114 @@ enum probe_result probe_tcp(const char *host, int port, int timeout_ms, char **r
 	return PROBE_SUCCESS;
 }
 
-static int send_all(int fd, const char *buf, size_t n, int64_t deadline)
+/* A probe's connection: plain TCP, or TLS over it when tls is set. */
+struct conn {
+	int fd;
+	gnutls_session_t tls;
+	gnutls_certificate_credentials_t cred;
+};
+
+static void conn_close(struct conn *c)
 {
+	if (c->tls)
+		gnutls_deinit(c->tls);
+	if (c->cred)
+		gnutls_certificate_free_credentials(c->cred);
+	if (c->fd >= 0)
+		close(c->fd);
+	*c = (struct conn){.fd = -1};
+}
+
+/* Waits for what TLS asked for (after GNUTLS_E_AGAIN): 0, -ETIMEDOUT, -errno. */
+static int tls_wait(struct conn *c, int64_t deadline)
+{
+	return wait_fd(c->fd, gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN, deadline);
+}
+
+/* TLS failures as the socket errors the messages are built from. */
+static int tls_errno(int rc)
+{
+	return rc == GNUTLS_E_PREMATURE_TERMINATION ? -ECONNRESET : -EPROTO;
+}
+
+/*
+ * Starts TLS on @c's connection to @host before @deadline, verifying nothing: kubelet
+ * probes HTTPS with InsecureSkipVerify, sending the name (SNI) only when @host is one.
+ */
+static int tls_start(struct conn *c, const char *host, int64_t deadline, char **ret_msg,
+		     bool *ret_timeout)
+{
+	struct err err = ERR_INIT;
+	struct in6_addr a6;
+	struct in_addr a4;
+	int rc;
+
+	if (api_gnutls_load(&err) < 0) {
+		*ret_msg = xstrdup(err.msg);
+		err_clear(&err);
+		return -1;
+	}
+	if (gnutls_certificate_allocate_credentials(&c->cred) < 0 ||
+	    gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+		*ret_msg = xstrdup("tls: cannot start a session");
+		return -1;
+	}
+	rc = gnutls_set_default_priority(c->tls);
+	if (rc >= 0)
+		rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
+	if (rc >= 0 && inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
+		rc = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, host, strlen(host));
+	if (rc < 0) {
+		*ret_msg = xasprintf("tls: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	gnutls_transport_set_int2(c->tls, c->fd, c->fd);
+	for (;;) {
+		rc = gnutls_handshake(c->tls);
+		if (rc == 0)
+			return 0;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			int w = tls_wait(c, deadline);
+
+			if (w == -ETIMEDOUT) {
+				*ret_timeout = true;
+				*ret_msg = xstrdup("net/http: TLS handshake timeout");
+				return -1;
+			}
+			if (w < 0) {
+				cleanup_free char *e = go_strerror(-w);
+
+				*ret_msg = xasprintf("tls: %s", e);
+				return -1;
+			}
+			continue;
+		}
+		if (gnutls_error_is_fatal(rc)) {
+			*ret_msg = xasprintf("tls: %s", gnutls_strerror(rc));
+			return -1;
+		}
+	}
+}
+
+static int send_all(struct conn *c, const char *buf, size_t n, int64_t deadline)
+{
+	int fd = c->fd;
+
+	while (n > 0 && c->tls) {
+		ssize_t k = gnutls_record_send(c->tls, buf, n);
+
+		if (k > 0) {
+			buf += k;
+			n -= (size_t)k;
+		} else if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
+			int w = tls_wait(c, deadline);
+
+			if (w < 0)
+				return w;
+		} else {
+			return tls_errno((int)k);
+		}
+	}
 	while (n > 0) {
 		ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
 
@@ -207,8 +315,26 @@ static int send_all(int fd, const char *buf, size_t n, int64_t deadline)
 }
 
 /* Reads what is there (waiting until @deadline): bytes, 0 at end of stream, -errno. */
-static ssize_t recv_some(int fd, char *buf, size_t n, int64_t deadline)
+static ssize_t recv_some(struct conn *c, char *buf, size_t n, int64_t deadline)
 {
+	int fd = c->fd;
+
+	while (c->tls) {
+		ssize_t k = gnutls_record_recv(c->tls, buf, n);
+
+		if (k >= 0)
+			return k;
+		if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
+			int w = tls_wait(c, deadline);
+
+			if (w < 0)
+				return w;
+		} else if (!gnutls_error_is_fatal((int)k)) {
+			continue;
+		} else {
+			return tls_errno((int)k);
+		}
+	}
 	for (;;) {
 		ssize_t k = recv(fd, buf, n, 0);
 		int w;
@@ -313,25 +439,18 @@ static char *header_value(const char *p, const char *end, const char *name)
 	return NULL;
 }
 
-/*
- * One GET exchange. Returns 0 with the response, or -1 with *ret_msg the error part of
- * Go's message and *ret_timeout when the deadline passed.
- */
-static int http_once(const struct probe_http_req *req, const char *host, int port, const char *path,
-		     int64_t deadline, bool want_body, struct http_resp *resp, char **ret_msg,
-		     bool *ret_timeout)
+/* Sends the GET on @c and reads the answer; as http_once(). */
+static int exchange(struct conn *c, const struct probe_http_req *req, const char *host, int port,
+		    const char *path, int64_t deadline, bool want_body, struct http_resp *resp,
+		    char **ret_msg, bool *ret_timeout)
 {
 	cleanup_free char *request = NULL, *buf = NULL, *cl = NULL;
-	cleanup_close int fd = -1;
 	size_t len = 0, hdr_end = 0;
 	char *p;
 	ssize_t k;
 
-	fd = dial(host, port, deadline, ret_msg, ret_timeout);
-	if (fd < 0)
-		return -1;
 	request = build_request(req, host, port, path);
-	k = send_all(fd, request, strlen(request), deadline);
+	k = send_all(c, request, strlen(request), deadline);
 	if (k < 0)
 		goto io_error;
 	buf = xmalloc(HTTP_MAX_HEADER + MAX_BODY + 1);
@@ -340,7 +459,7 @@ static int http_once(const struct probe_http_req *req, const char *host, int por
 			*ret_msg = xstrdup("net/http: server response headers exceeded the limit");
 			return -1;
 		}
-		k = recv_some(fd, buf + len, HTTP_MAX_HEADER - len, deadline);
+		k = recv_some(c, buf + len, HTTP_MAX_HEADER - len, deadline);
 		if (k < 0)
 			goto io_error;
 		if (k == 0) {
@@ -374,7 +493,7 @@ static int http_once(const struct probe_http_req *req, const char *host, int por
 		if (cl && strtoull(cl, NULL, 10) < MAX_BODY)
 			want = (size_t)strtoull(cl, NULL, 10);
 		while (have < want) {
-			k = recv_some(fd, buf + len, want - have, deadline);
+			k = recv_some(c, buf + len, want - have, deadline);
 			if (k <= 0)
 				break;
 			len += (size_t)k;
@@ -396,6 +515,28 @@ io_error:
 		*ret_msg = xasprintf("%s: %s", request && !buf ? "write" : "read", s);
 	}
 	return -1;
+}
+
+/*
+ * One GET exchange, over TLS with @https. Returns 0 with the response, or -1 with *ret_msg
+ * the error part of Go's message and *ret_timeout when the deadline passed.
+ */
+static int http_once(const struct probe_http_req *req, bool https, const char *host, int port,
+		     const char *path, int64_t deadline, bool want_body, struct http_resp *resp,
+		     char **ret_msg, bool *ret_timeout)
+{
+	struct conn c = {.fd = -1};
+	int r;
+
+	c.fd = dial(host, port, deadline, ret_msg, ret_timeout);
+	if (c.fd < 0)
+		return -1;
+	r = https ? tls_start(&c, host, deadline, ret_msg, ret_timeout) : 0;
+	if (r == 0)
+		r = exchange(&c, req, host, port, path, deadline, want_body, resp, ret_msg,
+			     ret_timeout);
+	conn_close(&c);
+	return r;
 }
 
 struct url {
@@ -494,6 +635,7 @@ static enum probe_result http_run(const struct probe_http_req *req, int timeout_
 		*ret_msg = xstrdup("no host to probe (the pod has no IP yet)");
 		return PROBE_UNKNOWN;
 	}
+	cur.https = req->https;
 	cur.host = xstrdup(req->host);
 	cur.port = req->port;
 	cur.path = xstrdup(req->path && *req->path ? req->path : "/");
@@ -510,8 +652,8 @@ static enum probe_result http_run(const struct probe_http_req *req, int timeout_
 		char *emsg = NULL;
 		bool timeout;
 
-		if (http_once(req, cur.host, cur.port, cur.path, deadline, true, &resp, &emsg,
-			      &timeout) < 0) {
+		if (http_once(req, cur.https, cur.host, cur.port, cur.path, deadline, true, &resp,
+			      &emsg, &timeout) < 0) {
 			*ret_msg = xasprintf("Get \"%s\": %s", u, emsg);
 			free(emsg);
 			break;
@@ -533,13 +675,6 @@ static enum probe_result http_run(const struct probe_http_req *req, int timeout_
 			if (redirects + 1 >= MAX_REDIRECTS) {
 				*ret_msg = xasprintf("Get \"%s\": stopped after %d redirects", nu,
 						     MAX_REDIRECTS);
-				url_done(&next);
-				break;
-			}
-			if (next.https) {
-				*ret_msg =
-					xasprintf("Get \"%s\": HTTPS probes are not supported", nu);
-				res = PROBE_UNKNOWN;
 				url_done(&next);
 				break;
 			}
@@ -635,12 +770,9 @@ enum probe_result probe_action_run(const struct probe_action *a, const char *pod
 			.path = a->path,
 			.headers = a->headers,
 			.n_headers = a->n_headers,
+			.https = a->https,
 		};
 
-		if (a->https) {
-			*ret_msg = xstrdup("HTTPS probes are not supported");
-			return PROBE_UNKNOWN;
-		}
 		return http_run(&req, timeout_ms, hook, ret_msg);
 	}
 	case PROBE_ACTION_TCP:

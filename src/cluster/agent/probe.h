@@ -46,12 +46,14 @@ struct probe_http_req {
 	const char *path; /* path and query; NULL or "" means "/" */
 	const struct probe_header *headers;
 	size_t n_headers;
+	bool https; /* TLS, the pod's certificate not verified (as kubelet) */
 };
 
 /*
- * Low level HTTP probe over a plain socket (no TLS): success for a final status 200-399,
- * following redirects (301, 302, 303, 307, 308; at most 10) only to the same host; a
- * redirect elsewhere ends the probe as a success with "Probe terminated redirects, ...".
+ * Low level HTTP(S) probe (HTTPS with @req->https, the certificate not verified): success
+ * for a final status 200-399, following redirects (301, 302, 303, 307, 308; at most 10,
+ * between http and https too) only to the same host; a redirect elsewhere ends the probe
+ * as a success with "Probe terminated redirects, ...".
  * @timeout_ms bounds the whole exchange. *ret_msg (heap, always set) says why it failed,
  * in Go's words: `HTTP probe failed with statuscode: 500`,
  * `Get "http://10.42.0.5:8080/": dial tcp 10.42.0.5:8080: connect: connection refused`.

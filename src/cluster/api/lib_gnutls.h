@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * GnuTLS, loaded on first use: the certificate code (pki.c) makes and checks the server's
- * CA and serving certificates with its X.509 functions, and the pod proxy (proxy.c) talks
- * TLS to node agents with its client sessions. The names below
- * are redirected to pointers that api_gnutls_load() fills in.
+ * CA and serving certificates with its X.509 functions, the pod proxy (proxy.c) talks
+ * TLS to node agents and the agent's HTTPS probes (agent/probe.c) to pods with its client
+ * sessions. The names below are redirected to pointers that api_gnutls_load() fills in.
  */
 #ifndef SKIFF_CLUSTER_API_LIB_GNUTLS_H
 #define SKIFF_CLUSTER_API_LIB_GNUTLS_H
@@ -57,6 +57,9 @@ struct err;
 	X(gnutls_record_send)                                                                      \
 	X(gnutls_record_recv)                                                                      \
 	X(gnutls_record_check_pending)                                                             \
+	X(gnutls_record_get_direction)                                                             \
+	X(gnutls_server_name_set)                                                                  \
+	X(gnutls_error_is_fatal)                                                                   \
 	X(gnutls_bye)
 
 #define API_GNUTLS_DECLARE(name) extern __typeof__(name) *dl_p_##name;
