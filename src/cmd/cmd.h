@@ -7,6 +7,7 @@
 #define SKIFF_CMD_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/version.h"
 
@@ -34,6 +35,12 @@ struct cmd_agent_flags {
 
 /* Checks @f and applies it to @cfg; EINVAL names the flag. */
 int cmd_agent_tuning(struct agent_config *cfg, const struct cmd_agent_flags *f, struct err *err);
+
+/*
+ * A duration flag as Go writes them ("1h30m", "40s", "500ms") or a bare number of seconds,
+ * in milliseconds; -1 when malformed.
+ */
+int64_t cmd_duration_ms(const char *s);
 
 /* Prints @err's message (and logs it), clears it and returns exit status 1. */
 int cmd_fail(const char *prog, struct err *err);

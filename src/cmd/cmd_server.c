@@ -148,37 +148,12 @@ static int write_kubeconfig(const char *path, const char *server, const char *ca
 	return 0;
 }
 
-/* "40s", "2m", "1h30m" or plain seconds; -1 when not a duration. */
+/* A duration flag in whole seconds; -1 when not a duration. */
 static int64_t seconds_of(const char *s)
 {
-	int64_t total = 0;
-	char *end;
+	int64_t ms = cmd_duration_ms(s);
 
-	if (!s || !*s)
-		return -1;
-	while (*s) {
-		long long v = strtoll(s, &end, 10);
-
-		if (end == s || v < 0)
-			return -1;
-		switch (*end) {
-		case '\0':
-			return total + v;
-		case 'h':
-			total += v * 3600;
-			break;
-		case 'm':
-			total += v * 60;
-			break;
-		case 's':
-			total += v;
-			break;
-		default:
-			return -1;
-		}
-		s = end + 1;
-	}
-	return total;
+	return ms < 0 ? -1 : ms / 1000;
 }
 
 static bool is_ip(const char *s)

@@ -119,23 +119,6 @@ static char **split_zones(char **vals)
 	return out;
 }
 
-/* "10s", "500ms", "1m" or plain seconds, in milliseconds; -1 when malformed. */
-static int64_t duration_ms(const char *s)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (end == s || v < 0)
-		return -1;
-	if (!*end || !strcmp(end, "s"))
-		return v * 1000;
-	if (!strcmp(end, "ms"))
-		return v;
-	if (!strcmp(end, "m"))
-		return v * 60000;
-	return -1;
-}
-
 static void print_summary(const struct sim_config *cfg, size_t registered)
 {
 	const char *p = cfg->name_prefix;
@@ -197,8 +180,8 @@ static int sim_nodes(int argc, char **argv)
 				"--token-file are required\n");
 		return usage(stderr);
 	}
-	lease_ms = duration_ms(heartbeat);
-	status_ms = duration_ms(status_every);
+	lease_ms = cmd_duration_ms(heartbeat);
+	status_ms = cmd_duration_ms(status_every);
 	if (lease_ms < 100 || lease_ms > 3600000 || status_ms < 100 || status_ms > 3600000) {
 		fprintf(stderr, "skiff sim nodes: --heartbeat-interval and --status-interval take "
 				"durations from 100ms to 1h\n");
@@ -412,7 +395,7 @@ static int sim_load(int argc, char **argv)
 		fprintf(stderr, "skiff sim load: --server-pid and --sim-pid take process ids\n");
 		return 2;
 	}
-	stall_ms = duration_ms(stall);
+	stall_ms = cmd_duration_ms(stall);
 	if (stall_ms < 1000) {
 		fprintf(stderr,
 			"skiff sim load: --stall takes a duration of 1s or more, not '%s'\n",

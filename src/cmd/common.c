@@ -28,21 +28,38 @@ int cmd_fail(const char *prog, struct err *err)
 	return 1;
 }
 
-/* "10s", "500ms", "2m" in milliseconds; -1 when malformed. */
-static int64_t duration_ms(const char *s)
+int64_t cmd_duration_ms(const char *s)
 {
+	int64_t total = 0;
+	const char *start = s;
 	char *end;
-	long long v = strtoll(s, &end, 10);
 
-	if (end == s || v < 0)
+	if (!s || !*s)
 		return -1;
-	if (!strcmp(end, "s"))
-		return v * 1000;
-	if (!strcmp(end, "ms"))
-		return v;
-	if (!strcmp(end, "m"))
-		return v * 60000;
-	return -1;
+	for (;;) {
+		long long v;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = strtoll(s, &end, 10);
+		if (v > 100000000)
+			return -1;
+		if (!*end)
+			/* a bare number is seconds, alone */
+			return s == start ? v * 1000 : -1;
+		if (!strncmp(end, "ms", 2)) {
+			total += v;
+			end += 2;
+		} else if (*end == 'h' || *end == 'm' || *end == 's') {
+			total += v * (*end == 'h' ? 3600000 : *end == 'm' ? 60000 : 1000);
+			end++;
+		} else {
+			return -1;
+		}
+		if (!*end)
+			return total;
+		s = end;
+	}
 }
 
 int cmd_agent_tuning(struct agent_config *cfg, const struct cmd_agent_flags *f, struct err *err)
@@ -72,7 +89,7 @@ int cmd_agent_tuning(struct agent_config *cfg, const struct cmd_agent_flags *f, 
 		cfg->eviction_memory = quantity_value(&q);
 	}
 	if (f->housekeeping) {
-		int64_t ms = duration_ms(f->housekeeping);
+		int64_t ms = cmd_duration_ms(f->housekeeping);
 
 		if (ms <= 0)
 			return err_set(
