@@ -47,9 +47,18 @@ struct pending {
 	time_t when;
 };
 
+/* A place in a list kept most recently used first; the first member of its entry. */
+struct lru_link {
+	struct lru_link *prev, *next;
+};
+
+struct lru {
+	struct lru_link *head, *tail;
+};
+
 /* An event written lately, in the LRU. */
 struct recent {
-	struct recent *prev, *next; /* most recent first */
+	struct lru_link link;
 	char *key;
 	char *ns;
 	char *name;
@@ -59,7 +68,7 @@ struct recent {
 
 /* A token bucket of a source and object, in its own LRU. */
 struct spam {
-	struct spam *prev, *next; /* most recent first */
+	struct lru_link link;
 	char *key;
 	double tokens;
 	time_t last;
@@ -78,11 +87,11 @@ struct kc_events {
 
 	/* the spam filter's buckets, under lock */
 	struct kc_map spam;
-	struct spam *spam_head, *spam_tail;
+	struct lru spam_lru;
 
 	/* the sender's */
 	struct kc_map recent;
-	struct recent *lru_head, *lru_tail;
+	struct lru recent_lru;
 	uint64_t last_nanos;
 };
 
@@ -113,30 +122,30 @@ static char *timestamp(time_t t)
 	return xstrdup(buf);
 }
 
-/* The LRU. */
+/* The LRUs. */
 
-static void lru_unlink(struct kc_events *ev, struct recent *r)
+static void lru_unlink(struct lru *l, struct lru_link *e)
 {
-	if (r->prev)
-		r->prev->next = r->next;
+	if (e->prev)
+		e->prev->next = e->next;
 	else
-		ev->lru_head = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
 	else
-		ev->lru_tail = r->prev;
-	r->prev = r->next = NULL;
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
 }
 
-static void lru_front(struct kc_events *ev, struct recent *r)
+static void lru_front(struct lru *l, struct lru_link *e)
 {
-	r->next = ev->lru_head;
-	r->prev = NULL;
-	if (ev->lru_head)
-		ev->lru_head->prev = r;
-	ev->lru_head = r;
-	if (!ev->lru_tail)
-		ev->lru_tail = r;
+	e->next = l->head;
+	e->prev = NULL;
+	if (l->head)
+		l->head->prev = e;
+	l->head = e;
+	if (!l->tail)
+		l->tail = e;
 }
 
 static void recent_free(struct recent *r)
@@ -149,7 +158,7 @@ static void recent_free(struct recent *r)
 
 static void recent_forget(struct kc_events *ev, struct recent *r)
 {
-	lru_unlink(ev, r);
+	lru_unlink(&ev->recent_lru, &r->link);
 	kc_map_del(&ev->recent, r->key);
 	recent_free(r);
 }
@@ -164,40 +173,16 @@ static void recent_add(struct kc_events *ev, const struct pending *p, const char
 	r->count = 1;
 	r->last = p->when;
 	kc_map_put(&ev->recent, r->key, r);
-	lru_front(ev, r);
+	lru_front(&ev->recent_lru, &r->link);
 	if (ev->recent.n > RECENT_MAX)
-		recent_forget(ev, ev->lru_tail);
+		recent_forget(ev, (struct recent *)ev->recent_lru.tail);
 }
 
 /* The spam filter. */
 
-static void spam_unlink(struct kc_events *ev, struct spam *b)
-{
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		ev->spam_head = b->next;
-	if (b->next)
-		b->next->prev = b->prev;
-	else
-		ev->spam_tail = b->prev;
-	b->prev = b->next = NULL;
-}
-
-static void spam_front(struct kc_events *ev, struct spam *b)
-{
-	b->next = ev->spam_head;
-	b->prev = NULL;
-	if (ev->spam_head)
-		ev->spam_head->prev = b;
-	ev->spam_head = b;
-	if (!ev->spam_tail)
-		ev->spam_tail = b;
-}
-
 static void spam_forget(struct kc_events *ev, struct spam *b)
 {
-	spam_unlink(ev, b);
+	lru_unlink(&ev->spam_lru, &b->link);
 	kc_map_del(&ev->spam, b->key);
 	free(b->key);
 	free(b);
@@ -215,11 +200,11 @@ static bool spam_allow(struct kc_events *ev, const struct pending *p)
 		b->last = p->when;
 		kc_map_put(&ev->spam, b->key, b);
 		if (ev->spam.n > SPAM_MAX)
-			spam_forget(ev, ev->spam_tail);
+			spam_forget(ev, (struct spam *)ev->spam_lru.tail);
 	} else {
-		spam_unlink(ev, b);
+		lru_unlink(&ev->spam_lru, &b->link);
 	}
-	spam_front(ev, b);
+	lru_front(&ev->spam_lru, &b->link);
 	if (p->when > b->last) {
 		b->tokens += (double)(p->when - b->last) / SPAM_REFILL_S;
 		if (b->tokens > SPAM_BURST)
@@ -297,8 +282,8 @@ static void send_one(struct kc_events *ev, struct pending *p)
 	int r;
 
 	if (rec && p->when - rec->last < AGGREGATE_WINDOW_S) {
-		lru_unlink(ev, rec);
-		lru_front(ev, rec);
+		lru_unlink(&ev->recent_lru, &rec->link);
+		lru_front(&ev->recent_lru, &rec->link);
 		r = bump_event(ev, rec, p, &err);
 		if (r != -ENOENT)
 			goto out;
@@ -379,11 +364,11 @@ void kc_events_stop(struct kc_events *ev)
 		ev->head = p->next;
 		pending_free(p);
 	}
-	while (ev->lru_head)
-		recent_forget(ev, ev->lru_head);
+	while (ev->recent_lru.head)
+		recent_forget(ev, (struct recent *)ev->recent_lru.head);
 	kc_map_done(&ev->recent);
-	while (ev->spam_head)
-		spam_forget(ev, ev->spam_head);
+	while (ev->spam_lru.head)
+		spam_forget(ev, (struct spam *)ev->spam_lru.head);
 	kc_map_done(&ev->spam);
 	pthread_cond_destroy(&ev->cond);
 	pthread_mutex_destroy(&ev->lock);
