@@ -186,16 +186,42 @@ static json_t *read_number(struct reader *r)
 	return json_real(d);
 }
 
+/*
+ * After a member or element: 1 at a comma (spaces after it skipped), 0 at @close (passed),
+ * -1 at anything else.
+ */
+static int next_item(struct reader *r, char close)
+{
+	skip_space(r);
+	if (r->p < r->end && *r->p == ',') {
+		r->p++;
+		skip_space(r);
+		return 1;
+	}
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return 0;
+	}
+	return -1;
+}
+
+/* An empty container (spaces skipped): true, its closing byte passed. */
+static bool empty(struct reader *r, char close)
+{
+	skip_space(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
 static json_t *read_object(struct reader *r)
 {
 	json_t *obj = json_object();
+	int more = !empty(r, '}');
 
-	skip_space(r);
-	if (r->p < r->end && *r->p == '}') {
-		r->p++;
-		return obj;
-	}
-	for (;;) {
+	while (more > 0) {
 		const char *key;
 		size_t klen;
 		json_t *v;
@@ -219,18 +245,10 @@ static json_t *read_object(struct reader *r)
 		}
 		if (json_object_setn_new_nocheck(obj, key, klen, v) < 0)
 			goto fail;
-		skip_space(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
-			skip_space(r);
-			continue;
-		}
-		if (r->p < r->end && *r->p == '}') {
-			r->p++;
-			return obj;
-		}
-		goto fail;
+		more = next_item(r, '}');
 	}
+	if (more == 0)
+		return obj;
 fail:
 	json_decref(obj);
 	return NULL;
@@ -239,29 +257,17 @@ fail:
 static json_t *read_array(struct reader *r)
 {
 	json_t *arr = json_array();
+	int more = !empty(r, ']');
 
-	skip_space(r);
-	if (r->p < r->end && *r->p == ']') {
-		r->p++;
-		return arr;
-	}
-	for (;;) {
+	while (more > 0) {
 		json_t *v = read_value(r);
 
 		if (!v || json_array_append_new(arr, v) < 0)
 			goto fail;
-		skip_space(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
-			skip_space(r);
-			continue;
-		}
-		if (r->p < r->end && *r->p == ']') {
-			r->p++;
-			return arr;
-		}
-		goto fail;
+		more = next_item(r, ']');
 	}
+	if (more == 0)
+		return arr;
 fail:
 	json_decref(arr);
 	return NULL;

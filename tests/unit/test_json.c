@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of base/jload.c: every document decodes to the tree jansson's json_loadb
- * makes of it (types, values, key order), written out both ways and compared, and every
- * malformed one fails with jansson's own error, position included. Documents come from a
- * list of edge cases and from random trees written with jansson's encoder settings.
+ * Unit tests of base/jload.c and base/jdump.c against jansson: every document decodes to
+ * the tree json_loadb makes of it (types, values, key order) and every malformed one fails
+ * with jansson's own error, position included; every value is written byte for byte as
+ * json_dumps writes it, for the flags the fast path takes and for those it hands to
+ * jansson, and values jansson refuses to write are refused too. Documents and values come
+ * from lists of edge cases and from random trees.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +17,10 @@
 
 #include <cmocka.h>
 
+#include "base/jdump.h"
 #include "base/jload.h"
+
+/* ---- reading ---- */
 
 static void check_same(const char *doc, size_t len, size_t flags)
 {
@@ -47,7 +52,7 @@ static void check_same(const char *doc, size_t len, size_t flags)
 	json_decref(b);
 }
 
-static void check(const char *doc)
+static void check_read(const char *doc)
 {
 	check_same(doc, strlen(doc), 0);
 	check_same(doc, strlen(doc), JSON_DECODE_ANY);
@@ -106,7 +111,7 @@ static void test_jload_decodes_documents_as_jansson_does(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
-		check(docs[i]);
+		check_read(docs[i]);
 	/* a NUL inside the buffer */
 	check_same("[1]\0", 4, 0);
 	check_same("[\"a\0b\"]", 7, 0);
@@ -189,9 +194,106 @@ static void test_jload_decodes_random_documents_as_jansson_does(void **state)
 
 		json_object_set_new(top, "v", v);
 		doc = json_dumps(top, encodings[i % 5]);
-		check(doc);
+		check_read(doc);
 		free(doc);
 		json_decref(top);
+	}
+}
+
+/* ---- writing ---- */
+
+static const size_t flag_sets[] = {
+	JSON_COMPACT,
+	JSON_COMPACT | JSON_PRESERVE_ORDER,
+	JSON_COMPACT | JSON_ENCODE_ANY,
+	0,
+	JSON_COMPACT | JSON_SORT_KEYS,
+	JSON_INDENT(2),
+	JSON_COMPACT | JSON_ENSURE_ASCII,
+	JSON_COMPACT | JSON_ESCAPE_SLASH,
+};
+
+static void check_written(const json_t *v)
+{
+	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+		char *a = jdump_s(v, flag_sets[i]);
+		char *b = json_dumps(v, flag_sets[i]);
+
+		if (!a != !b || (a && strcmp(a, b) != 0))
+			fail_msg("flags %#zx: wrote %s, jansson %s", flag_sets[i], a ? a : "(null)",
+				 b ? b : "(null)");
+		free(a);
+		free(b);
+	}
+}
+
+static void test_jdump_writes_values_as_jansson_does(void **state)
+{
+	json_t *o = json_pack(
+		"{s:s, s:i, s:I, s:I, s:b, s:b, s:n, s:f, s:f, s:[], s:{}, s:[i,s,{s:[]}]}", "name",
+		"p", "zero", 0, "min", (json_int_t)INT64_MIN, "max", (json_int_t)INT64_MAX, "t", 1,
+		"f", 0, "nil", "real", 1.5, "whole", 3.0, "empty", "obj", "mixed", -7, "x", "k",
+		"v");
+	static const char *const strings[] = {
+		"",           "plain",        "q\"uote",     "back\\slash",           "sl/ash",
+		"\b\f\n\r\t", "\x01\x1f\x7f", "caf\xc3\xa9", "\xe2\x82\xac and more",
+	};
+
+	(void)state;
+	check_written(o);
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		json_t *s = json_string(strings[i]);
+		json_t *k = json_object();
+
+		json_object_set(k, strings[i], s);
+		check_written(s);
+		check_written(k);
+		json_decref(s);
+		json_decref(k);
+	}
+	{
+		/* a NUL inside a string, and bytes that are not UTF-8 */
+		json_t *nul = json_stringn("a\0b", 3);
+		json_t *bad = json_stringn_nocheck("\xc3\x28", 2);
+		json_t *arr = json_pack("[O,O]", nul, bad);
+
+		check_written(nul);
+		check_written(bad);
+		check_written(arr);
+		json_decref(nul);
+		json_decref(bad);
+		json_decref(arr);
+	}
+	check_written(json_null());
+	check_written(json_true());
+	json_decref(o);
+}
+
+static void test_jdump_writes_deep_nesting_as_jansson_does(void **state)
+{
+	json_t *top = json_array(), *cur = top;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		json_t *next = json_array();
+
+		json_array_append_new(cur, next);
+		cur = next;
+	}
+	check_written(top);
+	json_decref(top);
+}
+
+static void test_jdump_writes_random_values_as_jansson_does(void **state)
+{
+	unsigned seed = 1126;
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		json_t *v = random_value(&seed, 0);
+
+		check_written(v);
+		json_decref(v);
 	}
 }
 
@@ -201,6 +303,9 @@ int main(void)
 		cmocka_unit_test(test_jload_decodes_documents_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_random_documents_as_jansson_does),
+		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),
+		cmocka_unit_test(test_jdump_writes_deep_nesting_as_jansson_does),
+		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
