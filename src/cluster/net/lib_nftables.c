@@ -2,6 +2,7 @@
 /*
  * The pointers behind lib_nftables.h and their loader.
  */
+#define DL_LIBS_IMPL
 #include <pthread.h>
 #include <stddef.h>
 
@@ -9,9 +10,10 @@
 #include "base/err.h"
 #include "cluster/net/lib_nftables.h"
 
-struct net_nft_lib net_nft;
+#define NFT_DEFINE(name) __typeof__(name) *dl_p_##name;
+NET_NFT_SYMS(NFT_DEFINE)
 
-#define NFT_ENTRY(name) {#name, (void **)&net_nft.name},
+#define NFT_ENTRY(name) {#name, (void **)&dl_p_##name},
 static const struct dl_sym nft_syms[] = {NET_NFT_SYMS(NFT_ENTRY){NULL, NULL}};
 
 static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -404,17 +404,17 @@ static int nft_run(const char *cmds, struct err *err)
 		return r;
 	pthread_mutex_lock(&nft_run_lock);
 	/* a context per run: its netlink socket then belongs to the caller's namespace */
-	ctx = net_nft.nft_ctx_new(NFT_CTX_DEFAULT);
+	ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx) {
 		pthread_mutex_unlock(&nft_run_lock);
 		return err_set(err, ENOMEM, "create an nftables context");
 	}
-	net_nft.nft_ctx_buffer_output(ctx);
-	net_nft.nft_ctx_buffer_error(ctx);
-	r = net_nft.nft_run_cmd_from_buffer(ctx, cmds);
-	e = net_nft.nft_ctx_get_error_buffer(ctx);
+	nft_ctx_buffer_output(ctx);
+	nft_ctx_buffer_error(ctx);
+	r = nft_run_cmd_from_buffer(ctx, cmds);
+	e = nft_ctx_get_error_buffer(ctx);
 	msg = xstrdup(e && *e ? e : "nftables refused the rules");
-	net_nft.nft_ctx_free(ctx);
+	nft_ctx_free(ctx);
 	pthread_mutex_unlock(&nft_run_lock);
 	if (r == 0)
 		return 0;

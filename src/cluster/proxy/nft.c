@@ -9,8 +9,8 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "cluster/net/lib_nftables.h"
 #include "cluster/proxy/internal.h"
-#include "cluster/proxy/lib_nft.h"
 #include "cluster/proxy/proxy.h"
 
 struct sp_nft {
@@ -21,7 +21,7 @@ int sp_nft_new(struct sp_nft **ret, struct err *err)
 {
 	struct sp_nft *n;
 
-	if (svcproxy_nft_load(err) < 0)
+	if (net_nft_load(err) < 0)
 		return -ELIBACC;
 	n = xcalloc(1, sizeof(*n));
 	n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
