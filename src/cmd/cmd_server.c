@@ -293,10 +293,19 @@ int cmd_server(int argc, char **argv)
 	}
 	ctl_cfg.node_monitor_grace_period = seconds_of(grace_s);
 	ctl_cfg.node_monitor_period = seconds_of(period_s);
-	if (ctl_cfg.node_monitor_grace_period <= 0 || ctl_cfg.node_monitor_period <= 0) {
+	if (ctl_cfg.node_monitor_grace_period <= 0) {
 		fprintf(stderr,
-			"skiff server: --node-monitor-grace-period and --node-monitor-period "
-			"take durations such as 40s or 2m\n");
+			"skiff server: --node-monitor-grace-period takes a duration of 1s or more "
+			"such as 40s or 2m, not '%s'\n",
+			grace_s ? grace_s : "");
+		return 2;
+	}
+	if (ctl_cfg.node_monitor_period <= 0) {
+		fprintf(stderr,
+			"skiff server: --node-monitor-period takes a duration of 1s or more such "
+			"as "
+			"5s, not '%s'\n",
+			period_s ? period_s : "");
 		return 2;
 	}
 	if (not_ready_tol < 0 || unreachable_tol < 0) {

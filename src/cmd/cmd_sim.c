@@ -182,9 +182,18 @@ static int sim_nodes(int argc, char **argv)
 	}
 	lease_ms = cmd_duration_ms(heartbeat);
 	status_ms = cmd_duration_ms(status_every);
-	if (lease_ms < 100 || lease_ms > 3600000 || status_ms < 100 || status_ms > 3600000) {
-		fprintf(stderr, "skiff sim nodes: --heartbeat-interval and --status-interval take "
-				"durations from 100ms to 1h\n");
+	if (lease_ms < 100 || lease_ms > 3600000) {
+		fprintf(stderr,
+			"skiff sim nodes: --heartbeat-interval takes a duration from 100ms to 1h, "
+			"not '%s'\n",
+			heartbeat);
+		return 2;
+	}
+	if (status_ms < 100 || status_ms > 3600000) {
+		fprintf(stderr,
+			"skiff sim nodes: --status-interval takes a duration from 100ms to 1h, not "
+			"'%s'\n",
+			status_every);
 		return 2;
 	}
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);

@@ -332,3 +332,30 @@ def test_sim_load_refuses_a_bad_latency_rate(server):
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "--latency-pods -2: expected a count >= 0" in proc.stderr
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sim", "nodes", "--count", "1", "--server", "https://127.0.0.1:9", "--token", "x",
+      "--heartbeat-interval", "10ms"],
+     "--heartbeat-interval takes a duration from 100ms to 1h, not '10ms'"),
+    (["sim", "nodes", "--count", "1", "--server", "https://127.0.0.1:9", "--token", "x",
+      "--status-interval", "1h30x"],
+     "--status-interval takes a duration from 100ms to 1h, not '1h30x'"),
+    (["sim", "load", "--server", "https://127.0.0.1:9", "--token", "x", "--pods", "1",
+      "--stall", "500ms"],
+     "--stall takes a duration of 1s or more, not '500ms'"),
+    # a bare number is seconds: the grace period is taken, the period is not
+    (["server", "--node-monitor-grace-period", "40", "--node-monitor-period", "x"],
+     "--node-monitor-period takes a duration of 1s or more such as 5s, not 'x'"),
+    (["server", "--node-monitor-grace-period", "forty"],
+     "--node-monitor-grace-period takes a duration of 1s or more such as 40s or 2m, "
+     "not 'forty'"),
+    (["server", "--node-monitor-period", "500ms"],
+     "--node-monitor-period takes a duration of 1s or more such as 5s, not '500ms'"),
+])
+def test_duration_flags_name_the_flag_and_value(argv, message, tmp_path):
+    proc = subprocess.run([str(SKIFF)] + argv + (["--data-dir", str(tmp_path)]
+                                                  if argv[0] == "server" else []),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
