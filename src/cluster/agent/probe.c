@@ -194,6 +194,8 @@ struct conn {
 	int fd;
 	gnutls_session_t tls;
 	gnutls_certificate_credentials_t cred;
+	char first[5]; /* the first bytes the server sent, to recognise a plain HTTP answer */
+	size_t n_first;
 };
 
 static void conn_close(struct conn *c)
@@ -217,6 +219,31 @@ static int tls_wait(struct conn *c, int64_t deadline)
 static int tls_errno(int rc)
 {
 	return rc == GNUTLS_E_PREMATURE_TERMINATION ? -ECONNRESET : -EPROTO;
+}
+
+/* TLS's reads and writes of the socket, keeping the first bytes read. */
+static ssize_t tls_pull(gnutls_transport_ptr_t arg, void *buf, size_t n)
+{
+	struct conn *c = arg;
+	ssize_t k = recv(c->fd, buf, n, 0);
+
+	if (k < 0) {
+		gnutls_transport_set_errno(c->tls, errno);
+		return -1;
+	}
+	for (ssize_t i = 0; i < k && c->n_first < sizeof(c->first); i++)
+		c->first[c->n_first++] = ((const char *)buf)[i];
+	return k;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t arg, const void *buf, size_t n)
+{
+	struct conn *c = arg;
+	ssize_t k = send(c->fd, buf, n, MSG_NOSIGNAL);
+
+	if (k < 0)
+		gnutls_transport_set_errno(c->tls, errno);
+	return k;
 }
 
 /*
@@ -250,7 +277,9 @@ static int tls_start(struct conn *c, const char *host, int64_t deadline, char **
 		*ret_msg = xasprintf("tls: %s", gnutls_strerror(rc));
 		return -1;
 	}
-	gnutls_transport_set_int2(c->tls, c->fd, c->fd);
+	gnutls_transport_set_ptr(c->tls, c);
+	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	gnutls_transport_set_push_function(c->tls, tls_push);
 	for (;;) {
 		rc = gnutls_handshake(c->tls);
 		if (rc == 0)
@@ -272,7 +301,12 @@ static int tls_start(struct conn *c, const char *host, int64_t deadline, char **
 			continue;
 		}
 		if (gnutls_error_is_fatal(rc)) {
-			*ret_msg = xasprintf("tls: %s", gnutls_strerror(rc));
+			if (c->n_first == sizeof(c->first) && !memcmp(c->first, "HTTP/", 5))
+				/* Go's words for it */
+				*ret_msg =
+					xstrdup("http: server gave HTTP response to HTTPS client");
+			else
+				*ret_msg = xasprintf("tls: %s", gnutls_strerror(rc));
 			return -1;
 		}
 	}

@@ -52,6 +52,10 @@ struct err;
 	X(gnutls_certificate_free_credentials)                                                     \
 	X(gnutls_credentials_set)                                                                  \
 	X(gnutls_transport_set_int2)                                                               \
+	X(gnutls_transport_set_ptr)                                                                \
+	X(gnutls_transport_set_push_function)                                                      \
+	X(gnutls_transport_set_pull_function)                                                      \
+	X(gnutls_transport_set_errno)                                                              \
 	X(gnutls_handshake)                                                                        \
 	X(gnutls_handshake_set_timeout)                                                            \
 	X(gnutls_record_send)                                                                      \
