@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -288,31 +289,43 @@ static void test_probe_http_times_out_and_reports_refused(void **state)
 	free(msg);
 }
 
-/*
- * Starts `openssl s_server` on a free port serving the files of @dir (one, "ok") with a
- * fresh self-signed certificate; its pid.
- */
-static pid_t tls_server_start(const char *dir)
-{
-	cleanup_free char *cmd = xasprintf(
-		"cd %s && printf ok > ok && openssl req -x509 -newkey ec -pkeyopt "
-		"ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem -days 1 "
-		"-subj /CN=probe-test >/dev/null 2>&1",
-		dir);
-	char *msg = NULL;
+/* `openssl s_server` for the HTTPS test: its directory and pid. */
+static struct {
+	char dir[64];
 	pid_t pid;
+} tls_srv;
 
-	assert_int_equal(system(cmd), 0);
+/*
+ * Setup: starts `openssl s_server` on a free port serving the files of a new directory
+ * (one, "ok") with a fresh self-signed certificate. Its teardown runs even when the test
+ * fails, and the server dies with this process.
+ */
+static int tls_server_up(void **state)
+{
+	cleanup_free char *cmd = NULL;
+	char *msg = NULL;
+
+	(void)state;
+	snprintf(tls_srv.dir, sizeof(tls_srv.dir), "/tmp/skiff-probe-tls.XXXXXX");
+	if (!mkdtemp(tls_srv.dir))
+		return -1;
+	cmd = xasprintf("cd %s && printf ok > ok && openssl req -x509 -newkey ec -pkeyopt "
+			"ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem -days 1 "
+			"-subj /CN=probe-test >/dev/null 2>&1",
+			tls_srv.dir);
+	if (system(cmd) != 0)
+		return -1;
 	tls_port = closed_port();
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
+	tls_srv.pid = fork();
+	if (tls_srv.pid < 0)
+		return -1;
+	if (tls_srv.pid == 0) {
 		char accept[32];
 		int null = open("/dev/null", O_RDWR);
 
 		snprintf(accept, sizeof(accept), "127.0.0.1:%d", tls_port);
-		if (chdir(dir) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-		    dup2(null, 2) < 0)
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || chdir(tls_srv.dir) < 0 || null < 0 ||
+		    dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 			_exit(127);
 		execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", "cert.pem",
 		       "-key", "key.pem", "-WWW", "-quiet", (char *)NULL);
@@ -323,28 +336,35 @@ static pid_t tls_server_start(const char *dir)
 
 		free(msg);
 		if (r == PROBE_SUCCESS)
-			return pid;
+			return 0;
 		usleep(50 * 1000);
 	}
-	fail_msg("openssl s_server did not start on port %d", tls_port);
 	return -1;
+}
+
+static int tls_server_down(void **state)
+{
+	cleanup_free char *rm = xasprintf("rm -rf %s", tls_srv.dir);
+
+	(void)state;
+	if (tls_srv.pid > 0) {
+		kill(tls_srv.pid, SIGTERM);
+		waitpid(tls_srv.pid, NULL, 0);
+		tls_srv.pid = 0;
+	}
+	return tls_srv.dir[0] && system(rm) != 0 ? -1 : 0;
 }
 
 static void test_probe_https_skips_verification_follows_redirects_and_reports_tls(void **state)
 {
-	char dir[] = "/tmp/skiff-probe-tls.XXXXXX";
 	struct probe_http_req req = {.host = "127.0.0.1", .path = "/ok", .https = true};
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
-	cleanup_free char *plain = NULL, *slow = NULL, *rm = NULL;
+	cleanup_free char *plain = NULL, *slow = NULL;
+	cleanup_close int mute = -1;
 	char *msg = NULL;
-	int mute;
-	pid_t pid;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	rm = xasprintf("rm -rf %s", dir);
-	pid = tls_server_start(dir);
 	/* a self-signed certificate: kubelet does not verify the pod's */
 	req.port = tls_port;
 	assert_int_equal(probe_http(&req, 5000, &msg), PROBE_SUCCESS);
@@ -375,10 +395,6 @@ static void test_probe_https_skips_verification_follows_redirects_and_reports_tl
 	assert_int_equal(probe_http(&req, 300, &msg), PROBE_FAILURE);
 	assert_string_equal(msg, slow);
 	free(msg);
-	close(mute);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	assert_int_equal(system(rm), 0);
 }
 
 static void test_probe_tcp_connects_or_reports_refused(void **state)
@@ -893,8 +909,9 @@ int main(void)
 		cmocka_unit_test(test_probe_http_follows_redirects_to_the_same_host_only),
 		cmocka_unit_test(test_probe_http_times_out_and_reports_refused),
 		cmocka_unit_test(test_probe_tcp_connects_or_reports_refused),
-		cmocka_unit_test(
-			test_probe_https_skips_verification_follows_redirects_and_reports_tls),
+		cmocka_unit_test_setup_teardown(
+			test_probe_https_skips_verification_follows_redirects_and_reports_tls,
+			tls_server_up, tls_server_down),
 		cmocka_unit_test(test_probe_parse_applies_upstream_defaults),
 		cmocka_unit_test(test_probe_parse_rejects_bad_probes_naming_the_field),
 		cmocka_unit_test(test_probe_action_parse_reads_lifecycle_handlers),
