@@ -302,9 +302,8 @@ int cmd_server(int argc, char **argv)
 	}
 	if (ctl_cfg.node_monitor_period <= 0) {
 		fprintf(stderr,
-			"skiff server: --node-monitor-period takes a duration of 1s or more such "
-			"as "
-			"5s, not '%s'\n",
+			"skiff server: --node-monitor-period takes a duration of 1s or more "
+			"such as 5s, not '%s'\n",
 			period_s ? period_s : "");
 		return 2;
 	}

@@ -119,6 +119,18 @@ static char **split_zones(char **vals)
 	return out;
 }
 
+/* A hollow node's period flag @flag = @value in milliseconds; -1 (said) when out of range. */
+static int64_t interval_ms(const char *flag, const char *value)
+{
+	int64_t ms = cmd_duration_ms(value);
+
+	if (ms >= 100 && ms <= 3600000)
+		return ms;
+	fprintf(stderr, "skiff sim nodes: %s takes a duration from 100ms to 1h, not '%s'\n", flag,
+		value);
+	return -1;
+}
+
 static void print_summary(const struct sim_config *cfg, size_t registered)
 {
 	const char *p = cfg->name_prefix;
@@ -180,22 +192,10 @@ static int sim_nodes(int argc, char **argv)
 				"--token-file are required\n");
 		return usage(stderr);
 	}
-	lease_ms = cmd_duration_ms(heartbeat);
-	status_ms = cmd_duration_ms(status_every);
-	if (lease_ms < 100 || lease_ms > 3600000) {
-		fprintf(stderr,
-			"skiff sim nodes: --heartbeat-interval takes a duration from 100ms to 1h, "
-			"not '%s'\n",
-			heartbeat);
+	lease_ms = interval_ms("--heartbeat-interval", heartbeat);
+	status_ms = interval_ms("--status-interval", status_every);
+	if (lease_ms < 0 || status_ms < 0)
 		return 2;
-	}
-	if (status_ms < 100 || status_ms > 3600000) {
-		fprintf(stderr,
-			"skiff sim nodes: --status-interval takes a duration from 100ms to 1h, not "
-			"'%s'\n",
-			status_every);
-		return 2;
-	}
 	log_setup(NULL, LOG_FORMAT_TEXT, debug ? LOG_DEBUG : LOG_INFO);
 	log_set_component("sim");
 	if (prepare(token ? NULL : token_file, &tok, ca_file, &ca, &set, &err) < 0)

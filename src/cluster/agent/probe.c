@@ -312,38 +312,54 @@ static int tls_start(struct conn *c, const char *host, int64_t deadline, char **
 	}
 }
 
+/*
+ * One step of sending @out or receiving into @in (@n bytes at most), in TLS or not: bytes
+ * (0 at end of stream), -EINTR to try again at once, -EAGAIN to wait for *events on the
+ * socket first, or -errno.
+ */
+static ssize_t conn_io(struct conn *c, const char *out, char *in, size_t n, short *events)
+{
+	ssize_t k;
+
+	if (c->tls) {
+		k = out ? gnutls_record_send(c->tls, out, n) : gnutls_record_recv(c->tls, in, n);
+		if (k >= 0)
+			return k;
+		if (k == GNUTLS_E_AGAIN) {
+			*events = gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN;
+			return -EAGAIN;
+		}
+		/* interrupted, or a warning alert: nothing to wait for */
+		return gnutls_error_is_fatal((int)k) ? tls_errno((int)k) : -EINTR;
+	}
+	k = out ? send(c->fd, out, n, MSG_NOSIGNAL) : recv(c->fd, in, n, 0);
+	if (k >= 0)
+		return k;
+	if (errno == EINTR)
+		return -EINTR;
+	if (errno != EAGAIN)
+		return -errno;
+	*events = out ? POLLOUT : POLLIN;
+	return -EAGAIN;
+}
+
 static int send_all(struct conn *c, const char *buf, size_t n, int64_t deadline)
 {
-	int fd = c->fd;
+	while (n > 0) {
+		short events;
+		ssize_t k = conn_io(c, buf, NULL, n, &events);
 
-	while (n > 0 && c->tls) {
-		ssize_t k = gnutls_record_send(c->tls, buf, n);
-
-		if (k > 0) {
+		if (k >= 0) {
 			buf += k;
 			n -= (size_t)k;
-		} else if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
-			int w = tls_wait(c, deadline);
+		} else if (k == -EAGAIN) {
+			int w = wait_fd(c->fd, events, deadline);
 
 			if (w < 0)
 				return w;
-		} else {
-			return tls_errno((int)k);
-		}
-	}
-	while (n > 0) {
-		ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
-
-		if (k > 0) {
-			buf += k;
-			n -= (size_t)k;
-			continue;
-		}
-		if (k < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		k = wait_fd(fd, POLLOUT, deadline);
-		if (k < 0)
+		} else if (k != -EINTR) {
 			return (int)k;
+		}
 	}
 	return 0;
 }
@@ -351,35 +367,20 @@ static int send_all(struct conn *c, const char *buf, size_t n, int64_t deadline)
 /* Reads what is there (waiting until @deadline): bytes, 0 at end of stream, -errno. */
 static ssize_t recv_some(struct conn *c, char *buf, size_t n, int64_t deadline)
 {
-	int fd = c->fd;
-
-	while (c->tls) {
-		ssize_t k = gnutls_record_recv(c->tls, buf, n);
+	for (;;) {
+		short events;
+		ssize_t k = conn_io(c, NULL, buf, n, &events);
 
 		if (k >= 0)
 			return k;
-		if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
-			int w = tls_wait(c, deadline);
+		if (k == -EAGAIN) {
+			int w = wait_fd(c->fd, events, deadline);
 
 			if (w < 0)
 				return w;
-		} else if (!gnutls_error_is_fatal((int)k)) {
-			continue;
-		} else {
-			return tls_errno((int)k);
-		}
-	}
-	for (;;) {
-		ssize_t k = recv(fd, buf, n, 0);
-		int w;
-
-		if (k >= 0)
+		} else if (k != -EINTR) {
 			return k;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		w = wait_fd(fd, POLLIN, deadline);
-		if (w < 0)
-			return w;
+		}
 	}
 }
 

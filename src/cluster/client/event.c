@@ -148,6 +148,13 @@ static void lru_front(struct lru *l, struct lru_link *e)
 		l->tail = e;
 }
 
+/* Moves @e, already in @l, to the front. */
+static void lru_touch(struct lru *l, struct lru_link *e)
+{
+	lru_unlink(l, e);
+	lru_front(l, e);
+}
+
 static void recent_free(struct recent *r)
 {
 	free(r->key);
@@ -282,8 +289,7 @@ static void send_one(struct kc_events *ev, struct pending *p)
 	int r;
 
 	if (rec && p->when - rec->last < AGGREGATE_WINDOW_S) {
-		lru_unlink(&ev->recent_lru, &rec->link);
-		lru_front(&ev->recent_lru, &rec->link);
+		lru_touch(&ev->recent_lru, &rec->link);
 		r = bump_event(ev, rec, p, &err);
 		if (r != -ENOENT)
 			goto out;
