@@ -59,7 +59,14 @@ struct sim {
 	json_t *by_name; /* node name -> index */
 
 	pthread_mutex_t mu;
-	pthread_cond_t cond;     /* workers: the earliest job changed */
+	/*
+	 * One idle worker at a time sleeps until the earliest job is due (timer_cond); the
+	 * others wait on cond untimed. With every worker timing the same deadline, each due
+	 * job woke them all: half the process's CPU went to wake-ups that found no work.
+	 */
+	pthread_cond_t cond;       /* idle workers: a job is due, or the timer is free */
+	pthread_cond_t timer_cond; /* the timing worker: an earlier job arrived */
+	bool timer_held;
 	pthread_cond_t reg_cond; /* a node registered */
 	/*
 	 * Due jobs of the nodes themselves (registration, lease, status) go before pod jobs,

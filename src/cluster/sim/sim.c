@@ -169,7 +169,7 @@ void sim_schedule_locked(struct sim *s, struct sim_job *job)
 	heap_push(h, job);
 	/* only a job that is now the earliest of its heap changes anyone's wait */
 	if (h->v[0] == job)
-		pthread_cond_signal(&s->cond);
+		pthread_cond_signal(s->timer_held ? &s->timer_cond : &s->cond);
 }
 
 void sim_schedule(struct sim *s, struct sim_job *job)
@@ -441,7 +441,7 @@ static void *worker(void *arg)
 		int64_t now = sim_now_ms(), ms = -1;
 
 		j = next_due(s, now, &ms);
-		if (!j && ms < 0) {
+		if (!j && (ms < 0 || s->timer_held)) {
 			pthread_cond_wait(&s->cond, &s->mu);
 			continue;
 		}
@@ -455,12 +455,18 @@ static void *worker(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+			s->timer_held = true;
+			pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
+			s->timer_held = false;
 			continue;
 		}
-		/* another due job may be waiting for a worker that is asleep */
+		/*
+		 * Another due job may be waiting for a worker that is asleep; and with no worker
+		 * timing the next one, a sleeping worker takes the timer over.
+		 */
 		if ((s->node_jobs.n && s->node_jobs.v[0]->at <= now) ||
-		    (s->pod_jobs.n && s->pod_jobs.v[0]->at <= now))
+		    (s->pod_jobs.n && s->pod_jobs.v[0]->at <= now) ||
+		    (!s->timer_held && (s->node_jobs.n || s->pod_jobs.n)))
 			pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
 		run_job(s, j);
@@ -524,6 +530,7 @@ void sim_stop(struct sim *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cond);
+	pthread_cond_broadcast(&s->timer_cond);
 	pthread_cond_broadcast(&s->reg_cond);
 	pthread_mutex_unlock(&s->mu);
 	for (unsigned i = 0; i < s->nworkers; i++)
@@ -549,6 +556,7 @@ void sim_stop(struct sim *s)
 	free(s->pods_cap);
 	free(s->rv);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->timer_cond);
 	pthread_cond_destroy(&s->reg_cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -583,6 +591,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->timer_cond, &ca);
 	pthread_cond_init(&s->reg_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	s->nodes = xcalloc(s->n, sizeof(*s->nodes));
