@@ -18,6 +18,7 @@
 #define ZONE_KEY "topology.kubernetes.io/zone"
 /* InterPodAffinity's default hardPodAffinityWeight */
 #define HARD_POD_AFFINITY_WEIGHT 1
+#define NODE_CHUNK               256 /* nodes per chunk of the node store */
 
 enum {
 	WEIGHT_FIT = 1,
@@ -68,7 +69,10 @@ void sched_cache_free(struct sched_cache *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->n_nodes; i++)
-		sched_node_free(c->nodes[i]);
+		sched_node_done(c->nodes[i]);
+	for (size_t i = 0; i < c->cap_nodes / NODE_CHUNK; i++)
+		free(c->chunks[i]);
+	free(c->chunks);
 	free(c->nodes);
 	smap_done(&c->node_idx, NULL);
 	smap_done(&c->ns_pods, plist_free);
@@ -82,21 +86,33 @@ const struct sched_node *sched_cache_node(const struct sched_cache *c, int idx)
 	return idx >= 0 && (size_t)idx < c->n_nodes ? c->nodes[idx] : NULL;
 }
 
+/* The slot of @name, made for it when new: takes @n's contents (and frees @n). */
 static int node_slot(struct sched_cache *c, const char *name, struct sched_node *n)
 {
 	struct smap_ent *e = smap_find(&c->node_idx, name);
+	struct sched_node *slot;
 
-	if (e)
+	if (e) {
+		sched_node_free(n);
 		return (int)e->v.i;
+	}
 	if (c->n_nodes == c->cap_nodes) {
-		c->cap_nodes = c->cap_nodes ? c->cap_nodes * 2 : 64;
+		size_t chunks = c->cap_nodes / NODE_CHUNK;
+
+		c->chunks = xrealloc(c->chunks, (chunks + 1) * sizeof(*c->chunks));
+		c->chunks[chunks] = xcalloc(NODE_CHUNK, sizeof(**c->chunks));
+		c->cap_nodes += NODE_CHUNK;
 		c->nodes = xrealloc(c->nodes, c->cap_nodes * sizeof(*c->nodes));
+		for (size_t i = 0; i < NODE_CHUNK; i++)
+			c->nodes[chunks * NODE_CHUNK + i] = &c->chunks[chunks][i];
 	}
-	if (!n) {
-		n = xcalloc(1, sizeof(*n));
-		n->name = xstrdup(name);
+	slot = c->nodes[c->n_nodes];
+	if (n) {
+		*slot = *n;
+		free(n);
+	} else {
+		slot->name = xstrdup(name);
 	}
-	c->nodes[c->n_nodes] = n;
 	smap_add(&c->node_idx, name)->v.i = (int64_t)c->n_nodes;
 	return (int)c->n_nodes++;
 }

@@ -611,15 +611,20 @@ static void node_spec_done(struct sched_node *n)
 	free(n->taints);
 }
 
-void sched_node_free(struct sched_node *n)
+void sched_node_done(struct sched_node *n)
 {
-	if (!n)
-		return;
 	node_spec_done(n);
 	res_done(&n->used);
 	for (size_t i = 0; i < n->n_ports; i++)
 		free(n->ports[i].ip);
 	free(n->ports);
+}
+
+void sched_node_free(struct sched_node *n)
+{
+	if (!n)
+		return;
+	sched_node_done(n);
 	free(n);
 }
 
