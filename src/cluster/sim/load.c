@@ -709,6 +709,7 @@ static int follower_start(struct follower *f, struct err *err)
 		pthread_mutex_destroy(&f->lock);
 		return err_errno(err, r, "start the pod follower");
 	}
+	pthread_setname_np(f->thread, "sim-follower");
 	return 0;
 }
 

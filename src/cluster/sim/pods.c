@@ -944,6 +944,7 @@ int sim_pods_start(struct sim *s)
 
 	if (r)
 		return -r;
+	pthread_setname_np(s->watcher, "sim-watcher");
 	s->watching = true;
 	return 0;
 }

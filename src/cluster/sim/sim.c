@@ -620,6 +620,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 		r = -pthread_create(&s->workers[i], NULL, worker, s);
 		if (r < 0)
 			break;
+		pthread_setname_np(s->workers[i], "sim-worker");
 		s->nworkers++;
 	}
 	if (r >= 0)
