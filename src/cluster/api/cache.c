@@ -615,9 +615,31 @@ static void watcher_on_close(void *arg)
 	watcher_unref(w);
 }
 
+/* {"type":"@type","object":@obj}\n, its length in *len (heap string). */
+static char *event_line(const char *type, const char *obj, size_t obj_len, size_t *len)
+{
+	static const char head[] = "{\"type\":\"", mid[] = "\",\"object\":", tail[] = "}\n";
+	size_t tl = strlen(type), n = 0;
+	char *line;
+
+	*len = sizeof(head) - 1 + tl + sizeof(mid) - 1 + obj_len + sizeof(tail) - 1;
+	line = xmalloc(*len + 1);
+	memcpy(line + n, head, sizeof(head) - 1);
+	n += sizeof(head) - 1;
+	memcpy(line + n, type, tl);
+	n += tl;
+	memcpy(line + n, mid, sizeof(mid) - 1);
+	n += sizeof(mid) - 1;
+	memcpy(line + n, obj, obj_len);
+	n += obj_len;
+	memcpy(line + n, tail, sizeof(tail));
+	return line;
+}
+
 static int watcher_send(struct watcher *w, const char *type, const struct api_obj *o)
 {
 	cleanup_free char *line = NULL;
+	size_t len;
 	int r;
 
 	if (w->spec.format == WATCH_TABLE) {
@@ -627,12 +649,13 @@ static int watcher_send(struct watcher *w, const char *type, const struct api_ob
 		cleanup_free char *body = jdump_s(table, JSON_COMPACT);
 
 		w->columns_sent = true;
-		line = xasprintf("{\"type\":\"%s\",\"object\":%s}\n", type, body);
+		line = event_line(type, body, strlen(body), &len);
 	} else {
-		line = xasprintf("{\"type\":\"%s\",\"object\":%.*s}\n", type, (int)o->len, o->json);
+		/* the object's text as stored, copied as it is (a pod is a few kilobytes) */
+		line = event_line(type, o->json, o->len, &len);
 	}
 	/* the initial state is queued at once before the client can read any of it */
-	r = http_stream_write(w->st, line, strlen(line), w->initial ? SIZE_MAX : w->max_queued);
+	r = http_stream_write(w->st, line, len, w->initial ? SIZE_MAX : w->max_queued);
 	if (r == -ENOBUFS) {
 		/* nothing was queued: the same event goes again once the client has read */
 		if (!w->paused)
