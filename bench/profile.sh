@@ -72,8 +72,12 @@ if [ -z "$pid" ]; then
 	echo "profile: no '$TARGET' process of $SKIFF is running" >&2
 	exit 1
 fi
-perf record -F 499 --call-graph dwarf,16384 -p "$pid" -o "$work/perf.data" \
-	-- sleep "$PROFILE_SECONDS" >"$work/perf.log" 2>&1
+if ! perf record -F 499 --call-graph dwarf,16384 -p "$pid" -o "$work/perf.data" \
+	-- sleep "$PROFILE_SECONDS" >"$work/perf.log" 2>&1; then
+	cat "$work/perf.log" >&2
+	echo "profile: perf record of the $TARGET (pid $pid) failed" >&2
+	exit 1
+fi
 wait "$bench"
 bench=""
 cat "$work/bench.log"

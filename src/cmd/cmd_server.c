@@ -148,12 +148,16 @@ static int write_kubeconfig(const char *path, const char *server, const char *ca
 	return 0;
 }
 
-/* A duration flag in whole seconds; -1 when not a duration. */
-static int64_t seconds_of(const char *s)
+/* A period flag @flag = @value in whole seconds, at least 1; -1 (said) otherwise. */
+static int64_t period_seconds(const char *flag, const char *value, const char *example)
 {
-	int64_t ms = cmd_duration_ms(s);
+	int64_t ms = cmd_duration_ms(value);
 
-	return ms < 0 ? -1 : ms / 1000;
+	if (ms >= 1000)
+		return ms / 1000;
+	fprintf(stderr, "skiff server: %s takes a duration of 1s or more such as %s, not '%s'\n",
+		flag, example, value ? value : "");
+	return -1;
 }
 
 static bool is_ip(const char *s)
@@ -291,24 +295,19 @@ int cmd_server(int argc, char **argv)
 			advertise);
 		return 2;
 	}
-	ctl_cfg.node_monitor_grace_period = seconds_of(grace_s);
-	ctl_cfg.node_monitor_period = seconds_of(period_s);
-	if (ctl_cfg.node_monitor_grace_period <= 0) {
-		fprintf(stderr,
-			"skiff server: --node-monitor-grace-period takes a duration of 1s or more "
-			"such as 40s or 2m, not '%s'\n",
-			grace_s ? grace_s : "");
+	ctl_cfg.node_monitor_grace_period =
+		period_seconds("--node-monitor-grace-period", grace_s, "40s or 2m");
+	if (ctl_cfg.node_monitor_grace_period < 0)
 		return 2;
-	}
-	if (ctl_cfg.node_monitor_period <= 0) {
-		fprintf(stderr,
-			"skiff server: --node-monitor-period takes a duration of 1s or more "
-			"such as 5s, not '%s'\n",
-			period_s ? period_s : "");
+	ctl_cfg.node_monitor_period = period_seconds("--node-monitor-period", period_s, "5s");
+	if (ctl_cfg.node_monitor_period < 0)
 		return 2;
-	}
 	if (not_ready_tol < 0 || unreachable_tol < 0) {
-		fprintf(stderr, "skiff server: toleration seconds must not be negative\n");
+		fprintf(stderr,
+			"skiff server: --default-%s-toleration-seconds must not be "
+			"negative, not %d\n",
+			not_ready_tol < 0 ? "not-ready" : "unreachable",
+			not_ready_tol < 0 ? not_ready_tol : unreachable_tol);
 		return 2;
 	}
 	ctl_cfg.default_unreachable_toleration = unreachable_tol;

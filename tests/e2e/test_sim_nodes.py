@@ -352,6 +352,8 @@ def test_sim_load_refuses_a_bad_latency_rate(server):
      "not 'forty'"),
     (["server", "--node-monitor-period", "500ms"],
      "--node-monitor-period takes a duration of 1s or more such as 5s, not '500ms'"),
+    (["server", "--default-unreachable-toleration-seconds", "-5"],
+     "--default-unreachable-toleration-seconds must not be negative, not -5"),
 ])
 def test_duration_flags_name_the_flag_and_value(argv, message, tmp_path):
     proc = subprocess.run([str(SKIFF)] + argv + (["--data-dir", str(tmp_path)]
