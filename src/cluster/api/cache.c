@@ -29,6 +29,7 @@
 #include "base/jdump.h"
 #include "base/jload.h"
 #include "base/jx.h"
+#include "base/keyidx.h"
 #include "base/log.h"
 #include "cluster/api/http.h"
 #include "cluster/api/internal.h"
@@ -85,8 +86,8 @@ struct cache {
 	struct api *api;
 	struct store *store;
 
-	pthread_rwlock_t lock; /* trees, counts, ring */
-	void **trees;          /* one tsearch tree per resource */
+	pthread_rwlock_t lock; /* indexes, ring */
+	struct keyidx *idx;    /* one per resource: key -> struct api_obj * */
 	int64_t rev;
 
 	struct cache_event *ring;
@@ -319,7 +320,7 @@ const struct api_resource *api_key_resource(const char *key)
 	return NULL;
 }
 
-/* The trees. */
+/* The indexes. */
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -332,33 +333,14 @@ static size_t res_index(const struct api_resource *r)
 }
 
 /* Replaces the object under @o->key (or adds it); returns the previous one. */
-static struct api_obj *tree_put(struct cache *c, struct api_obj *o)
+static struct api_obj *idx_put(struct cache *c, struct api_obj *o)
 {
-	void **root = &c->trees[res_index(o->res)];
-	struct api_obj **slot = tsearch(o, root, key_cmp);
-	struct api_obj *prev = NULL;
-
-	if (!slot)
-		abort();
-	if (*slot != o) {
-		prev = *slot;
-		*slot = o;
-	}
-	return prev;
+	return keyidx_put(&c->idx[res_index(o->res)], o->key, o);
 }
 
-static struct api_obj *tree_del(struct cache *c, const struct api_resource *r, const char *key)
+static struct api_obj *idx_del(struct cache *c, const struct api_resource *r, const char *key)
 {
-	struct api_obj probe = {.key = (char *)key};
-	void **root = &c->trees[res_index(r)];
-	struct api_obj **slot = tfind(&probe, root, key_cmp);
-	struct api_obj *prev;
-
-	if (!slot)
-		return NULL;
-	prev = *slot;
-	tdelete(&probe, root, key_cmp);
-	return prev;
+	return keyidx_del(&c->idx[res_index(r)], key);
 }
 
 /* Appends to the history ring, dropping the oldest event when full. Lock held. */
@@ -447,11 +429,11 @@ static void on_store_event(void *arg, const struct store_event *ev)
 		c->hist = NULL;
 	}
 	if (ev->type == STORE_EV_PUT) {
-		prev = o ? tree_put(c, api_obj_ref(o)) : NULL;
+		prev = o ? idx_put(c, api_obj_ref(o)) : NULL;
 		if (o)
 			ring_push(c, EV_PUT, ev->rev, o, prev);
 	} else {
-		prev = tree_del(c, r, ev->key);
+		prev = idx_del(c, r, ev->key);
 		if (o)
 			ring_push(c, EV_DELETE, ev->rev, o, prev);
 		else
@@ -491,28 +473,15 @@ void cache_wait(struct cache *c, int64_t rev)
 struct api_obj *cache_get(struct cache *c, const char *key)
 {
 	const struct api_resource *r = api_key_resource(key);
-	struct api_obj probe = {.key = (char *)key}, *o = NULL, **slot;
+	struct api_obj *o;
 
 	if (!r)
 		return NULL;
 	pthread_rwlock_rdlock(&c->lock);
-	slot = tfind(&probe, &c->trees[res_index(r)], key_cmp);
-	if (slot)
-		o = api_obj_ref(*slot);
+	o = api_obj_ref(keyidx_get(&c->idx[res_index(r)], key));
 	pthread_rwlock_unlock(&c->lock);
 	return o;
 }
-
-/* A tree walk collecting a page: twalk_r keeps its state in this closure. */
-struct walk {
-	const char *prefix;
-	size_t prefix_len;
-	const struct selector *labels, *fields;
-	const char *after;
-	size_t limit;
-	struct cache_list *out;
-	size_t cap;
-};
 
 static bool obj_matches(const struct api_obj *o, const struct selector *labels,
 			const struct selector *fields)
@@ -524,50 +493,73 @@ static bool obj_matches(const struct api_obj *o, const struct selector *labels,
 	return true;
 }
 
-static void walk_fn(const void *node, VISIT which, void *closure)
+/* How many keys start with @prefix, which ends in '/': they sort before it with '0' for '/'. */
+static size_t count_prefix(const struct keyidx *ix, const char *prefix)
 {
-	struct walk *w = closure;
-	struct api_obj *o = *(struct api_obj *const *)node;
+	cleanup_free char *end = xstrdup(prefix);
 
-	if (which != postorder && which != leaf)
-		return;
-	if (w->prefix && strncmp(o->key, w->prefix, w->prefix_len) != 0)
-		return;
-	if (w->after && strcmp(o->key, w->after) <= 0)
-		return;
-	if (!obj_matches(o, w->labels, w->fields))
-		return;
-	if (w->limit && w->out->n >= w->limit) {
-		w->out->more = true;
-		w->out->remaining++;
-		return;
-	}
-	if (w->out->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->out->v = xrealloc(w->out->v, w->cap * sizeof(*w->out->v));
-	}
-	w->out->v[w->out->n++] = api_obj_ref(o);
+	end[strlen(end) - 1]++;
+	return keyidx_rank(ix, end) - keyidx_rank(ix, prefix);
 }
 
+/*
+ * The page starts at the first key after @after (or of the prefix) and ends at the limit
+ * or the end of the prefix: its cost is what it returns (and, with selectors, what it
+ * skips), not the number of objects of the resource.
+ */
 void cache_list(struct cache *c, const struct api_resource *r, const char *ns,
 		const struct selector *labels, const struct selector *fields, const char *after,
 		size_t limit, struct cache_list *ret)
 {
 	cleanup_free char *prefix = ns && api_namespaced(r) ? api_key_prefix(r, ns) : NULL;
-	struct walk w = {
-		.prefix = prefix,
-		.prefix_len = prefix ? strlen(prefix) : 0,
-		.labels = labels && !selector_empty(labels) ? labels : NULL,
-		.fields = fields && !selector_empty(fields) ? fields : NULL,
-		.after = after,
-		.limit = limit,
-		.out = ret,
-	};
+	size_t prefix_len = prefix ? strlen(prefix) : 0, cap = 0;
+	bool selecting;
+	const struct keyidx *ix;
+	struct keyidx_iter it;
+	const char *key;
+	void *v;
 
+	if (labels && selector_empty(labels))
+		labels = NULL;
+	if (fields && selector_empty(fields))
+		fields = NULL;
+	selecting = labels || fields;
 	memset(ret, 0, sizeof(*ret));
 	pthread_rwlock_rdlock(&c->lock);
+	ix = &c->idx[res_index(r)];
 	ret->rev = c->rev;
-	twalk_r(c->trees[res_index(r)], walk_fn, &w);
+	if (after && (!prefix || strcmp(after, prefix) >= 0))
+		keyidx_seek(ix, after, &it);
+	else
+		keyidx_seek(ix, prefix, &it);
+	while (keyidx_next(&it, &key, &v)) {
+		struct api_obj *o = v;
+
+		if (prefix && strncmp(key, prefix, prefix_len) != 0)
+			break;
+		if (after && strcmp(key, after) <= 0)
+			continue;
+		if (!obj_matches(o, labels, fields))
+			continue;
+		if (limit && ret->n >= limit) {
+			ret->more = true;
+			break;
+		}
+		if (ret->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			ret->v = xrealloc(ret->v, cap * sizeof(*ret->v));
+		}
+		ret->v[ret->n++] = api_obj_ref(o);
+	}
+	if (ret->more && !selecting) {
+		/* the keys of the prefix after the page, from ranks in the index: no walk */
+		const char *last = ret->v[ret->n - 1]->key;
+		size_t upto = prefix ? keyidx_rank(ix, prefix) + count_prefix(ix, prefix)
+				     : keyidx_len(ix);
+
+		ret->counted = true;
+		ret->remaining = upto - keyidx_rank(ix, last) - 1;
+	}
 	pthread_rwlock_unlock(&c->lock);
 }
 
@@ -581,12 +573,13 @@ void cache_list_free(struct cache_list *l)
 
 size_t cache_count(struct cache *c, const struct api_resource *r, const char *ns)
 {
-	struct cache_list l;
+	cleanup_free char *prefix = ns && api_namespaced(r) ? api_key_prefix(r, ns) : NULL;
+	const struct keyidx *ix = &c->idx[res_index(r)];
 	size_t n;
 
-	cache_list(c, r, ns, NULL, NULL, NULL, 0, &l);
-	n = l.n;
-	cache_list_free(&l);
+	pthread_rwlock_rdlock(&c->lock);
+	n = prefix ? count_prefix(ix, prefix) : keyidx_len(ix);
+	pthread_rwlock_unlock(&c->lock);
 	return n;
 }
 
@@ -926,7 +919,7 @@ static int load(struct cache *c, int64_t *rev, struct err *err)
 			api_obj_new(kv->key, kv->value, kv->len, kv->mod_rev, kv->create_rev);
 
 		if (o)
-			api_obj_unref(tree_put(c, o));
+			api_obj_unref(idx_put(c, o));
 	}
 	store_kvs_clear(&kvs);
 	c->rev = *rev;
@@ -945,7 +938,7 @@ int cache_start(struct api *api, struct store *s, size_t history, struct cache *
 	c->store = s;
 	c->cap = history ? history : 65536;
 	c->ring = xcalloc(c->cap, sizeof(*c->ring));
-	c->trees = xcalloc(api_nresources, sizeof(void *));
+	c->idx = xcalloc(api_nresources, sizeof(*c->idx));
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->rev_lock, NULL);
 	pthread_cond_init(&c->rev_cond, NULL);
@@ -1005,8 +998,8 @@ void cache_stop(struct cache *c)
 		http_stream_close(w->st);
 		watcher_unref(w);
 	}
-	for (size_t i = 0; i < api_nresources; i++)
-		tdestroy(c->trees[i], free_node);
+	for (size_t i = 0; c->idx && i < api_nresources; i++)
+		keyidx_done(&c->idx[i], free_node);
 	if (c->hist)
 		tdestroy(c->hist, free_node);
 	for (uint64_t i = 0; i < c->head && i < c->cap; i++) {
@@ -1014,6 +1007,6 @@ void cache_stop(struct cache *c)
 		api_obj_unref(c->ring[i].prev);
 	}
 	free(c->ring);
-	free(c->trees);
+	free(c->idx);
 	free(c);
 }

@@ -84,7 +84,8 @@ struct cache_list {
 	size_t n;
 	int64_t rev;
 	bool more;        /* stopped at the limit with more matching objects after v[n-1] */
-	size_t remaining; /* matching objects after the page, when more */
+	bool counted;     /* more, without selectors: remaining holds the count */
+	size_t remaining; /* objects after the page, when counted */
 };
 
 /*

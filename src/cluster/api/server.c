@@ -981,7 +981,7 @@ static void do_list(struct req *q)
 		cleanup_json json_t *t =
 			api_table(q->res, l.v, l.n, first_rev, q->table_full, true, next);
 
-		if (next)
+		if (next && l.counted)
 			json_object_set_new(json_object_get(t, "metadata"), "remainingItemCount",
 					    json_integer((json_int_t)l.remaining));
 		api_reply_json(q->h, 200, t);
@@ -999,8 +999,9 @@ static void do_list(struct req *q)
 				"\"resourceVersion\":\"%lld\"",
 				q->res->kind, q->res->api_version, (long long)first_rev);
 	if (next)
-		len += (size_t)snprintf(out + len, cap - len,
-					",\"continue\":\"%s\",\"remainingItemCount\":%zu", next,
+		len += (size_t)snprintf(out + len, cap - len, ",\"continue\":\"%s\"", next);
+	if (next && l.counted)
+		len += (size_t)snprintf(out + len, cap - len, ",\"remainingItemCount\":%zu",
 					l.remaining);
 	len += (size_t)snprintf(out + len, cap - len, "},\"items\":[");
 	for (size_t i = 0; i < l.n; i++) {
