@@ -8,6 +8,7 @@
 # the benchmark's own lines and then the shares of the samples per thread and function
 # (bench/perf_fold.py; TOP rows per table, default 40). Not part of `make bench`: it
 # measures where time goes, not how fast skiff is, and perf slows what it records.
+# PERF_TXT names a file to keep perf script's output in, for bench/perf_fold.py --thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,4 +83,5 @@ wait "$bench"
 bench=""
 cat "$work/bench.log"
 perf script -i "$work/perf.data" -F comm,ip,sym >"$work/perf.txt" 2>/dev/null
+[ -z "${PERF_TXT:-}" ] || cp "$work/perf.txt" "$PERF_TXT"
 /usr/bin/python3 bench/perf_fold.py --top "$TOP" "$work/perf.txt"
