@@ -304,9 +304,34 @@ def test_finalizers_hold_deletion(server, ns):
     server.kubectl("delete", "-n", ns, "cm", "held", "--wait=false")
     d = server.kjson("get", "-n", ns, "cm", "held")
     assert d["metadata"]["deletionTimestamp"]
+    # deleting it again changes nothing: no new revision, the same object back
+    code, again = server.request("DELETE", f"/api/v1/namespaces/{ns}/configmaps/held")
+    assert code == 200
+    assert again["metadata"]["resourceVersion"] == d["metadata"]["resourceVersion"]
     server.kubectl("patch", "-n", ns, "cm", "held", "--type", "json", "-p",
                    '[{"op":"remove","path":"/metadata/finalizers"}]')
     assert server.kubectl("get", "-n", ns, "cm", "held", check=False).returncode != 0
+
+
+def test_collection_delete_of_many_objects(server, ns):
+    # more than one thread's worth: the server splits a long collection delete
+    items = [{"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": f"many-{i:03d}", "labels": {"batch": "a" if i % 3 else "b"},
+                           **({"finalizers": ["example.com/hold"]} if i == 7 else {})}}
+             for i in range(150)]
+    server.kubectl("apply", "-n", ns, "-f", "-",
+                   input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    code, left = server.request("DELETE", f"/api/v1/namespaces/{ns}/configmaps?labelSelector=batch%3Da")
+    assert code == 200
+    # what is left of the selection: the one a finalizer holds, marked
+    assert [o["metadata"]["name"] for o in left["items"]] == ["many-007"]
+    assert left["items"][0]["metadata"]["deletionTimestamp"]
+    names = server.kubectl("get", "-n", ns, "cm", "-o", "name").stdout.split()
+    many = sorted(n for n in names if n.startswith("configmap/many-"))
+    assert many == sorted([f"configmap/many-{i:03d}" for i in range(150) if i % 3 == 0]
+                          + ["configmap/many-007"])
+    server.kubectl("patch", "-n", ns, "cm", "many-007", "--type", "json", "-p",
+                   '[{"op":"remove","path":"/metadata/finalizers"}]')
 
 
 def test_edit_with_editor(server, ns, tmp_path):

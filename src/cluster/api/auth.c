@@ -35,8 +35,12 @@ static void hmac_hex(const char *key, const char *what, char hex[2 * SHA256_DIGE
 	hmac_sha256_set_key(&ctx, strlen(key), (const uint8_t *)key);
 	hmac_sha256_update(&ctx, strlen(what), (const uint8_t *)what);
 	hmac_sha256_digest(&ctx, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	/* every request of a node checks its credential: no printf per byte */
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		hex[2 * i] = "0123456789abcdef"[digest[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];
+	}
+	hex[2 * sizeof(digest)] = '\0';
 }
 
 char *api_node_credential(const char *join_token, const char *node)

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,14 @@
 
 /* Unconditional updates and patches retry this often when another write races them. */
 #define MAX_RETRIES 16
+/*
+ * A collection delete of more objects than this runs on this many threads (upstream's
+ * --delete-collection-workers): each delete waits for its commit, and commits of
+ * concurrent writes are grouped, so a namespace of 30,000 pods empties in a fraction of
+ * the time one delete after the other takes.
+ */
+#define DELETE_COLLECTION_WORKERS 8
+#define DELETE_COLLECTION_SERIAL  64
 
 struct req {
 	struct api *api;
@@ -58,6 +67,7 @@ struct req {
 	bool table;      /* Accept asks for a Table */
 	bool table_full; /* includeObject=Object */
 	json_t *scale;   /* the Scale a /scale write asks for */
+	bool quiet;      /* a part of a collection delete: store failures are logged, not replied */
 	/* the bytes the last store_write() stored for @written, at @written_rev */
 	char *written_bytes;
 	size_t written_len;
@@ -1074,7 +1084,8 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 		*failure = -r;
 		if (r != -EEXIST && r != -ESTALE && r != -ENOENT) {
 			log_error("api: %s: %s", key, err.msg);
-			api_reply_status(q->h, 500, "InternalError", "%s", err.msg);
+			if (!q->quiet)
+				api_reply_status(q->h, 500, "InternalError", "%s", err.msg);
 		}
 		err_clear(&err);
 		return 0;
@@ -1544,17 +1555,19 @@ static bool has_finalizer(json_t *obj, const char *f)
 	return false;
 }
 
-static void add_finalizer(json_t *obj, const char *f)
+/* Returns whether @f was added (false: it was there). */
+static bool add_finalizer(json_t *obj, const char *f)
 {
 	json_t *m = meta_of(obj), *fin = json_object_get(m, "finalizers");
 
 	if (has_finalizer(obj, f))
-		return;
+		return false;
 	if (!json_is_array(fin)) {
 		fin = json_array();
 		json_object_set_new(m, "finalizers", fin);
 	}
 	json_array_append_new(fin, json_string(f));
+	return true;
 }
 
 /*
@@ -1569,7 +1582,7 @@ static int delete_one(struct req *q, const char *key, const char *name, json_t *
 		const char *policy;
 		json_t *pre, *m;
 		int64_t grace, expect, rev;
-		bool mark = false;
+		bool mark = false, changed = false;
 		int fail;
 
 		if (!cur) {
@@ -1610,11 +1623,10 @@ static int delete_one(struct req *q, const char *key, const char *name, json_t *
 
 		policy = delete_policy(q, opts);
 		grace = delete_grace(q, opts, obj);
-		if (policy && strcmp(policy, "Orphan") == 0) {
-			add_finalizer(obj, "orphan");
-		} else if (policy && strcmp(policy, "Foreground") == 0) {
-			add_finalizer(obj, "foregroundDeletion");
-		}
+		if (policy && strcmp(policy, "Orphan") == 0)
+			changed = add_finalizer(obj, "orphan");
+		else if (policy && strcmp(policy, "Foreground") == 0)
+			changed = add_finalizer(obj, "foregroundDeletion");
 		if (json_array_size(json_object_get(m, "finalizers")) > 0)
 			mark = true;
 		/* a pod on a node gets its grace period to stop; the node deletes it */
@@ -1640,6 +1652,7 @@ static int delete_one(struct req *q, const char *key, const char *name, json_t *
 				if (strcmp(q->res->kind, "Namespace") == 0)
 					json_object_set_new(json_object_get(obj, "status") ?: obj,
 							    "phase", json_string("Terminating"));
+				changed = true;
 			} else if (strcmp(q->res->kind, "Pod") == 0 &&
 				   grace < json_integer_value(json_object_get(
 						   m, "deletionGracePeriodSeconds"))) {
@@ -1654,8 +1667,13 @@ static int delete_one(struct req *q, const char *key, const char *name, json_t *
 				json_object_set_new(m, "deletionTimestamp", json_string(when));
 				json_object_set_new(m, "deletionGracePeriodSeconds",
 						    json_integer(grace));
+				changed = true;
 			}
-			if (q->dry_run) {
+			/*
+			 * Marked already, and nothing to add: no new revision, as upstream (a
+			 * namespace being emptied asks again every second until it is)
+			 */
+			if (q->dry_run || !changed) {
 				if (reply)
 					reply_doc(q, 200, obj, expect);
 				return 0;
@@ -1722,6 +1740,55 @@ static void do_delete(struct req *q)
 	delete_one(q, key, q->name, opts, true);
 }
 
+/* Every DELETE_COLLECTION_WORKERS-th object of a collection delete, from @first. */
+struct delete_share {
+	struct req q; /* the request's, with its own store_write() state */
+	const struct cache_list *l;
+	size_t first;
+	json_t *opts;
+	pthread_t thread;
+};
+
+static void *delete_share_main(void *arg)
+{
+	struct delete_share *d = arg;
+
+	for (size_t i = d->first; i < d->l->n; i += DELETE_COLLECTION_WORKERS)
+		delete_one(&d->q, d->l->v[i]->key, d->l->v[i]->name, d->opts, false);
+	free(d->q.written_bytes);
+	return NULL;
+}
+
+/* Deletes what @l holds, on several threads when it is long. */
+static void delete_all(struct req *q, const struct cache_list *l, json_t *opts)
+{
+	struct delete_share d[DELETE_COLLECTION_WORKERS];
+	size_t started = 0;
+
+	if (l->n > DELETE_COLLECTION_SERIAL) {
+		for (; started < DELETE_COLLECTION_WORKERS; started++) {
+			d[started] = (struct delete_share){
+				.q = *q, .l = l, .first = started, .opts = opts};
+			d[started].q.quiet = true;
+			d[started].q.written_bytes = NULL;
+			if (pthread_create(&d[started].thread, NULL, delete_share_main,
+					   &d[started]) != 0)
+				break;
+		}
+	}
+	if (started == DELETE_COLLECTION_WORKERS) {
+		for (size_t i = 0; i < started; i++)
+			pthread_join(d[i].thread, NULL);
+		return;
+	}
+	/* short, or no thread to be had: the rest here, one after the other */
+	for (size_t i = 0; i < l->n; i++)
+		if (i % DELETE_COLLECTION_WORKERS >= started)
+			delete_one(q, l->v[i]->key, l->v[i]->name, opts, false);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(d[i].thread, NULL);
+}
+
 static void do_delete_collection(struct req *q)
 {
 	struct selector *labels = NULL, *fields = NULL;
@@ -1733,8 +1800,7 @@ static void do_delete_collection(struct req *q)
 	cache_list(q->api->cache, q->res, q->ns, labels, fields, NULL, 0, &l);
 	selector_free(labels);
 	selector_free(fields);
-	for (size_t i = 0; i < l.n; i++)
-		delete_one(q, l.v[i]->key, l.v[i]->name, opts, false);
+	delete_all(q, &l, opts);
 	q->table = false;
 	do_list(q);
 	cache_list_free(&l);

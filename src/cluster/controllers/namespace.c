@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -24,8 +25,14 @@
 #include "cluster/controllers/controllers.h"
 #include "cluster/controllers/kinds.h"
 
-#define FINALIZER  "kubernetes"
-#define RECHECK_MS 1000 /* while content remains: graceful pod deletion takes its time */
+#define FINALIZER "kubernetes"
+/*
+ * While content remains (graceful pod deletion takes its time) the namespace is looked at
+ * again after a second, or a millisecond per object left when more are: each look
+ * deletes the rest again and reads what is left, which for 30,000 pods costs seconds.
+ */
+#define RECHECK_MS     1000
+#define RECHECK_MAX_MS 10000
 
 struct ns_ctl {
 	struct kc *c;
@@ -204,8 +211,11 @@ static int finalize(struct ns_ctl *st, const char *name, struct err *err)
 	return 0;
 }
 
-/* Returns 1 when content remains and the namespace must be looked at again later. */
-static int sync_namespace(struct ns_ctl *st, const char *name, struct err *err)
+/*
+ * Returns how many objects remain (the namespace must be looked at again later), or 0
+ * when it is finalized.
+ */
+static ssize_t sync_namespace(struct ns_ctl *st, const char *name, struct err *err)
 {
 	cleanup_json json_t *ns = informer_get(st->inf, "", name);
 	const json_t *mfin;
@@ -236,7 +246,7 @@ static int sync_namespace(struct ns_ctl *st, const char *name, struct err *err)
 		left += n;
 	}
 	if (left > 0)
-		return 1;
+		return (ssize_t)left;
 	return finalize(st, name, err);
 }
 
@@ -251,9 +261,11 @@ static bool wait_synced(struct ns_ctl *st)
 /* Deleting a namespace takes rounds: while objects remain, it is looked at again. */
 static int sync_key(void *arg, const char *key, struct err *err)
 {
-	int r = sync_namespace(arg, key, err);
+	ssize_t left = sync_namespace(arg, key, err);
 
-	return r < 0 ? -1 : r > 0 ? RECHECK_MS : 0;
+	if (left <= 0)
+		return left < 0 ? -1 : 0;
+	return left < RECHECK_MS ? RECHECK_MS : left < RECHECK_MAX_MS ? (int)left : RECHECK_MAX_MS;
 }
 
 static void *worker(void *arg)
