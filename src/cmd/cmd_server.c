@@ -79,6 +79,18 @@ static int usage(FILE *f)
 		"  --node-monitor-period D     how often nodes are checked (default 5s)\n"
 		"  --default-not-ready-toleration-seconds N   (default 300)\n"
 		"  --default-unreachable-toleration-seconds N (default 300)\n"
+		"  --node-eviction-rate R      nodes a second tainted NoExecute per zone "
+		"(default 0.1)\n"
+		"  --secondary-node-eviction-rate R  the same in a zone with most nodes not "
+		"Ready\n"
+		"                              (default 0.01; 0 there for a zone of at most\n"
+		"                              --large-cluster-size-threshold N nodes, default "
+		"50)\n"
+		"  --unhealthy-zone-threshold F  share of a zone's nodes not Ready that slows "
+		"it\n"
+		"                              (default 0.55); with none Ready anywhere, no "
+		"node\n"
+		"                              is tainted NoExecute\n"
 		"  --debug                     log debug messages\n",
 		DEFAULT_DATA_DIR, DEFAULT_KUBECONFIG);
 	return f == stderr ? 2 : 0;
@@ -160,6 +172,23 @@ static int64_t period_seconds(const char *flag, const char *value, const char *e
 	return -1;
 }
 
+/* A number in [@min, @max] for @flag, or -1 after saying why not. */
+static double number_flag(const char *flag, const char *value, double min, double max)
+{
+	char *end = NULL;
+	double v = value && *value ? strtod(value, &end) : -1;
+
+	if (end && !*end && v >= min && v <= max)
+		return v;
+	if (max < 1e9)
+		fprintf(stderr, "skiff server: %s takes a number from %g to %g, not '%s'\n", flag,
+			min, max, value ? value : "");
+	else
+		fprintf(stderr, "skiff server: %s takes a number of %g or more, not '%s'\n", flag,
+			min, value ? value : "");
+	return -1;
+}
+
 static bool is_ip(const char *s)
 {
 	unsigned char buf[16];
@@ -204,7 +233,8 @@ int cmd_server(int argc, char **argv)
 	bool disable_agent = false, debug = false, help = false;
 	bool no_scheduler = false, no_controllers = false;
 	const char *grace_s = "40s", *period_s = "5s";
-	int not_ready_tol = 300, unreachable_tol = 300;
+	const char *rate_s = "0.1", *secondary_s = "0.01", *unhealthy_s = "0.55";
+	int not_ready_tol = 300, unreachable_tol = 300, large_cluster = 50;
 	struct flag flags[] = {
 		{"data-dir", 'd', FLAG_STR, &data_dir},
 		{"bind-address", 0, FLAG_STR, &bind},
@@ -239,6 +269,10 @@ int cmd_server(int argc, char **argv)
 		{"disable-controller-manager", 0, FLAG_BOOL, &no_controllers},
 		{"node-monitor-grace-period", 0, FLAG_STR, &grace_s},
 		{"node-monitor-period", 0, FLAG_STR, &period_s},
+		{"node-eviction-rate", 0, FLAG_STR, &rate_s},
+		{"secondary-node-eviction-rate", 0, FLAG_STR, &secondary_s},
+		{"unhealthy-zone-threshold", 0, FLAG_STR, &unhealthy_s},
+		{"large-cluster-size-threshold", 0, FLAG_INT, &large_cluster},
 		{"default-not-ready-toleration-seconds", 0, FLAG_INT, &not_ready_tol},
 		{"default-unreachable-toleration-seconds", 0, FLAG_INT, &unreachable_tol},
 		{"debug", 0, FLAG_BOOL, &debug},
@@ -311,6 +345,23 @@ int cmd_server(int argc, char **argv)
 		return 2;
 	}
 	ctl_cfg.default_unreachable_toleration = unreachable_tol;
+	ctl_cfg.rates_set = true;
+	ctl_cfg.node_eviction_rate = number_flag("--node-eviction-rate", rate_s, 0, 1e9);
+	ctl_cfg.secondary_node_eviction_rate =
+		number_flag("--secondary-node-eviction-rate", secondary_s, 0, 1e9);
+	ctl_cfg.unhealthy_zone_threshold =
+		number_flag("--unhealthy-zone-threshold", unhealthy_s, 0, 1);
+	if (ctl_cfg.node_eviction_rate < 0 || ctl_cfg.secondary_node_eviction_rate < 0 ||
+	    ctl_cfg.unhealthy_zone_threshold < 0)
+		return 2;
+	if (large_cluster < 0) {
+		fprintf(stderr,
+			"skiff server: --large-cluster-size-threshold must not be negative, not "
+			"%d\n",
+			large_cluster);
+		return 2;
+	}
+	ctl_cfg.large_cluster_size_threshold = large_cluster;
 	ctl_cfg.workers = 2;
 	svc_ip = first_service_ip(service_cidr);
 	if (!svc_ip) {

@@ -354,6 +354,14 @@ def test_sim_load_refuses_a_bad_latency_rate(server):
      "--node-monitor-period takes a duration of 1s or more such as 5s, not '500ms'"),
     (["server", "--default-unreachable-toleration-seconds", "-5"],
      "--default-unreachable-toleration-seconds must not be negative, not -5"),
+    (["server", "--node-eviction-rate", "fast"],
+     "--node-eviction-rate takes a number of 0 or more, not 'fast'"),
+    (["server", "--secondary-node-eviction-rate", "-0.5"],
+     "--secondary-node-eviction-rate takes a number of 0 or more, not '-0.5'"),
+    (["server", "--unhealthy-zone-threshold", "1.5"],
+     "--unhealthy-zone-threshold takes a number from 0 to 1, not '1.5'"),
+    (["server", "--large-cluster-size-threshold", "-1"],
+     "--large-cluster-size-threshold must not be negative, not -1"),
 ])
 def test_duration_flags_name_the_flag_and_value(argv, message, tmp_path):
     proc = subprocess.run([str(SKIFF)] + argv + (["--data-dir", str(tmp_path)]

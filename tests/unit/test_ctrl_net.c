@@ -43,8 +43,13 @@ json_t *ctl_slice_groups(const json_t *svc, json_t *const *pods, size_t n, ctl_z
 json_t *ctl_slices_reconcile(const json_t *svc, const json_t *groups, const json_t *existing);
 bool ctl_tolerates(const json_t *toleration, const json_t *taint);
 int64_t ctl_eviction_delay(const json_t *taints, const json_t *tolerations);
-json_t *ctl_node_taints(const json_t *node, const char *now);
+enum ctl_no_execute { CTL_NOEXEC_ADD, CTL_NOEXEC_HOLD, CTL_NOEXEC_DROP };
+enum ctl_zone_state { CTL_ZONE_NORMAL, CTL_ZONE_PARTIAL, CTL_ZONE_FULL };
+json_t *ctl_node_taints(const json_t *node, const char *now, enum ctl_no_execute mode);
 bool ctl_node_mark_unknown(json_t *node, const char *now);
+enum ctl_zone_state ctl_zone_state(size_t ready, size_t not_ready, double unhealthy_threshold);
+double ctl_zone_eviction_rate(enum ctl_zone_state state, size_t zone_size,
+			      const struct controllers_config *cfg);
 
 #define TOKEN      "test-admin-token"
 #define NODE_TOKEN "test-join-token"
@@ -425,7 +430,7 @@ static void test_node_taints_follow_the_ready_condition(void **state)
 
 	(void)state;
 	n = node_with("Unknown", "[{\"key\":\"mine\",\"effect\":\"NoSchedule\"}]", false);
-	t = ctl_node_taints(n, now);
+	t = ctl_node_taints(n, now, CTL_NOEXEC_ADD);
 	assert_json(t, "[{\"key\":\"mine\",\"effect\":\"NoSchedule\"},"
 		       "{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoSchedule\","
 		       "\"timeAdded\":\"2024-02-02T00:00:00Z\"},"
@@ -434,7 +439,7 @@ static void test_node_taints_follow_the_ready_condition(void **state)
 	/* applied, nothing more to do: timeAdded is kept */
 	json_object_set(json_object_get(n, "spec"), "taints", t);
 	json_decref(t);
-	t = ctl_node_taints(n, "2030-01-01T00:00:00Z");
+	t = ctl_node_taints(n, "2030-01-01T00:00:00Z", CTL_NOEXEC_ADD);
 	assert_null(t);
 	json_decref(n);
 
@@ -442,7 +447,7 @@ static void test_node_taints_follow_the_ready_condition(void **state)
 		      "[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoExecute\","
 		      "\"timeAdded\":\"x\"}]",
 		      true);
-	t = ctl_node_taints(n, now);
+	t = ctl_node_taints(n, now, CTL_NOEXEC_ADD);
 	assert_json(t, "[{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoSchedule\","
 		       "\"timeAdded\":\"2024-02-02T00:00:00Z\"},"
 		       "{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoExecute\","
@@ -457,8 +462,56 @@ static void test_node_taints_follow_the_ready_condition(void **state)
 		      "[{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoExecute\"},"
 		      "{\"key\":\"mine\",\"effect\":\"NoExecute\"}]",
 		      false);
-	t = ctl_node_taints(n, now);
+	t = ctl_node_taints(n, now, CTL_NOEXEC_ADD);
 	assert_json(t, "[{\"key\":\"mine\",\"effect\":\"NoExecute\"}]");
+}
+
+static void test_node_taints_hold_or_drop_no_execute_when_told(void **state)
+{
+	const char *now = "2024-02-02T00:00:00Z";
+	cleanup_json json_t *silent = node_with("Unknown", "[]", false), *t = NULL;
+	cleanup_json json_t *tainted =
+		node_with("Unknown",
+			  "[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoSchedule\","
+			  "\"timeAdded\":\"a\"},{\"key\":\"node.kubernetes.io/unreachable\","
+			  "\"effect\":\"NoExecute\",\"timeAdded\":\"a\"}]",
+			  false);
+
+	(void)state;
+	/* no token for a first NoExecute taint: NoSchedule alone */
+	t = ctl_node_taints(silent, now, CTL_NOEXEC_HOLD);
+	assert_json(t, "[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoSchedule\","
+		       "\"timeAdded\":\"2024-02-02T00:00:00Z\"}]");
+	json_decref(t);
+	/* one present stays */
+	assert_null(ctl_node_taints(tainted, now, CTL_NOEXEC_HOLD));
+	/* disruption mode: it goes, NoSchedule stays */
+	t = ctl_node_taints(tainted, now, CTL_NOEXEC_DROP);
+	assert_json(t, "[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoSchedule\","
+		       "\"timeAdded\":\"a\"}]");
+}
+
+static void test_zone_states_and_rates_follow_upstream(void **state)
+{
+	struct controllers_config cfg = {.node_eviction_rate = 0.1,
+					 .secondary_node_eviction_rate = 0.01,
+					 .unhealthy_zone_threshold = 0.55,
+					 .large_cluster_size_threshold = 50};
+
+	(void)state;
+	assert_int_equal(ctl_zone_state(5, 0, 0.55), CTL_ZONE_NORMAL);
+	/* two not ready are never a disruption, whatever the share */
+	assert_int_equal(ctl_zone_state(0, 0, 0.55), CTL_ZONE_NORMAL);
+	assert_int_equal(ctl_zone_state(1, 2, 0.55), CTL_ZONE_NORMAL);
+	assert_int_equal(ctl_zone_state(2, 3, 0.55), CTL_ZONE_PARTIAL);
+	assert_int_equal(ctl_zone_state(3, 3, 0.55), CTL_ZONE_NORMAL);
+	assert_int_equal(ctl_zone_state(0, 1, 0.55), CTL_ZONE_FULL);
+	assert_int_equal(ctl_zone_state(0, 7, 0.55), CTL_ZONE_FULL);
+	assert_true(ctl_zone_eviction_rate(CTL_ZONE_NORMAL, 5000, &cfg) == 0.1);
+	assert_true(ctl_zone_eviction_rate(CTL_ZONE_FULL, 5, &cfg) == 0.1);
+	assert_true(ctl_zone_eviction_rate(CTL_ZONE_PARTIAL, 51, &cfg) == 0.01);
+	/* a small zone mostly down stops evicting */
+	assert_true(ctl_zone_eviction_rate(CTL_ZONE_PARTIAL, 50, &cfg) == 0);
 }
 
 static void test_silent_nodes_turn_unknown_keeping_their_heartbeat(void **state)
@@ -755,6 +808,8 @@ static struct sim *sim_run(const char *prefix, size_t count)
 		.count = count,
 		.zones = zones,
 		.threads = 2,
+		/* well within the node lifecycle tests' grace period of 2 s */
+		.lease_ms = 500,
 	};
 	struct sim *s = NULL;
 	struct err err = ERR_INIT;
@@ -954,15 +1009,26 @@ static bool pod_ready_is(const char *ns, const char *name, const char *want)
 
 static void test_silent_nodes_are_tainted_and_their_pods_evicted(void **state)
 {
-	struct controllers_config cfg = {
-		.node_monitor_grace_period = 2, .node_monitor_period = 1, .workers = 1};
+	/*
+	 * Nodes that stay up in both zones, and no rationing: the nodes earlier tests left
+	 * silent would make the zones small and mostly down, where upstream's rates stop
+	 */
+	struct controllers_config cfg = {.node_monitor_grace_period = 2,
+					 .node_monitor_period = 1,
+					 .workers = 1,
+					 .rates_set = true,
+					 .node_eviction_rate = 100,
+					 .secondary_node_eviction_rate = 100,
+					 .unhealthy_zone_threshold = 0.55,
+					 .large_cluster_size_threshold = 0};
 	struct err err = ERR_INIT;
 	void *ctl = NULL;
-	struct sim *s;
+	struct sim *s, *steady;
 
 	(void)state;
 	if (nodelifecycle_start(kc, &cfg, &ctl, &err) < 0)
 		fail_msg("start: %s", err.msg);
+	steady = sim_run("steady-", 2);
 	s = sim_run("frail-", 2);
 	make_namespace("nl");
 	/* the server's admission gives this pod 2 s tolerations (see group_setup) */
@@ -988,6 +1054,61 @@ static void test_silent_nodes_are_tainted_and_their_pods_evicted(void **state)
 	assert_true(WAIT_FOR(node_clean("frail-0"), 8000));
 	assert_true(WAIT_FOR(pod_gone("nl", "evictee"), 8000));
 	assert_true(WAIT_FOR(pod_ready_is("nl", "stayer", "True"), 8000));
+	sim_stop(s);
+	sim_stop(steady);
+	nodelifecycle_stop(ctl);
+}
+
+static bool node_unknown_without_no_execute(const char *name)
+{
+	cleanup_json json_t *n = get("/api/v1/nodes/%s", name);
+	const json_t *taints = json_object_get(json_object_get(n, "spec"), "taints");
+	bool no_schedule = false;
+	size_t i;
+	const json_t *t;
+
+	if (strcmp(cond_status(n, "Ready"), "Unknown") != 0)
+		return false;
+	json_array_foreach (taints, i, t) {
+		const char *effect = json_string_value(json_object_get(t, "effect")) ?: "";
+
+		if (strcmp(effect, "NoExecute") == 0)
+			return false;
+		no_schedule = no_schedule || strcmp(effect, "NoSchedule") == 0;
+	}
+	return no_schedule;
+}
+
+static void test_no_pod_is_evicted_when_no_node_is_ready(void **state)
+{
+	/* upstream's rates, and no node of the server left running */
+	struct controllers_config cfg = {
+		.node_monitor_grace_period = 2, .node_monitor_period = 1, .workers = 1};
+	struct err err = ERR_INIT;
+	void *ctl = NULL;
+	struct sim *s;
+
+	(void)state;
+	if (nodelifecycle_start(kc, &cfg, &ctl, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	s = sim_run("cut-", 2);
+	make_namespace("cut");
+	make_pod("cut", "kept", "cut-0", NULL);
+	assert_true(WAIT_FOR(pod_ready_is("cut", "kept", "True"), 10000));
+
+	/* every node falls silent at once: the control plane's side is the likely fault */
+	sim_stop(s);
+	assert_true(WAIT_FOR(node_unknown_without_no_execute("cut-0"), 8000));
+	assert_true(WAIT_FOR(node_unknown_without_no_execute("cut-1"), 8000));
+	/* past grace and the pod's 2 s toleration, twice over: still there */
+	sleep_ms(4000);
+	assert_true(node_unknown_without_no_execute("cut-0"));
+	assert_false(pod_deleting("cut", "kept"));
+
+	s = sim_run("cut-", 2);
+	assert_true(WAIT_FOR(node_clean("cut-0"), 8000));
+	assert_true(WAIT_FOR(pod_ready_is("cut", "kept", "True"), 8000));
+	assert_false(pod_deleting("cut", "kept"));
 	sim_stop(s);
 	nodelifecycle_stop(ctl);
 }
@@ -1046,12 +1167,15 @@ int main(void)
 		cmocka_unit_test(test_tolerations_match_key_operator_value_and_effect),
 		cmocka_unit_test(test_eviction_delay_is_the_shortest_toleration_used),
 		cmocka_unit_test(test_node_taints_follow_the_ready_condition),
+		cmocka_unit_test(test_node_taints_hold_or_drop_no_execute_when_told),
+		cmocka_unit_test(test_zone_states_and_rates_follow_upstream),
 		cmocka_unit_test(test_silent_nodes_turn_unknown_keeping_their_heartbeat),
 	};
 	const struct CMUnitTest live[] = {
 		cmocka_unit_test(test_endpoints_follow_pod_readiness),
 		cmocka_unit_test(test_hollow_nodes_register_and_act_out_pods),
 		cmocka_unit_test(test_silent_nodes_are_tainted_and_their_pods_evicted),
+		cmocka_unit_test(test_no_pod_is_evicted_when_no_node_is_ready),
 	};
 	int r = cmocka_run_group_tests_name("ctrl_net", pure, NULL, NULL);
 

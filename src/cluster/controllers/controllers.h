@@ -8,6 +8,7 @@
 #ifndef SKIFF_CLUSTER_CONTROLLERS_CONTROLLERS_H
 #define SKIFF_CLUSTER_CONTROLLERS_CONTROLLERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct err;
@@ -18,6 +19,12 @@ struct controllers_config {
 	int64_t node_monitor_period;       /* seconds between node health checks (5) */
 	int64_t default_unreachable_toleration; /* seconds (300), also added by admission */
 	int workers;                            /* workers per controller (2) */
+	/* NoExecute tainting per zone, upstream's flags; the defaults unless rates_set */
+	bool rates_set;
+	double node_eviction_rate;            /* nodes a second (0.1) */
+	double secondary_node_eviction_rate;  /* in a partially disrupted zone (0.01) */
+	double unhealthy_zone_threshold;      /* share of nodes not Ready (0.55) */
+	int64_t large_cluster_size_threshold; /* nodes (50) */
 };
 
 /* A controller's state, opaque to the table. */

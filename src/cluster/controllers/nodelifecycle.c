@@ -5,6 +5,15 @@
  * the condition taints (not-ready, unreachable, pressure, unschedulable) in step with the
  * conditions, and evicts pods from NoExecute-tainted nodes once their tolerations run out
  * (upstream's node lifecycle and taint eviction controllers in one).
+ *
+ * As upstream, the NoExecute taints that start evictions are rationed per zone
+ * (topology.kubernetes.io/region and zone labels): a token bucket of --node-eviction-rate
+ * nodes a second, --secondary-node-eviction-rate while more than --unhealthy-zone-threshold
+ * of a zone's nodes (and more than two) are not Ready, none then in a zone of at most
+ * --large-cluster-size-threshold nodes. When every node of every zone is not Ready, the
+ * fault is more likely this side's (the control plane cut off, a heartbeat path down)
+ * than every node's at once: no node is tainted NoExecute and the taints present are
+ * removed, so a partition of the control plane does not delete every pod of the cluster.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,11 +37,28 @@
 #define NODE_COMPONENT    "node-controller"
 #define EVICT_COMPONENT   "taint-eviction-controller"
 
+#define REGION_LABEL      "topology.kubernetes.io/region"
+#define ZONE_LABEL        "topology.kubernetes.io/zone"
+#define REGION_LABEL_BETA "failure-domain.beta.kubernetes.io/region"
+#define ZONE_LABEL_BETA   "failure-domain.beta.kubernetes.io/zone"
+
+/* What may happen to the not-ready and unreachable NoExecute taints of a node. */
+enum ctl_no_execute {
+	CTL_NOEXEC_ADD,  /* added as the conditions want */
+	CTL_NOEXEC_HOLD, /* those present stay while warranted; none is added */
+	CTL_NOEXEC_DROP, /* removed */
+};
+
+enum ctl_zone_state { CTL_ZONE_NORMAL, CTL_ZONE_PARTIAL, CTL_ZONE_FULL };
+
 /* Pure parts, exported for tests/unit/test_ctrl_net.c. */
 bool ctl_tolerates(const json_t *toleration, const json_t *taint);
 int64_t ctl_eviction_delay(const json_t *taints, const json_t *tolerations);
-json_t *ctl_node_taints(const json_t *node, const char *now);
+json_t *ctl_node_taints(const json_t *node, const char *now, enum ctl_no_execute mode);
 bool ctl_node_mark_unknown(json_t *node, const char *now);
+enum ctl_zone_state ctl_zone_state(size_t ready, size_t not_ready, double unhealthy_threshold);
+double ctl_zone_eviction_rate(enum ctl_zone_state state, size_t zone_size,
+			      const struct controllers_config *cfg);
 
 static const char *str_at(const json_t *obj, const char *a, const char *b)
 {
@@ -245,9 +271,10 @@ static void want_taint(json_t *want, const json_t *cur, const char *key, const c
 /*
  * The taints @node should carry given its conditions and spec.unschedulable: taints
  * this controller does not manage are kept, managed ones already present keep their
- * timeAdded. Returns the new spec.taints, or NULL when nothing changes.
+ * timeAdded; @mode says what may happen to the NoExecute ones. Returns the new
+ * spec.taints, or NULL when nothing changes.
  */
-json_t *ctl_node_taints(const json_t *node, const char *now)
+json_t *ctl_node_taints(const json_t *node, const char *now, enum ctl_no_execute mode)
 {
 	const json_t *spec = json_object_get(node, "spec");
 	const json_t *cur = json_object_get(spec, "taints");
@@ -264,7 +291,9 @@ json_t *ctl_node_taints(const json_t *node, const char *now)
 		if (!streq(condition_status(node, rules[i].condition), rules[i].status))
 			continue;
 		want_taint(want, cur, rules[i].key, "NoSchedule", now);
-		if (rules[i].no_execute)
+		if (!rules[i].no_execute || mode == CTL_NOEXEC_DROP)
+			continue;
+		if (mode == CTL_NOEXEC_ADD || find_taint(cur, rules[i].key, "NoExecute"))
 			want_taint(want, cur, rules[i].key, "NoExecute", now);
 	}
 	if (json_is_true(json_object_get(spec, "unschedulable")))
@@ -281,7 +310,37 @@ json_t *ctl_node_taints(const json_t *node, const char *now)
 	return out;
 }
 
+/* Upstream's ComputeZoneState: a node whose Ready is not True counts as not ready. */
+enum ctl_zone_state ctl_zone_state(size_t ready, size_t not_ready, double unhealthy_threshold)
+{
+	if (ready == 0 && not_ready > 0)
+		return CTL_ZONE_FULL;
+	if (not_ready > 2 && (double)not_ready / (double)(ready + not_ready) >= unhealthy_threshold)
+		return CTL_ZONE_PARTIAL;
+	return CTL_ZONE_NORMAL;
+}
+
+/* Nodes a second a zone in @state may have tainted NoExecute (upstream's limiters). */
+double ctl_zone_eviction_rate(enum ctl_zone_state state, size_t zone_size,
+			      const struct controllers_config *cfg)
+{
+	if (state != CTL_ZONE_PARTIAL)
+		return cfg->node_eviction_rate;
+	return zone_size > (size_t)cfg->large_cluster_size_threshold
+		       ? cfg->secondary_node_eviction_rate
+		       : 0;
+}
+
 /* The controller. */
+
+/* A zone's state and its token bucket (burst 1, as upstream's). */
+struct zone {
+	char *key;
+	enum ctl_zone_state state;
+	double rate, tokens;
+	int64_t refilled_ms;
+	size_t ready, not_ready; /* counts of the current pass */
+};
 
 struct nl_ctl {
 	struct kc *c;
@@ -297,6 +356,11 @@ struct nl_ctl {
 	json_t *tainted; /* node -> true while it has NoExecute taints */
 	json_t *dirty;   /* node -> true: re-examine its pods for eviction */
 	json_t *evict;   /* "ns/pod" -> {"uid", "start": ms, "at": ms} */
+	/* the loop's only */
+	struct controllers_config rates;
+	struct zone *zones;
+	size_t n_zones;
+	bool disrupted; /* every zone fully disrupted: no NoExecute taints */
 };
 
 static json_t *no_execute_taints(const json_t *node)
@@ -528,11 +592,15 @@ static int put_node(struct nl_ctl *st, const json_t *node, bool status, json_t *
 	return 0;
 }
 
-/* One node's health check: conditions, then taints. Failures wait for the next pass. */
-static void check_node(struct nl_ctl *st, json_t *node)
+/*
+ * One node's health: Ready and the pressure conditions turn Unknown once it has been
+ * silent past the grace period. Returns the node as it is now (a new reference), or
+ * NULL when the update failed: the next pass tries again.
+ */
+static json_t *check_health(struct nl_ctl *st, json_t *node)
 {
 	const char *name = or_empty(str_at(node, "metadata", "name"));
-	cleanup_json json_t *cur = json_incref(node), *taints = NULL;
+	cleanup_json json_t *cur = json_incref(node);
 	cleanup_free char *now = now_rfc3339(), *prev = NULL;
 	const char *ready;
 	int64_t probe;
@@ -550,7 +618,7 @@ static void check_node(struct nl_ctl *st, json_t *node)
 
 		ctl_node_mark_unknown(copy, now);
 		if (put_node(st, copy, true, &resp) < 0)
-			return;
+			return NULL;
 		json_decref(cur);
 		cur = resp;
 	}
@@ -565,10 +633,152 @@ static void check_node(struct nl_ctl *st, json_t *node)
 	if (h)
 		json_object_set_new(h, "ready", json_string(ready));
 	pthread_mutex_unlock(&st->mu);
+	return TAKE_PTR(cur);
+}
 
-	taints = ctl_node_taints(cur, now);
+static const char *label(const json_t *node, const char *key, const char *beta)
+{
+	const json_t *labels = json_object_get(json_object_get(node, "metadata"), "labels");
+
+	return json_string_value(json_object_get(labels, key))
+		       ?: json_string_value(json_object_get(labels, beta));
+}
+
+/* The zone of @node (region and zone labels; "" for neither), added on first sight. */
+static struct zone *zone_of(struct nl_ctl *st, const json_t *node)
+{
+	const char *region = label(node, REGION_LABEL, REGION_LABEL_BETA);
+	const char *zone = label(node, ZONE_LABEL, ZONE_LABEL_BETA);
+	cleanup_free char *key =
+		region || zone ? xasprintf("%s:%s", or_empty(region), or_empty(zone)) : xstrdup("");
+	struct zone *z;
+
+	for (size_t i = 0; i < st->n_zones; i++)
+		if (strcmp(st->zones[i].key, key) == 0)
+			return &st->zones[i];
+	st->zones = xrealloc(st->zones, (st->n_zones + 1) * sizeof(*st->zones));
+	z = &st->zones[st->n_zones++];
+	*z = (struct zone){.key = TAKE_PTR(key),
+			   .state = CTL_ZONE_NORMAL,
+			   .rate = st->rates.node_eviction_rate,
+			   .tokens = 1,
+			   .refilled_ms = now_ms()};
+	return z;
+}
+
+static const char *const zone_state_names[] = {"Normal", "PartialDisruption", "FullDisruption"};
+
+/*
+ * Counts each zone's Ready and not Ready nodes among @nodes, moves zones to their new
+ * states and rates, and enters or leaves the disruption mode in which no node is tainted
+ * NoExecute (every zone fully disrupted), as upstream's handleDisruption.
+ */
+static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
+{
+	bool all_full = true;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < st->n_zones; i++)
+		st->zones[i].ready = st->zones[i].not_ready = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct zone *z = zone_of(st, nodes[i]);
+
+		if (streq(condition_status(nodes[i], "Ready"), "True"))
+			z->ready++;
+		else
+			z->not_ready++;
+	}
+	/* zones without nodes are forgotten */
+	for (size_t i = 0; i < st->n_zones; i++) {
+		if (!st->zones[i].ready && !st->zones[i].not_ready) {
+			free(st->zones[i].key);
+			continue;
+		}
+		st->zones[kept++] = st->zones[i];
+	}
+	st->n_zones = kept;
+	for (size_t i = 0; i < st->n_zones; i++)
+		if (ctl_zone_state(st->zones[i].ready, st->zones[i].not_ready,
+				   st->rates.unhealthy_zone_threshold) != CTL_ZONE_FULL)
+			all_full = false;
+	if (!st->n_zones)
+		all_full = false;
+	if (all_full && !st->disrupted) {
+		log_info("nodelifecycle: no node of any zone is Ready: entering disruption mode, "
+			 "in which no node is tainted NoExecute and no pod evicted");
+		st->disrupted = true;
+	} else if (!all_full && st->disrupted) {
+		log_info("nodelifecycle: a node is Ready again: leaving disruption mode; every "
+			 "node gets a new grace period");
+		st->disrupted = false;
+		pthread_mutex_lock(&st->mu);
+		for (size_t i = 0; i < n; i++)
+			json_object_set_new(
+				health_of(st, or_empty(str_at(nodes[i], "metadata", "name"))),
+				"probe", json_integer(now_ms()));
+		pthread_mutex_unlock(&st->mu);
+	}
+	for (size_t i = 0; i < st->n_zones; i++) {
+		struct zone *z = &st->zones[i];
+		enum ctl_zone_state s =
+			ctl_zone_state(z->ready, z->not_ready, st->rates.unhealthy_zone_threshold);
+
+		if (s != z->state)
+			log_info("nodelifecycle: zone '%s' is now %s (%zu of %zu nodes not Ready)",
+				 z->key, zone_state_names[s], z->not_ready,
+				 z->ready + z->not_ready);
+		z->state = s;
+		z->rate = ctl_zone_eviction_rate(s, z->ready + z->not_ready, &st->rates);
+	}
+}
+
+/* Takes a token of @z's bucket: whether a node of it may be tainted NoExecute now. */
+static bool take_token(struct zone *z)
+{
+	int64_t now = now_ms();
+
+	z->tokens += (double)(now - z->refilled_ms) / 1000.0 * z->rate;
+	if (z->tokens > 1)
+		z->tokens = 1;
+	z->refilled_ms = now;
+	if (z->rate <= 0 || z->tokens < 1)
+		return false;
+	z->tokens -= 1;
+	return true;
+}
+
+static bool has_no_execute(const json_t *node)
+{
+	const json_t *taints = json_object_get(json_object_get(node, "spec"), "taints");
+
+	return find_taint(taints, TAINT_NOT_READY, "NoExecute") ||
+	       find_taint(taints, TAINT_UNREACHABLE, "NoExecute");
+}
+
+/*
+ * Puts @node's taints in step with its conditions. A node that would get its first
+ * NoExecute taint takes a token of its zone's bucket (swapping not-ready for unreachable
+ * needs none, as upstream's); without one it waits for a later pass.
+ */
+static void check_taints(struct nl_ctl *st, const json_t *node)
+{
+	cleanup_free char *now = now_rfc3339();
+	cleanup_json json_t *taints = NULL;
+
+	if (st->disrupted) {
+		taints = ctl_node_taints(node, now, CTL_NOEXEC_DROP);
+	} else {
+		taints = ctl_node_taints(node, now, CTL_NOEXEC_ADD);
+		if (taints && !has_no_execute(node) &&
+		    (find_taint(taints, TAINT_NOT_READY, "NoExecute") ||
+		     find_taint(taints, TAINT_UNREACHABLE, "NoExecute")) &&
+		    !take_token(zone_of(st, node))) {
+			json_decref(taints);
+			taints = ctl_node_taints(node, now, CTL_NOEXEC_HOLD);
+		}
+	}
 	if (taints) {
-		cleanup_json json_t *copy = json_deep_copy(cur);
+		cleanup_json json_t *copy = json_deep_copy(node);
 		json_t *spec = json_object_get(copy, "spec");
 
 		if (!spec) {
@@ -585,18 +795,31 @@ static void collect(void *arg, json_t *obj)
 	json_array_append((json_t *)arg, obj);
 }
 
+/* Every node's health, then the zones' states, then every node's taints. */
 static void monitor_pass(struct nl_ctl *st)
 {
 	cleanup_json json_t *nodes = json_array();
-	size_t i;
-	json_t *n;
+	json_t **cur;
+	size_t i, n = 0;
+	json_t *node;
 
 	informer_foreach(st->nodes, collect, nodes);
-	json_array_foreach (nodes, i, n) {
+	cur = xcalloc(json_array_size(nodes) + 1, sizeof(*cur));
+	json_array_foreach (nodes, i, node) {
 		if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
-			return;
-		check_node(st, n);
+			break;
+		cur[n] = check_health(st, node);
+		if (cur[n])
+			n++;
 	}
+	if (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE)) {
+		update_zones(st, cur, n);
+		for (i = 0; i < n && !__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE); i++)
+			check_taints(st, cur[i]);
+	}
+	for (i = 0; i < n; i++)
+		json_decref(cur[i]);
+	free(cur);
 }
 
 /* Schedules, moves or cancels the eviction of each pod on @node for its taints. */
@@ -762,6 +985,9 @@ void nodelifecycle_stop(void *state)
 	json_decref(st->tainted);
 	json_decref(st->dirty);
 	json_decref(st->evict);
+	for (size_t i = 0; i < st->n_zones; i++)
+		free(st->zones[i].key);
+	free(st->zones);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
@@ -787,6 +1013,14 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 		(cfg && cfg->node_monitor_grace_period > 0 ? cfg->node_monitor_grace_period : 40) *
 		1000;
 	st->period_ms = (cfg && cfg->node_monitor_period > 0 ? cfg->node_monitor_period : 5) * 1000;
+	if (cfg && cfg->rates_set) {
+		st->rates = *cfg;
+	} else {
+		st->rates.node_eviction_rate = 0.1;
+		st->rates.secondary_node_eviction_rate = 0.01;
+		st->rates.unhealthy_zone_threshold = 0.55;
+		st->rates.large_cluster_size_threshold = 50;
+	}
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	st->health = json_object();
