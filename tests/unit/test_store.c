@@ -922,6 +922,53 @@ static void *filler_main(void *p)
 	return NULL;
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Checkpoints copy the WAL into the database file, so the WAL starts over instead of
+ * growing with every write the store ever took (and every page lookup slowing with it).
+ */
+static void test_store_sqlite_checkpoints_keep_the_wal_short(void **state)
+{
+	struct fixture *f = fixture_get(state);
+	cleanup_free char *db = NULL, *wal = NULL;
+	cleanup_free char *big = xmalloc(8193);
+	off_t most = 0;
+
+	if (backend->etcd)
+		skip();
+	db = xasprintf("%s/db/state.db", f->data_dir);
+	wal = xasprintf("%s/db/state.db-wal", f->data_dir);
+	memset(big, 'x', 8192);
+	big[8192] = '\0';
+	/* 3,000 writes of 8 KiB: about 12,000 pages of WAL without checkpoints */
+	for (int i = 0; i < 3000; i++) {
+		cleanup_free char *k = xasprintf("/registry/configmaps/default/c%d", i % 100);
+		cleanup_free char *v =
+			xasprintf("{\"kind\":\"ConfigMap\",\"data\":{\"a\":\"%s\"}}", big);
+		cleanup_err struct err err = ERR_INIT;
+		struct store_op op = {
+			i < 100 ? STORE_CREATE : STORE_UPDATE, k, v, strlen(v), 0, NULL};
+
+		assert_int_equal(store_apply(f->s, &op, NULL, NULL, &err), 0);
+		if (file_size(wal) > most)
+			most = file_size(wal);
+	}
+	/* the checkpointer runs beside the writer: the database file grew */
+	for (int i = 0; i < 100 && file_size(db) < (off_t)1 << 20; i++)
+		usleep(50 * 1000);
+	assert_true(file_size(db) >= (off_t)1 << 20);
+	print_message("# sqlite: 3000 writes of 8 KiB: WAL at most %lld KiB, database %lld KiB\n",
+		      (long long)most / 1024, (long long)file_size(db) / 1024);
+	/* without checkpoints the WAL keeps every frame written, the database one page */
+	assert_true(most < (off_t)48 << 20);
+}
+
 /*
  * A compaction spanning several of the store's steps, with a writer going on beside it:
  * it ends at the revision asked for, a watch from below that revision is refused and one
@@ -1196,6 +1243,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_sqlite_writes_and_lists_fast,
 						fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sqlite_compacts_long_history_in_steps,
+						fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_store_sqlite_checkpoints_keep_the_wal_short,
 						fixture_setup, fixture_teardown),
 	};
 	const struct CMUnitTest etcd_tests[] = {

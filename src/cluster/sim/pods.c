@@ -786,8 +786,11 @@ static int on_event(void *arg, const char *type, json_t *obj)
 	}
 	if (strcmp(type, "ERROR") == 0) {
 		/* 410 Gone: the watch fell out of the server's history; list again */
-		if (json_integer_value(json_object_get(obj, "code")) == 410)
+		if (json_integer_value(json_object_get(obj, "code")) == 410) {
+			log_warn("sim: the watch of pods fell out of the server's history (410 "
+				 "Gone): listing every bound pod again");
 			set_rv(s, NULL);
+		}
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
@@ -926,6 +929,9 @@ static void *watcher(void *arg)
 		}
 		r = kc_watch(s->kc, path, on_event, s, &err);
 		if (r == 410) {
+			/* as a reflector says it: every bound pod is listed again */
+			log_warn("sim: the watch of pods fell out of the server's history (410 "
+				 "Gone): listing every bound pod again");
 			pthread_mutex_lock(&s->mu);
 			set_rv(s, NULL);
 			pthread_mutex_unlock(&s->mu);

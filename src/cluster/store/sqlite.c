@@ -1104,7 +1104,12 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 	if (r == 0)
 		r = load_meta(s, err);
 	if (r == 0)
-		r = conn_open(&s->ckpt, path, SQLITE_OPEN_READWRITE, NULL, 0, "", err);
+		/*
+		 * A connection that has not read the database yet is not in WAL mode, and
+		 * its checkpoints do nothing (reporting success): read the header first
+		 */
+		r = conn_open(&s->ckpt, path, SQLITE_OPEN_READWRITE, NULL, 0,
+			      "PRAGMA schema_version;", err);
 	if (r == 0) {
 		sqlite3_wal_autocheckpoint(s->w.db, 0);
 		sqlite3_wal_hook(s->w.db, wal_hook, s);
