@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,15 +173,15 @@ static int64_t period_seconds(const char *flag, const char *value, const char *e
 	return -1;
 }
 
-/* A number in [@min, @max] for @flag, or -1 after saying why not. */
+/* A number in [@min, @max] (HUGE_VAL: no bound) for @flag, or -1 after saying why not. */
 static double number_flag(const char *flag, const char *value, double min, double max)
 {
 	char *end = NULL;
 	double v = value && *value ? strtod(value, &end) : -1;
 
-	if (end && !*end && v >= min && v <= max)
+	if (end && !*end && v >= min && v <= max && !isinf(v))
 		return v;
-	if (max < 1e9)
+	if (!isinf(max))
 		fprintf(stderr, "skiff server: %s takes a number from %g to %g, not '%s'\n", flag,
 			min, max, value ? value : "");
 	else
@@ -346,9 +347,9 @@ int cmd_server(int argc, char **argv)
 	}
 	ctl_cfg.default_unreachable_toleration = unreachable_tol;
 	ctl_cfg.rates_set = true;
-	ctl_cfg.node_eviction_rate = number_flag("--node-eviction-rate", rate_s, 0, 1e9);
+	ctl_cfg.node_eviction_rate = number_flag("--node-eviction-rate", rate_s, 0, HUGE_VAL);
 	ctl_cfg.secondary_node_eviction_rate =
-		number_flag("--secondary-node-eviction-rate", secondary_s, 0, 1e9);
+		number_flag("--secondary-node-eviction-rate", secondary_s, 0, HUGE_VAL);
 	ctl_cfg.unhealthy_zone_threshold =
 		number_flag("--unhealthy-zone-threshold", unhealthy_s, 0, 1);
 	if (ctl_cfg.node_eviction_rate < 0 || ctl_cfg.secondary_node_eviction_rate < 0 ||

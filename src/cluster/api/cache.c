@@ -493,13 +493,16 @@ static bool obj_matches(const struct api_obj *o, const struct selector *labels,
 	return true;
 }
 
-/* How many keys start with @prefix, which ends in '/': they sort before it with '0' for '/'. */
-static size_t count_prefix(const struct keyidx *ix, const char *prefix)
+/*
+ * How many keys sort before the end of @prefix, which ends in '/': its keys all sort
+ * before the prefix with '0' (the character after '/') in the slash's place.
+ */
+static size_t rank_past_prefix(const struct keyidx *ix, const char *prefix)
 {
 	cleanup_free char *end = xstrdup(prefix);
 
 	end[strlen(end) - 1]++;
-	return keyidx_rank(ix, end) - keyidx_rank(ix, prefix);
+	return keyidx_rank(ix, end);
 }
 
 /*
@@ -554,8 +557,7 @@ void cache_list(struct cache *c, const struct api_resource *r, const char *ns,
 	if (ret->more && !selecting) {
 		/* the keys of the prefix after the page, from ranks in the index: no walk */
 		const char *last = ret->v[ret->n - 1]->key;
-		size_t upto = prefix ? keyidx_rank(ix, prefix) + count_prefix(ix, prefix)
-				     : keyidx_len(ix);
+		size_t upto = prefix ? rank_past_prefix(ix, prefix) : keyidx_len(ix);
 
 		ret->counted = true;
 		ret->remaining = upto - keyidx_rank(ix, last) - 1;
@@ -578,7 +580,7 @@ size_t cache_count(struct cache *c, const struct api_resource *r, const char *ns
 	size_t n;
 
 	pthread_rwlock_rdlock(&c->lock);
-	n = prefix ? count_prefix(ix, prefix) : keyidx_len(ix);
+	n = prefix ? rank_past_prefix(ix, prefix) - keyidx_rank(ix, prefix) : keyidx_len(ix);
 	pthread_rwlock_unlock(&c->lock);
 	return n;
 }

@@ -697,10 +697,19 @@ static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
 		st->zones[kept++] = st->zones[i];
 	}
 	st->n_zones = kept;
-	for (size_t i = 0; i < st->n_zones; i++)
-		if (ctl_zone_state(st->zones[i].ready, st->zones[i].not_ready,
-				   st->rates.unhealthy_zone_threshold) != CTL_ZONE_FULL)
-			all_full = false;
+	for (size_t i = 0; i < st->n_zones; i++) {
+		struct zone *z = &st->zones[i];
+		enum ctl_zone_state s =
+			ctl_zone_state(z->ready, z->not_ready, st->rates.unhealthy_zone_threshold);
+
+		if (s != z->state)
+			log_info("nodelifecycle: zone '%s' is now %s (%zu of %zu nodes not Ready)",
+				 z->key, zone_state_names[s], z->not_ready,
+				 z->ready + z->not_ready);
+		z->state = s;
+		z->rate = ctl_zone_eviction_rate(s, z->ready + z->not_ready, &st->rates);
+		all_full = all_full && s == CTL_ZONE_FULL;
+	}
 	if (!st->n_zones)
 		all_full = false;
 	if (all_full && !st->disrupted) {
@@ -717,18 +726,6 @@ static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
 				health_of(st, or_empty(str_at(nodes[i], "metadata", "name"))),
 				"probe", json_integer(now_ms()));
 		pthread_mutex_unlock(&st->mu);
-	}
-	for (size_t i = 0; i < st->n_zones; i++) {
-		struct zone *z = &st->zones[i];
-		enum ctl_zone_state s =
-			ctl_zone_state(z->ready, z->not_ready, st->rates.unhealthy_zone_threshold);
-
-		if (s != z->state)
-			log_info("nodelifecycle: zone '%s' is now %s (%zu of %zu nodes not Ready)",
-				 z->key, zone_state_names[s], z->not_ready,
-				 z->ready + z->not_ready);
-		z->state = s;
-		z->rate = ctl_zone_eviction_rate(s, z->ready + z->not_ready, &st->rates);
 	}
 }
 
@@ -747,10 +744,9 @@ static bool take_token(struct zone *z)
 	return true;
 }
 
-static bool has_no_execute(const json_t *node)
+/* Whether @taints hold a not-ready or unreachable NoExecute taint. */
+static bool has_no_execute(const json_t *taints)
 {
-	const json_t *taints = json_object_get(json_object_get(node, "spec"), "taints");
-
 	return find_taint(taints, TAINT_NOT_READY, "NoExecute") ||
 	       find_taint(taints, TAINT_UNREACHABLE, "NoExecute");
 }
@@ -769,9 +765,8 @@ static void check_taints(struct nl_ctl *st, const json_t *node)
 		taints = ctl_node_taints(node, now, CTL_NOEXEC_DROP);
 	} else {
 		taints = ctl_node_taints(node, now, CTL_NOEXEC_ADD);
-		if (taints && !has_no_execute(node) &&
-		    (find_taint(taints, TAINT_NOT_READY, "NoExecute") ||
-		     find_taint(taints, TAINT_UNREACHABLE, "NoExecute")) &&
+		if (taints && has_no_execute(taints) &&
+		    !has_no_execute(json_object_get(json_object_get(node, "spec"), "taints")) &&
 		    !take_token(zone_of(st, node))) {
 			json_decref(taints);
 			taints = ctl_node_taints(node, now, CTL_NOEXEC_HOLD);

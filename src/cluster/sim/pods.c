@@ -773,6 +773,15 @@ static void set_rv(struct sim *s, const char *rv)
 	s->rv = rv ? xstrdup(rv) : NULL;
 }
 
+/* 410 Gone: the watch fell out of the server's history; list again. Lock held. */
+static void forget_rv_gone(struct sim *s)
+{
+	/* as a reflector says it */
+	log_warn("sim: the watch of pods fell out of the server's history (410 Gone): "
+		 "listing every bound pod again");
+	set_rv(s, NULL);
+}
+
 static int on_event(void *arg, const char *type, json_t *obj)
 {
 	struct sim *s = arg;
@@ -785,12 +794,8 @@ static int on_event(void *arg, const char *type, json_t *obj)
 		return -1;
 	}
 	if (strcmp(type, "ERROR") == 0) {
-		/* 410 Gone: the watch fell out of the server's history; list again */
-		if (json_integer_value(json_object_get(obj, "code")) == 410) {
-			log_warn("sim: the watch of pods fell out of the server's history (410 "
-				 "Gone): listing every bound pod again");
-			set_rv(s, NULL);
-		}
+		if (json_integer_value(json_object_get(obj, "code")) == 410)
+			forget_rv_gone(s);
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
@@ -929,11 +934,8 @@ static void *watcher(void *arg)
 		}
 		r = kc_watch(s->kc, path, on_event, s, &err);
 		if (r == 410) {
-			/* as a reflector says it: every bound pod is listed again */
-			log_warn("sim: the watch of pods fell out of the server's history (410 "
-				 "Gone): listing every bound pod again");
 			pthread_mutex_lock(&s->mu);
-			set_rv(s, NULL);
+			forget_rv_gone(s);
 			pthread_mutex_unlock(&s->mu);
 		} else if (r < 0 || r >= 400) {
 			log_debug("sim: watch pods: %s", err.msg ? err.msg : "failed");
