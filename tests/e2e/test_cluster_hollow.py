@@ -113,9 +113,27 @@ def test_orphaning_delete_keeps_pods(cluster, ns):
     s, _ = cluster
     s.kubectl("apply", "-n", ns, "-f", "-", input=deployment("keep", 2))
     s.kubectl("rollout", "status", "-n", ns, "deploy/keep", "--timeout=60s", timeout=90)
-    s.kubectl("delete", "-n", ns, "rs", "-l", "app=keep", "--cascade=orphan")
-    # the deployment makes a new replica set that adopts the orphans: still 2 pods
-    time.sleep(2)
+    old = json.loads(s.kubectl("get", "-n", ns, "rs", "-l", "app=keep", "-o", "json").stdout)["items"]
+    assert len(old) == 1
+    old_uid = old[0]["metadata"]["uid"]
+    # --wait=false: the deployment recreates its replica set under the same name at once,
+    # and kubectl's wait can list that new object between its GET of the old one and its
+    # watch, and then waits for the new one to go (a client race; upstream's too)
+    s.kubectl("delete", "-n", ns, "rs", "-l", "app=keep", "--cascade=orphan", "--wait=false")
+
+    def adopted():
+        rs = json.loads(s.kubectl("get", "-n", ns, "rs", "-l", "app=keep", "-o",
+                                  "json").stdout)["items"]
+        if [r for r in rs if r["metadata"]["uid"] == old_uid] or len(rs) != 1:
+            return None
+        new_uid = rs[0]["metadata"]["uid"]
+        owners = [[o["uid"] for o in p["metadata"].get("ownerReferences", [])]
+                  for p in pods(s, ns, "app=keep")]
+        return owners if owners and all(o == [new_uid] for o in owners) else None
+    # the old replica set is gone and its orphans are adopted by the new one: still 2 pods
+    owners = wait_for(adopted, 30, "the orphans adopted by a new replica set")
+    assert len(owners) == 2
+    time.sleep(1)
     assert len(pods(s, ns, "app=keep")) == 2
 
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Resource limits (linux.resources) enforced through the container's cgroups (v1)."""
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -40,6 +41,17 @@ def stat_values(path):
     return {k: int(v) for k, v in (line.split() for line in Path(path).read_text().splitlines())}
 
 
+def memory_diagnostics(runtime, bundle, cid):
+    """What the cgroup and the kernel say, for a container whose OOM kill did not show."""
+    lines = [f"state: {runtime('state', cid).stdout.strip()}"]
+    for name in ("memory.usage_in_bytes", "memory.failcnt", "memory.oom_control", "tasks"):
+        f = cgroup_file(bundle, "memory", name)
+        lines.append(f"{name}: {f.read_text().strip() if f.exists() else '(absent)'}")
+    kmsg = subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
+    lines += ["kernel:"] + [k for k in kmsg if "oom" in k.lower() or "memory" in k.lower()][-15:]
+    return "\n".join(lines)
+
+
 def test_memory_limit_oom_kills_and_run_exits_137(runtime, bundle, cid):
     require_controller("memory")
     limit_memory(bundle, 32 * MIB)
@@ -56,7 +68,10 @@ def test_memory_limit_is_written_and_counts_oom_kills(runtime, bundle, cid):
     add_allocator(bundle)
     bundle.shell("sh /alloc.sh; echo child=$?; exec sleep 600")
     runtime.start_container(bundle, cid)
-    out = wait_for_text(runtime.output_paths(cid)[0], "child=", timeout=30)
+    try:
+        out = wait_for_text(runtime.output_paths(cid)[0], "child=", timeout=30)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{memory_diagnostics(runtime, bundle, cid)}") from None
     assert "child=137" in out
     assert int(cgroup_file(bundle, "memory", "memory.limit_in_bytes").read_text()) == 32 * MIB
     # Newer kernels leave failcnt at 0 for v1 and count the kill in oom_control.
