@@ -40,10 +40,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "cluster/store/internal.h"
 #include "cluster/store/lib_sqlite.h"
 #include "cluster/store/store.h"
@@ -60,6 +62,17 @@
 
 /* WAL pages (of 4 KiB) after which the checkpointer is woken, SQLite's default */
 #define CHECKPOINT_PAGES 1000
+
+/*
+ * WAL pages after which the writer itself, between two batches, copies the rest of the
+ * WAL and truncates it: passive checkpoints never catch up with a writer that commits back
+ * to back, and the WAL would grow for as long as it does. It costs the writer tens of
+ * milliseconds once per 32 MiB written. It waits at most TRUNCATE_WAIT_MS for readers on
+ * old frames, and tries again TRUNCATE_RETRY_MS after failing.
+ */
+#define TRUNCATE_PAGES    8192
+#define TRUNCATE_WAIT_MS  100
+#define TRUNCATE_RETRY_MS 1000
 
 /* milliseconds a connection waits for another process holding the database */
 #define BUSY_TIMEOUT_MS 10000
@@ -208,7 +221,12 @@ struct sq_store {
 	struct conn ckpt;
 	pthread_cond_t ckpt_cond;
 	bool ckpt_wanted;
+	bool ckpt_running; /* a passive checkpoint is under way */
+	bool truncating;   /* the writer's checkpoint is waiting or under way: no passive one */
 	bool ckpt_started;
+	/* the writer's truncating checkpoints: its thread only */
+	bool truncate_due;
+	int64_t truncate_after; /* monotonic ms */
 	pthread_t ckpt_thread;
 };
 
@@ -559,6 +577,43 @@ static void deliver(struct sq_store *s, struct req *batch)
 
 static void compact_next(struct sq_store *s);
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * On the writer's thread, between batches, s->lock held: the whole WAL copied and the file
+ * emptied. The writer takes the write lock at once where the checkpointer would have to
+ * win it from a writer that takes it back after every commit; the checkpointer's passive
+ * copy under way is waited for, and none starts meanwhile.
+ */
+static void truncate_wal(struct sq_store *s)
+{
+	int rc;
+
+	s->truncate_due = false;
+	if (mono_ms() < s->truncate_after)
+		return;
+	s->truncating = true;
+	while (s->ckpt_running)
+		pthread_cond_wait(&s->wake, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	sqlite3_busy_timeout(s->w.db, TRUNCATE_WAIT_MS);
+	rc = sqlite3_wal_checkpoint_v2(s->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(s->w.db, BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK) {
+		log_debug("store: truncating the WAL: %s", sqlite3_errstr(rc));
+		s->truncate_after = mono_ms() + TRUNCATE_RETRY_MS;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->truncating = false;
+	pthread_cond_signal(&s->ckpt_cond);
+}
+
 static void *writer_main(void *arg)
 {
 	struct sq_store *s = arg;
@@ -596,6 +651,8 @@ static void *writer_main(void *arg)
 			q->done = true;
 			pthread_cond_signal(&q->cond);
 		}
+		if (s->truncate_due && !s->stopping)
+			truncate_wal(s);
 		/* a step of a compaction asked for, before the next batch */
 		if (s->compact_to > s->compact_done && !s->stopping)
 			compact_next(s);
@@ -611,13 +668,15 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* SQLite calls this after each commit, with the write lock released. */
+/* SQLite calls this after each commit (on the writer's thread), with the write lock released. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct sq_store *s = arg;
 
 	(void)db;
 	(void)name;
+	if (pages >= TRUNCATE_PAGES)
+		s->truncate_due = true;
 	if (pages >= CHECKPOINT_PAGES) {
 		pthread_mutex_lock(&s->lock);
 		s->ckpt_wanted = true;
@@ -633,15 +692,20 @@ static void *checkpoint_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->ckpt_wanted && !s->stopping)
+		while ((!s->ckpt_wanted || s->truncating) && !s->stopping)
 			pthread_cond_wait(&s->ckpt_cond, &s->lock);
 		if (s->stopping)
 			break;
 		s->ckpt_wanted = false;
+		s->ckpt_running = true;
 		pthread_mutex_unlock(&s->lock);
 		/* a failure (a reader still on old frames) is retried at the next wake-up */
 		sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&s->lock);
+		s->ckpt_running = false;
+		/* the writer may wait for this copy to end */
+		if (s->truncating)
+			pthread_cond_broadcast(&s->wake);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
