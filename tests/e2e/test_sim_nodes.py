@@ -161,6 +161,27 @@ def test_leases_are_renewed(server, hollow):
     wait_for(lambda: renew() != first, 25, "a lease renewal")
 
 
+def test_a_ready_condition_changed_by_another_is_put_back(server, hollow):
+    # as the node lifecycle controller marks a node whose Lease lapsed, and as the kubelet
+    # answers: a status that differs from its own is posted again within its update period
+    name = hollow.names[1]
+    before = [c for c in server.kjson("get", "node", name)["status"]["conditions"]
+              if c["type"] == "Ready"][0]
+    patch = {"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+         "message": "Kubelet stopped posting node status.",
+         "lastHeartbeatTime": before["lastHeartbeatTime"],
+         "lastTransitionTime": before["lastTransitionTime"]}]}}
+    server.kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p",
+                   json.dumps(patch))
+    node = wait_for(lambda: (lambda n: n if ready(n) == "True" else None)(
+        server.kjson("get", "node", name)), 30, f"{name} Ready again")
+    after = [c for c in node["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert after["reason"] == "KubeletReady"
+    assert after["lastTransitionTime"] >= before["lastTransitionTime"]
+    assert {c["type"] for c in node["status"]["conditions"]} >= {"MemoryPressure", "Ready"}
+
+
 def test_summary_line_names_the_registered_nodes(hollow):
     wait_for(lambda: "5 of 5 hollow nodes registered" in hollow.output(), 10, "the summary")
 

@@ -22,6 +22,7 @@ enum sim_job_kind {
 	SIM_REGISTER,
 	SIM_LEASE,
 	SIM_STATUS,
+	SIM_STATUS_SYNC, /* once: the stored Ready condition is not the node's own */
 	SIM_POD_START,
 	SIM_POD_RESTART,
 	SIM_POD_KILL,
@@ -42,11 +43,14 @@ struct sim_node {
 	char *name;
 	char *token;
 	char ip[16];
-	char block[12];   /* the first three octets of the node's pod /24 */
-	uint8_t used[32]; /* pod addresses given out, by last octet */
-	char *since;      /* when the conditions took their values */
+	char block[12];    /* the first three octets of the node's pod /24 */
+	uint8_t used[32];  /* pod addresses given out, by last octet */
+	char *since;       /* when the conditions took their values */
+	char *ready_since; /* when Ready last turned True (under mu) */
 	char *zone;
 	bool registered;
+	bool resync;    /* a SIM_STATUS_SYNC is queued (under mu) */
+	int64_t posted; /* when its status was last posted, monotonic ms (under mu) */
 };
 
 struct sim {
@@ -89,6 +93,11 @@ struct sim {
 	pthread_t watcher;
 	bool watching;
 	char *rv;
+
+	/* the watch of the nodes' stored conditions (sim.c) */
+	pthread_t node_watcher;
+	bool node_watching;
+	char *node_rv; /* only its thread uses it */
 };
 
 int64_t sim_now_ms(void);

@@ -4,7 +4,9 @@
  * node status every 5 min, pod transitions) is a job in a heap ordered by due time (the
  * nodes' own jobs in one that goes first, pods' in another), drained by a few workers
  * that share one HTTPS client and its connections, so that thousands of nodes cost a
- * handful of threads.
+ * handful of threads. A watch of the nodes puts a node's status back when someone else
+ * changed its Ready condition (the node lifecycle controller, after a lapsed Lease), as
+ * the kubelet does when the stored status differs from its own.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +29,10 @@
 
 #define LEASE_SECONDS 40
 #define LEASE_PATH    "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+#define NODES_PATH    "/api/v1/nodes?labelSelector=node.kubernetes.io%2Finstance-type%3Dhollow"
+/* the kubelet's nodeStatusUpdateFrequency: it posts a changed status no more often */
+#define STATUS_SYNC_MS 10000
+#define NODE_WATCH_S   4 /* bounds how long stopping waits for the node watch */
 
 int64_t sim_now_ms(void)
 {
@@ -133,6 +139,7 @@ static struct sim_heap *heap_of(struct sim *s, const struct sim_job *job)
 	case SIM_REGISTER:
 	case SIM_LEASE:
 	case SIM_STATUS:
+	case SIM_STATUS_SYNC:
 		return &s->node_jobs;
 	default:
 		return &s->pod_jobs;
@@ -212,7 +219,7 @@ static int64_t backoff(struct sim_job *j)
 
 /* Node documents. */
 
-static json_t *node_conditions(const struct sim_node *n, const char *now)
+static json_t *node_conditions(const struct sim_node *n, const char *now, const char *ready)
 {
 	static const char *const c[][4] = {
 		{"MemoryPressure", "False", "KubeletHasSufficientMemory",
@@ -226,33 +233,38 @@ static json_t *node_conditions(const struct sim_node *n, const char *now)
 	json_t *out = json_array();
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
-		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type",
-						     c[i][0], "status", c[i][1], "reason", c[i][2],
-						     "message", c[i][3], "lastHeartbeatTime", now,
-						     "lastTransitionTime", n->since));
+		json_array_append_new(
+			out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", c[i][0], "status",
+				       c[i][1], "reason", c[i][2], "message", c[i][3],
+				       "lastHeartbeatTime", now, "lastTransitionTime",
+				       strcmp(c[i][0], "Ready") == 0 ? ready : n->since));
 	return out;
 }
 
-static json_t *node_status(struct sim *s, const struct sim_node *n)
+static json_t *node_status(struct sim *s, struct sim_node *n)
 {
-	cleanup_free char *now = sim_time(false);
+	cleanup_free char *now = sim_time(false), *ready = NULL;
 	json_t *cap = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "cpu", s->cpu, "memory",
 				s->memory, "ephemeral-storage", "100Gi", "pods", s->pods_cap,
 				"hugepages-1Gi", "0", "hugepages-2Mi", "0");
 
-	return json_pack("{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}}, "
-			 "s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
-			 "capacity", cap, "allocatable", cap, "conditions", node_conditions(n, now),
-			 "addresses", "type", "InternalIP", "address", n->ip, "type", "Hostname",
-			 "address", n->name, "daemonEndpoints", "kubeletEndpoint", "Port", 10250,
-			 "nodeInfo", "machineID", n->name, "systemUUID", n->name, "bootID",
-			 n->since, "kernelVersion", "6.1.0-hollow", "osImage",
-			 "Hollow Node (skiff)", "containerRuntimeVersion", "skiff://0.1.0",
-			 "kubeletVersion", "v1.32.0-skiff", "kubeProxyVersion", "v1.32.0-skiff",
-			 "operatingSystem", "linux", "architecture", "amd64");
+	pthread_mutex_lock(&s->mu);
+	ready = xstrdup(n->ready_since);
+	n->posted = sim_now_ms();
+	pthread_mutex_unlock(&s->mu);
+	return json_pack(
+		"{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}}, "
+		"s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+		"capacity", cap, "allocatable", cap, "conditions", node_conditions(n, now, ready),
+		"addresses", "type", "InternalIP", "address", n->ip, "type", "Hostname", "address",
+		n->name, "daemonEndpoints", "kubeletEndpoint", "Port", 10250, "nodeInfo",
+		"machineID", n->name, "systemUUID", n->name, "bootID", n->since, "kernelVersion",
+		"6.1.0-hollow", "osImage", "Hollow Node (skiff)", "containerRuntimeVersion",
+		"skiff://0.1.0", "kubeletVersion", "v1.32.0-skiff", "kubeProxyVersion",
+		"v1.32.0-skiff", "operatingSystem", "linux", "architecture", "amd64");
 }
 
-static json_t *node_object(struct sim *s, const struct sim_node *n)
+static json_t *node_object(struct sim *s, struct sim_node *n)
 {
 	json_t *labels =
 		json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", n->name,
@@ -410,6 +422,30 @@ static void job_status(struct sim *s, struct sim_job *j)
 		again(s, j, s->status_ms < 5000 ? s->status_ms : 5000);
 }
 
+/* The status put back after someone else changed it; once, not on a timer. */
+static void job_status_sync(struct sim *s, struct sim_job *j)
+{
+	struct sim_node *n = &s->nodes[j->node];
+	int r;
+
+	/* Ready turns True again now, as the kubelet's status says when it posts */
+	pthread_mutex_lock(&s->mu);
+	free(n->ready_since);
+	n->ready_since = sim_time(false);
+	pthread_mutex_unlock(&s->mu);
+	r = put_status(s, n);
+
+	/* on 404 the node is gone: its Lease job registers it again */
+	if (r != 200 && r != 404) {
+		again(s, j, backoff(j));
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	n->resync = false;
+	pthread_mutex_unlock(&s->mu);
+	sim_job_free(j);
+}
+
 static void run_job(struct sim *s, struct sim_job *j)
 {
 	switch (j->kind) {
@@ -421,6 +457,9 @@ static void run_job(struct sim *s, struct sim_job *j)
 		break;
 	case SIM_STATUS:
 		job_status(s, j);
+		break;
+	case SIM_STATUS_SYNC:
+		job_status_sync(s, j);
 		break;
 	case SIM_POD_START:
 	case SIM_POD_RESTART:
@@ -473,6 +512,130 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* The watch of the nodes. */
+
+static bool sim_stopping(struct sim *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&s->mu);
+	r = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/*
+ * A node as stored (locked): if it is one of ours, registered, and its Ready condition is
+ * not True, its status goes back within the kubelet's update period.
+ */
+static void node_seen(struct sim *s, const json_t *obj)
+{
+	const char *name =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const json_t *idx = name ? json_object_get(s->by_name, name) : NULL;
+	const json_t *conds = json_object_get(json_object_get(obj, "status"), "conditions"), *c;
+	const char *ready = NULL;
+	struct sim_node *n;
+	int64_t at;
+	size_t i, k;
+
+	if (!idx)
+		return;
+	k = (size_t)json_integer_value(idx);
+	n = &s->nodes[k];
+	json_array_foreach (conds, i, c)
+		if (json_is_string(json_object_get(c, "type")) &&
+		    strcmp(json_string_value(json_object_get(c, "type")), "Ready") == 0)
+			ready = json_string_value(json_object_get(c, "status"));
+	if (!n->registered || n->resync || (ready && strcmp(ready, "True") == 0))
+		return;
+	n->resync = true;
+	at = n->posted + STATUS_SYNC_MS;
+	sim_schedule_locked(s,
+			    sim_job_new(SIM_STATUS_SYNC, k, at > sim_now_ms() ? at : sim_now_ms()));
+}
+
+static int on_node_event(void *arg, const char *type, json_t *obj)
+{
+	struct sim *s = arg;
+	const char *rv = json_string_value(
+		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+
+	if (strcmp(type, "ERROR") == 0) {
+		if (json_integer_value(json_object_get(obj, "code")) == 410) {
+			free(s->node_rv);
+			s->node_rv = NULL;
+		}
+		return -1;
+	}
+	if (rv) {
+		free(s->node_rv);
+		s->node_rv = xstrdup(rv);
+	}
+	pthread_mutex_lock(&s->mu);
+	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+		node_seen(s, obj);
+	pthread_mutex_unlock(&s->mu);
+	return sim_stopping(s) ? -1 : 0;
+}
+
+/* Lists the hollow nodes: every one is checked, and the watch goes on from there. */
+static int node_list(struct sim *s)
+{
+	cleanup_json json_t *resp = NULL;
+	struct err err = ERR_INIT;
+	const json_t *item;
+	const char *rv;
+	size_t i;
+	int r = kc_request(s->kc, "GET", NODES_PATH, NULL, NULL, &resp, &err);
+
+	if (r != 200) {
+		log_debug("sim: list nodes: %s", err.msg ? err.msg : "failed");
+		err_clear(&err);
+		return -EIO;
+	}
+	pthread_mutex_lock(&s->mu);
+	json_array_foreach (json_object_get(resp, "items"), i, item)
+		node_seen(s, item);
+	pthread_mutex_unlock(&s->mu);
+	rv = json_string_value(
+		json_object_get(json_object_get(resp, "metadata"), "resourceVersion"));
+	free(s->node_rv);
+	s->node_rv = xstrdup(rv ? rv : "0");
+	return 0;
+}
+
+static void *node_watcher(void *arg)
+{
+	struct sim *s = arg;
+
+	while (!sim_stopping(s)) {
+		cleanup_free char *path = NULL;
+		struct err err = ERR_INIT;
+		int r;
+
+		if (!s->node_rv) {
+			if (node_list(s) < 0)
+				for (int i = 0; i < 10 && !sim_stopping(s); i++)
+					usleep(100 * 1000);
+			continue;
+		}
+		path = xasprintf("%s&resourceVersion=%s&timeoutSeconds=%d", NODES_PATH, s->node_rv,
+				 NODE_WATCH_S);
+		r = kc_watch(s->kc, path, on_node_event, s, &err);
+		if (r == 410) {
+			free(s->node_rv);
+			s->node_rv = NULL;
+		} else if (r < 0 || r >= 400) {
+			log_debug("sim: watch nodes: %s", err.msg ? err.msg : "failed");
+			for (int i = 0; i < 10 && !sim_stopping(s); i++)
+				usleep(100 * 1000);
+		}
+		err_clear(&err);
+	}
 	return NULL;
 }
 
@@ -536,6 +699,9 @@ void sim_stop(struct sim *s)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL);
 	sim_pods_stop(s);
+	if (s->node_watching)
+		pthread_join(s->node_watcher, NULL);
+	free(s->node_rv);
 	kc_free(s->kc);
 	heap_free(&s->node_jobs);
 	heap_free(&s->pod_jobs);
@@ -543,6 +709,7 @@ void sim_stop(struct sim *s)
 		free(s->nodes[i].name);
 		free(s->nodes[i].token);
 		free(s->nodes[i].since);
+		free(s->nodes[i].ready_since);
 		free(s->nodes[i].zone);
 	}
 	free(s->nodes);
@@ -602,6 +769,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 		n->name = xasprintf("%s%zu", s->prefix, idx);
 		n->token = api_node_credential(s->join_token, n->name);
 		n->since = sim_time(false);
+		n->ready_since = xstrdup(n->since);
 		if (nzones)
 			n->zone = xstrdup(cfg->zones[idx % nzones]);
 		node_addresses(n, idx);
@@ -625,6 +793,13 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 	}
 	if (r >= 0)
 		r = sim_pods_start(s);
+	if (r >= 0) {
+		r = -pthread_create(&s->node_watcher, NULL, node_watcher, s);
+		if (r == 0) {
+			pthread_setname_np(s->node_watcher, "sim-nodes");
+			s->node_watching = true;
+		}
+	}
 	if (r < 0) {
 		err_errno(err, -r, "simulate nodes: start threads");
 		sim_stop(s);
