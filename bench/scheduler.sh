@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # scheduler.sh: NODES hollow nodes (`skiff sim nodes`) and NODES*PER_NODE pods created
 # through Deployments and followed through one watch (`skiff sim load`); prints scheduling
-# throughput, pod start latency (created -> bound -> Running), CPU and memory.
+# throughput, pod start latency (created -> bound -> Running), CPU and memory, and how long
+# the store's WAL got.
 # Defaults: 5000 nodes, 30 pods per node (150,000 pods). A /24 per node needs a cluster
 # network larger than the default /16: 10.128.0.0/9 holds 32,768 nodes. SIM_THREADS sets
 # the hollow nodes' request workers (default 32). Then LATENCY_PODS pods (default 300) are
@@ -37,6 +38,19 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 	--cluster-cidr 10.128.0.0/9 >"$work/server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
+# the store's WAL, sampled every second: checkpoints must keep it short under the load
+(
+	most=0
+	while kill -0 "$spid" 2>/dev/null; do
+		for f in "$work"/data/*/db/state.db-wal; do
+			[ -f "$f" ] || continue
+			size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+			[ "$size" -gt "$most" ] && most=$size && echo "$most" >"$work/wal-most"
+		done
+		sleep 1
+	done
+) &
+pids+=("$!")
 for _ in $(seq 100); do
 	[ -s "$work/kubeconfig.yaml" ] && break
 	sleep 0.1
@@ -60,3 +74,6 @@ echo "scheduler: $n hollow nodes Ready after $((SECONDS - start)) s"
 	--pods $((NODES * PER_NODE)) --latency-pods "$LATENCY_PODS" --latency-qps "$LATENCY_QPS" &
 pids+=("$!")
 wait "$!"
+db=$(ls "$work"/data/*/db/state.db 2>/dev/null | head -1 || true)
+echo "scheduler: store WAL at most $(($(cat "$work/wal-most" 2>/dev/null || echo 0) / 1048576)) MiB," \
+	"database $(($(stat -c %s "$db" 2>/dev/null || echo 0) / 1048576)) MiB"
