@@ -42,11 +42,8 @@ pids+=("$spid")
 (
 	most=0
 	while kill -0 "$spid" 2>/dev/null; do
-		for f in "$work"/data/*/db/state.db-wal; do
-			[ -f "$f" ] || continue
-			size=$(stat -c %s "$f" 2>/dev/null || echo 0)
-			[ "$size" -gt "$most" ] && most=$size && echo "$most" >"$work/wal-most"
-		done
+		size=$(stat -c %s "$work/data/db/state.db-wal" 2>/dev/null || echo 0)
+		[ "$size" -gt "$most" ] && most=$size && echo "$most" >"$work/wal-most"
 		sleep 1
 	done
 ) &
@@ -74,6 +71,6 @@ echo "scheduler: $n hollow nodes Ready after $((SECONDS - start)) s"
 	--pods $((NODES * PER_NODE)) --latency-pods "$LATENCY_PODS" --latency-qps "$LATENCY_QPS" &
 pids+=("$!")
 wait "$!"
-db=$(ls "$work"/data/*/db/state.db 2>/dev/null | head -1 || true)
+db="$work/data/db/state.db"
 echo "scheduler: store WAL at most $(($(cat "$work/wal-most" 2>/dev/null || echo 0) / 1048576)) MiB," \
 	"database $(($(stat -c %s "$db" 2>/dev/null || echo 0) / 1048576)) MiB"
