@@ -109,6 +109,9 @@ void sim_schedule(struct sim *s, struct sim_job *job);
 void sim_schedule_locked(struct sim *s, struct sim_job *job);
 struct sim_job *sim_job_new(enum sim_job_kind kind, size_t node, int64_t at);
 void sim_job_free(struct sim_job *job);
+/* Whether sim_stop() has begun; sim_nap() sleeps @ms, ending early once it has. */
+bool sim_stopping(struct sim *s);
+void sim_nap(struct sim *s, int ms);
 
 /* pods.c */
 int sim_pods_start(struct sim *s);

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <nettle/sha2.h>
@@ -757,16 +756,6 @@ static void pod_seen(struct sim *s, const json_t *obj, unsigned gen)
 	}
 }
 
-static bool stopping(struct sim *s)
-{
-	bool r;
-
-	pthread_mutex_lock(&s->mu);
-	r = s->stopping;
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
 static void set_rv(struct sim *s, const char *rv)
 {
 	free(s->rv);
@@ -892,7 +881,7 @@ static int relist(struct sim *s)
 		cont = json_string_value(json_object_get(meta, "continue"))
 			       ? xstrdup(json_string_value(json_object_get(meta, "continue")))
 			       : NULL;
-	} while (cont && *cont && !stopping(s));
+	} while (cont && *cont && !sim_stopping(s));
 
 	pthread_mutex_lock(&s->mu);
 	sw.gen = gen;
@@ -905,17 +894,11 @@ static int relist(struct sim *s)
 	return 0;
 }
 
-static void nap(struct sim *s, int ms)
-{
-	for (int i = 0; i < ms / 100 && !stopping(s); i++)
-		usleep(100 * 1000);
-}
-
 static void *watcher(void *arg)
 {
 	struct sim *s = arg;
 
-	while (!stopping(s)) {
+	while (!sim_stopping(s)) {
 		cleanup_free char *path = NULL;
 		struct err err = ERR_INIT;
 		bool listed;
@@ -929,7 +912,7 @@ static void *watcher(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (!listed) {
 			if (relist(s) < 0)
-				nap(s, 1000);
+				sim_nap(s, 1000);
 			continue;
 		}
 		r = kc_watch(s->kc, path, on_event, s, &err);
@@ -939,7 +922,7 @@ static void *watcher(void *arg)
 			pthread_mutex_unlock(&s->mu);
 		} else if (r < 0 || r >= 400) {
 			log_debug("sim: watch pods: %s", err.msg ? err.msg : "failed");
-			nap(s, 1000);
+			sim_nap(s, 1000);
 		}
 		err_clear(&err);
 	}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -517,7 +518,7 @@ static void *worker(void *arg)
 
 /* The watch of the nodes. */
 
-static bool sim_stopping(struct sim *s)
+bool sim_stopping(struct sim *s)
 {
 	bool r;
 
@@ -525,6 +526,12 @@ static bool sim_stopping(struct sim *s)
 	r = s->stopping;
 	pthread_mutex_unlock(&s->mu);
 	return r;
+}
+
+void sim_nap(struct sim *s, int ms)
+{
+	for (int i = 0; i < ms / 100 && !sim_stopping(s); i++)
+		usleep(100 * 1000);
 }
 
 /*
@@ -619,8 +626,7 @@ static void *node_watcher(void *arg)
 
 		if (!s->node_rv) {
 			if (node_list(s) < 0)
-				for (int i = 0; i < 10 && !sim_stopping(s); i++)
-					usleep(100 * 1000);
+				sim_nap(s, 1000);
 			continue;
 		}
 		path = xasprintf("%s&resourceVersion=%s&timeoutSeconds=%d", NODES_PATH, s->node_rv,
@@ -631,8 +637,7 @@ static void *node_watcher(void *arg)
 			s->node_rv = NULL;
 		} else if (r < 0 || r >= 400) {
 			log_debug("sim: watch nodes: %s", err.msg ? err.msg : "failed");
-			for (int i = 0; i < 10 && !sim_stopping(s); i++)
-				usleep(100 * 1000);
+			sim_nap(s, 1000);
 		}
 		err_clear(&err);
 	}
