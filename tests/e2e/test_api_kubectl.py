@@ -582,6 +582,24 @@ def test_watch_resume_no_gap_no_duplicate(server, ns):
     assert got[-1]["type"] == "BOOKMARK" or any(e["type"] == "BOOKMARK" for e in got)
 
 
+def test_a_short_watch_gets_a_bookmark_before_its_timeout(server, ns):
+    # as upstream: a bookmark 2 s before the deadline, so a client that watches a quiet
+    # collection in short spells resumes from a recent revision and not a dropped one
+    quiet = f"/api/v1/namespaces/{ns}/secrets"
+    code, lst = server.request("GET", quiet)
+    rv = lst["metadata"]["resourceVersion"]
+    code, cm = server.request("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                              {"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": "elsewhere"}})
+    assert code == 201
+    got = list(server.watch(f"{quiet}?watch=1&resourceVersion={rv}&allowWatchBookmarks=true"
+                            f"&timeoutSeconds=4", timeout=30))
+    marks = [e for e in got if e["type"] == "BOOKMARK"]
+    assert [e["type"] for e in got] == ["BOOKMARK"], got
+    assert int(marks[0]["object"]["metadata"]["resourceVersion"]) >= \
+        int(cm["metadata"]["resourceVersion"])
+
+
 def test_watch_too_old_is_gone():
     s = Server(extra=["--watch-cache-size", "16"])
     try:

@@ -791,6 +791,20 @@ static void watcher_catch_up(struct cache *c, struct watcher *w)
 	free(batch);
 }
 
+/*
+ * When @w's next bookmark is due: BOOKMARK_EVERY seconds on, or, as upstream, 2 s before
+ * its deadline when that comes first, so that a client watching a quiet collection in
+ * short spells resumes each from a recent revision, not one the history has dropped.
+ */
+static time_t next_bookmark(const struct watcher *w, time_t now)
+{
+	time_t at = now + BOOKMARK_EVERY;
+
+	if (w->deadline && w->deadline - 2 < at && w->deadline - 2 > now)
+		at = w->deadline - 2;
+	return at;
+}
+
 static void *dispatcher_main(void *arg)
 {
 	struct cache *c = arg;
@@ -833,7 +847,7 @@ static void *dispatcher_main(void *arg)
 			if (!atomic_load(&w->closed) && w->spec.bookmarks &&
 			    now >= w->next_bookmark) {
 				watcher_bookmark(w, w->sent_rev);
-				w->next_bookmark = now + BOOKMARK_EVERY;
+				w->next_bookmark = next_bookmark(w, now);
 			}
 			if (w->deadline && now >= w->deadline)
 				atomic_store(&w->closed, true);
@@ -869,7 +883,7 @@ void cache_watch(struct cache *c, struct http_request *req, struct watch_spec *s
 	atomic_init(&w->closed, false);
 	atomic_init(&w->refs, 2);
 	w->deadline = spec->timeout > 0 ? now + spec->timeout : 0;
-	w->next_bookmark = now + BOOKMARK_EVERY;
+	w->next_bookmark = next_bookmark(w, now);
 	w->st = http_respond_stream(req, 200, ctype, watcher_on_close, w);
 	if (!w->st) {
 		/* refused: on_close has run and dropped its reference */
