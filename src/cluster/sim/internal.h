@@ -112,6 +112,8 @@ void sim_job_free(struct sim_job *job);
 /* Whether sim_stop() has begun; sim_nap() sleeps @ms, ending early once it has. */
 bool sim_stopping(struct sim *s);
 void sim_nap(struct sim *s, int ms);
+/* @v with every byte but unreserved ones as %XX, for a query parameter's value. */
+char *sim_url_escape(const char *v);
 
 /* pods.c */
 int sim_pods_start(struct sim *s);

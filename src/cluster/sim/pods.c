@@ -828,7 +828,7 @@ static void sweep_visit(const void *node, VISIT which, void *arg)
 	sw->gone[sw->n++] = p;
 }
 
-static char *url_escape(const char *v)
+char *sim_url_escape(const char *v)
 {
 	size_t n = strlen(v);
 	char *out = xmalloc(3 * n + 1), *o = out;
@@ -855,7 +855,7 @@ static int relist(struct sim *s)
 	gen = ++s->list_gen;
 	pthread_mutex_unlock(&s->mu);
 	do {
-		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *path = NULL;
+		cleanup_free char *esc = cont ? sim_url_escape(cont) : NULL, *path = NULL;
 		cleanup_json json_t *resp = NULL;
 		struct err err = ERR_INIT;
 		const json_t *meta, *item;
