@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * RFC 3339 timestamps.
+ * RFC 3339 timestamps and monotonic milliseconds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,4 +30,12 @@ char *clock_rfc3339(const struct timespec *ts)
 			frac[--n] = '\0';
 	}
 	return xasprintf("%s%sZ", date, frac);
+}
+
+int64_t clock_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

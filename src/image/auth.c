@@ -23,6 +23,7 @@
 #include "base/fs.h"
 #include "base/jdump.h"
 #include "base/jx.h"
+#include "base/url.h"
 #include "image/auth.h"
 
 #define DOCKER_HUB     "docker.io"
@@ -154,24 +155,6 @@ char *img_url_resolve(const char *base, const char *location)
 	slash = memrchr(path, '/', dir_len);
 	dir_len = slash ? (size_t)(slash - path) : 0;
 	return xasprintf("%s%.*s/%s", origin, (int)dir_len, path, location);
-}
-
-char *img_url_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = xmalloc(3 * strlen(s) + 1), *o = out;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			*o++ = (char)*p;
-			continue;
-		}
-		*o++ = '%';
-		*o++ = hex[*p >> 4];
-		*o++ = hex[*p & 0xf];
-	}
-	*o = '\0';
-	return out;
 }
 
 /* ---- challenges (RFC 7235 section 2.1, Docker token authentication) ---- */
@@ -350,7 +333,7 @@ void img_challenge_done(struct img_challenge *c)
 /* Appends "&key=escaped(value)" (or "?..." for the first parameter) to *@url. */
 static void add_param(char **url, const char *key, const char *value)
 {
-	cleanup_free char *e = img_url_escape(value);
+	cleanup_free char *e = url_escape(value);
 	char *joined = xasprintf("%s%c%s=%s", *url, strchr(*url, '?') ? '&' : '?', key, e);
 
 	free(*url);

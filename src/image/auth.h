@@ -34,8 +34,6 @@ char *img_url_origin(const char *url);
 bool img_url_same_origin(const char *a, const char *b);
 /* @location (absolute, or a path as upload Locations often are) made absolute; heap. */
 char *img_url_resolve(const char *base, const char *location);
-/* Percent-encodes all but RFC 3986's unreserved characters; heap. */
-char *img_url_escape(const char *s);
 
 /* ---- challenges and tokens ---- */
 

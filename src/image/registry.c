@@ -19,11 +19,13 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jload.h"
 #include "base/jx.h"
 #include "base/libcurl.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "image/auth.h"
 #include "image/internal.h"
 
@@ -94,14 +96,6 @@ struct client {
 static const struct img_remote_opts default_opts;
 
 /* ---- time ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -781,7 +775,7 @@ struct job {
 	char *url;          /* the blob's, or a redirect's target while one is followed */
 	int attempts;       /* failed so far */
 	int redirects;      /* in the current attempt */
-	int64_t not_before; /* now_ms() before which it waits (backoff) */
+	int64_t not_before; /* clock_mono_ms() before which it waits (backoff) */
 	int64_t reported;   /* bytes last passed to the progress callback */
 	bool reauthorized;  /* answered a 401 already */
 	bool resumed;       /* content of an earlier connection or process is in the writer */
@@ -895,7 +889,7 @@ static int job_retry(struct pull *p, struct job *j, struct err *why, struct err 
 	log_debug("fetch blob %s: %s, retrying from byte %lld", j->d->digest, why->msg,
 		  (long long)(j->w ? img_writer_offset(j->w) : 0));
 	err_clear(why);
-	j->not_before = now_ms() + backoff_ms(j->attempts++);
+	j->not_before = clock_mono_ms() + backoff_ms(j->attempts++);
 	/* redirect targets are often signed for a short while: ask the registry again */
 	free(j->url);
 	j->url = blob_url(p->c, j->d->digest);
@@ -1013,7 +1007,7 @@ static int fill_slots(struct pull *p, int64_t *wait, struct err *err)
 		struct slot *sl = &p->slots[i];
 		struct job *j;
 
-		while (!sl->job && (j = next_job(p, now_ms(), wait))) {
+		while (!sl->job && (j = next_job(p, clock_mono_ms(), wait))) {
 			if (!j->w && img_blob_writer(p->c->s, j->d->digest, j->d->size,
 						     j->d->digest, &j->w, err) < 0)
 				return -err->code;
@@ -1238,7 +1232,7 @@ static int upload_start(struct client *c, const char *digest, char **ret_locatio
 
 	*ret_location = NULL;
 	if (c->mount_from) {
-		cleanup_free char *from = img_url_escape(c->mount_from);
+		cleanup_free char *from = url_escape(c->mount_from);
 		cleanup_free char *mount = xasprintf("%s?mount=%s&from=%s", path, digest, from);
 
 		if (client_do(c, &q, mount, err) < 0)

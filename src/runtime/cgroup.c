@@ -23,6 +23,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -854,14 +855,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* rmdir of the @n nearest ancestors of @path, which this create made. */
 static void rmdir_parents(char *path, unsigned n)
 {
@@ -1243,7 +1236,7 @@ int rt_cgroup_pids(const struct rt_cgroup *cg, pid_t **ret_pids, size_t *ret_n, 
 static int wait_state(const struct cg_dir *d, const char *file, const char *key, int64_t want,
 		      const char *word, const char *set_file, const char *set_val, struct err *err)
 {
-	long start = now_ms(), delay = 1;
+	long start = clock_mono_ms(), delay = 1;
 	char buf[256];
 
 	for (;;) {
@@ -1255,7 +1248,7 @@ static int wait_state(const struct cg_dir *d, const char *file, const char *key,
 		if (key ? cg_keyed_get(buf, key, &v) && v == want
 			: !strncmp(buf, word, strlen(word)))
 			return 0;
-		if (now_ms() - start > WAIT_MS)
+		if (clock_mono_ms() - start > WAIT_MS)
 			return err_set(err, ETIMEDOUT, "write '%s' to '%s/%s': state not reached",
 				       set_val, d->path, set_file);
 		sleep_ms(delay);
@@ -1405,7 +1398,7 @@ static void remove_children(int dirfd, unsigned depth)
 /* rmdir of the container's own directory, waiting for exiting processes to leave. */
 static int remove_leaf(const char *path, struct err *err)
 {
-	long start = now_ms(), delay = 1;
+	long start = clock_mono_ms(), delay = 1;
 	bool children = false;
 
 	for (;;) {
@@ -1421,7 +1414,7 @@ static int remove_leaf(const char *path, struct err *err)
 				remove_children(fd, 0);
 			continue;
 		}
-		if (now_ms() - start > WAIT_MS)
+		if (clock_mono_ms() - start > WAIT_MS)
 			return err_errno(err, EBUSY, "remove cgroup '%s'", path);
 		sleep_ms(delay);
 		if (delay < 32)

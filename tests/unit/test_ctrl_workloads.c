@@ -26,8 +26,10 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/url.h"
 #include "cluster/api/api.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
@@ -331,7 +333,7 @@ static void test_selector_string_and_query_escape(void **state)
 		  "{\"key\":\"y\",\"operator\":\"Exists\"},"
 		  "{\"key\":\"z\",\"operator\":\"NotIn\",\"values\":[\"c\"]}]}");
 	cleanup_free char *s = wl_selector_string(sel);
-	cleanup_free char *e = wl_query_escape("a=b,c in (d)");
+	cleanup_free char *e = url_escape("a=b,c in (d)");
 
 	(void)state;
 	assert_string_equal(s, "app=web,tier in (a,b),!x,y,z notin (c)");
@@ -613,14 +615,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A request with a JSON text body; the status, the answer in *ret when wanted. */
 static int req(const char *method, const char *path, const char *ctype, const char *body,
 	       json_t **ret)
@@ -667,9 +661,9 @@ static size_t count_items(const char *path)
 
 static bool wait_for(bool (*fn)(void *arg), void *arg, int timeout_ms)
 {
-	int64_t end = mono_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 
-	while (mono_ms() < end) {
+	while (clock_mono_ms() < end) {
 		if (fn(arg))
 			return true;
 		sleep_ms(20);
@@ -954,8 +948,8 @@ static void test_replicaset_creates_adopts_releases_and_deletes_pods(void **stat
 	/* A burst never overshoots: expectations hold back a second round of creates. */
 	assert_int_equal(patch(RS_PATH "/rs1", MERGE, "{\"spec\":{\"replicas\":20}}"), 200);
 	w.replicas = 20;
-	end = mono_ms() + 15000;
-	while (mono_ms() < end && !rs_settled(&w)) {
+	end = clock_mono_ms() + 15000;
+	while (clock_mono_ms() < end && !rs_settled(&w)) {
 		int n = (int)count_items(POD_PATH "?labelSelector=rs%3Drs1");
 
 		if (n > max_seen)
@@ -1345,10 +1339,10 @@ static void test_deployment_reports_deadline_and_waits_min_ready_seconds(void **
 			       "{\"containers\":[{\"name\":\"c\",\"image\":\"nginx:1\"}]}}}}"),
 			 200);
 	assert_true(wait_for(slow_ready, NULL, 10000));
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	assert_false(slow_available(NULL));
 	assert_true(wait_for(slow_available, NULL, 10000));
-	assert_true(mono_ms() - t0 >= 500);
+	assert_true(clock_mono_ms() - t0 >= 500);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/url.h"
 #include "image/auth.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -114,7 +115,7 @@ static void test_url_resolve_makes_upload_locations_absolute(void **state)
 
 static void test_url_escape_keeps_only_unreserved_characters(void **state)
 {
-	cleanup_free char *e = img_url_escape("repository:library/busybox:pull,push a~b_c.d-e");
+	cleanup_free char *e = url_escape("repository:library/busybox:pull,push a~b_c.d-e");
 
 	(void)state;
 	assert_string_equal(e, "repository%3Alibrary%2Fbusybox%3Apull%2Cpush%20a~b_c.d-e");

@@ -30,6 +30,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "cluster/agent/probe.h"
 
@@ -176,14 +177,6 @@ static enum probe_result get(const char *path, int timeout_ms, char **msg)
 	return probe_http(&req, timeout_ms, msg);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void test_probe_http_succeeds_on_2xx_and_fails_on_5xx(void **state)
 {
 	char *msg = NULL;
@@ -273,12 +266,12 @@ static void test_probe_http_times_out_and_reports_refused(void **state)
 					    "headers)",
 					    srv.port);
 	struct probe_http_req req = {.host = "127.0.0.1", .port = port, .path = "/x"};
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	char *msg = NULL;
 
 	(void)state;
 	assert_int_equal(get("/slow", 150, &msg), PROBE_FAILURE);
-	assert_true(now_ms() - t0 < 390);
+	assert_true(clock_mono_ms() - t0 < 390);
 	assert_string_equal(msg, slow);
 	free(msg);
 	assert_int_equal(probe_http(&req, 1000, &msg), PROBE_FAILURE);
@@ -625,7 +618,7 @@ static void t_changed(void *arg, const char *key, enum probe_kind kind, bool ok,
 		e->kind = kind;
 		e->ok = ok;
 		snprintf(e->msg, sizeof(e->msg), "%s", msg);
-		e->at = now_ms();
+		e->at = clock_mono_ms();
 	}
 	pthread_cond_broadcast(&ctl.cond);
 	pthread_mutex_unlock(&ctl.mu);
@@ -729,7 +722,7 @@ static void test_prober_applies_thresholds(void **state)
 
 	(void)state;
 	assert_int_equal(prober_new(&t_ops, &p, &err), 0);
-	prober_add(p, "u1/web", PROBE_READINESS, &s, "10.42.0.5", now_ms());
+	prober_add(p, "u1/web", PROBE_READINESS, &s, "10.42.0.5", clock_mono_ms());
 	assert_int_equal(prober_result(p, "u1/web", PROBE_READINESS), PROBE_FAILURE);
 	assert_int_equal(prober_result(p, "u1/web", PROBE_LIVENESS), PROBE_UNKNOWN);
 	e = wait_event(1);
@@ -760,7 +753,7 @@ static void test_prober_waits_for_initial_delay_and_holds_after_liveness_failure
 	struct probe_spec s = exec_spec("b", 20, 1, 1);
 	struct prober *p = NULL;
 	struct err err = ERR_INIT;
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	struct log_ev e;
 	int n;
 
@@ -782,7 +775,7 @@ static void test_prober_waits_for_initial_delay_and_holds_after_liveness_failure
 	usleep(150 * 1000);
 	assert_int_equal(calls(1), n);
 	set_exit(1, 0);
-	prober_add(p, "u2/web", PROBE_LIVENESS, &s, NULL, now_ms() - 1000);
+	prober_add(p, "u2/web", PROBE_LIVENESS, &s, NULL, clock_mono_ms() - 1000);
 	usleep(100 * 1000);
 	assert_true(calls(1) > n);
 	assert_int_equal(prober_result(p, "u2/web", PROBE_LIVENESS), PROBE_SUCCESS);
@@ -808,9 +801,9 @@ static void test_prober_gates_liveness_and_readiness_on_startup(void **state)
 	(void)state;
 	set_exit(2, 1);
 	assert_int_equal(prober_new(&t_ops, &p, &err), 0);
-	prober_add(p, "u3/web", PROBE_STARTUP, &st, "127.0.0.1", now_ms());
-	prober_add(p, "u3/web", PROBE_LIVENESS, &lv, "127.0.0.1", now_ms());
-	prober_add(p, "u3/web", PROBE_READINESS, &rd, "127.0.0.1", now_ms());
+	prober_add(p, "u3/web", PROBE_STARTUP, &st, "127.0.0.1", clock_mono_ms());
+	prober_add(p, "u3/web", PROBE_LIVENESS, &lv, "127.0.0.1", clock_mono_ms());
+	prober_add(p, "u3/web", PROBE_READINESS, &rd, "127.0.0.1", clock_mono_ms());
 	assert_int_equal(prober_result(p, "u3/web", PROBE_STARTUP), PROBE_UNKNOWN);
 	usleep(200 * 1000);
 	assert_true(calls(2) >= 3);
@@ -852,8 +845,8 @@ static void test_prober_slow_probe_times_out_without_blocking_others(void **stat
 	ctl.sleep_ms[3] = 500;
 	pthread_mutex_unlock(&ctl.mu);
 	assert_int_equal(prober_new(&t_ops, &p, &err), 0);
-	prober_add(p, "u4/slow", PROBE_LIVENESS, &slow, NULL, now_ms());
-	prober_add(p, "u4/fast", PROBE_LIVENESS, &fast, NULL, now_ms());
+	prober_add(p, "u4/slow", PROBE_LIVENESS, &slow, NULL, clock_mono_ms());
+	prober_add(p, "u4/fast", PROBE_LIVENESS, &fast, NULL, clock_mono_ms());
 	usleep(300 * 1000);
 	assert_true(calls(0) >= 5);
 	e = wait_event(1);
@@ -877,8 +870,8 @@ static void test_prober_remove_while_running_stops_callbacks(void **state)
 	ctl.sleep_ms[3] = 200;
 	pthread_mutex_unlock(&ctl.mu);
 	assert_int_equal(prober_new(&t_ops, &p, &err), 0);
-	prober_add(p, "u5/web", PROBE_READINESS, &s, NULL, now_ms());
-	prober_add(p, "u5/web", PROBE_LIVENESS, &s, NULL, now_ms());
+	prober_add(p, "u5/web", PROBE_READINESS, &s, NULL, clock_mono_ms());
+	prober_add(p, "u5/web", PROBE_LIVENESS, &s, NULL, clock_mono_ms());
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 3;
 	pthread_mutex_lock(&ctl.mu);
@@ -895,7 +888,7 @@ static void test_prober_remove_while_running_stops_callbacks(void **state)
 	assert_false(ctl.late_callback);
 	pthread_mutex_unlock(&ctl.mu);
 	/* and freeing with attempts in flight is clean */
-	prober_add(p, "u6/web", PROBE_LIVENESS, &s, NULL, now_ms());
+	prober_add(p, "u6/web", PROBE_LIVENESS, &s, NULL, clock_mono_ms());
 	usleep(50 * 1000);
 	prober_free(p);
 	probe_spec_done(&s);

@@ -23,6 +23,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -37,14 +38,6 @@
 #include "image/image.h"
 
 #define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
-
-int64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 char *agent_time_rfc3339(void)
 {
@@ -340,13 +333,13 @@ static void *heartbeat_main(void *arg)
 	int64_t lease_ms = (a->cfg.lease_seconds ? a->cfg.lease_seconds : 40) * 1000 / 4;
 	int64_t status_ms = a->cfg.status_interval_ms ? a->cfg.status_interval_ms : 10000;
 	int64_t house_ms = a->cfg.housekeeping_ms ? a->cfg.housekeeping_ms : 10000;
-	int64_t next_lease = 0, next_status = agent_now_ms() + status_ms;
-	int64_t next_house = agent_now_ms() + house_ms;
+	int64_t next_lease = 0, next_status = clock_mono_ms() + status_ms;
+	int64_t next_house = clock_mono_ms() + house_ms;
 
 	if (lease_ms > 10000)
 		lease_ms = 10000;
 	for (;;) {
-		int64_t now = agent_now_ms();
+		int64_t now = clock_mono_ms();
 		int64_t wait;
 
 		if (now >= next_lease) {
@@ -367,7 +360,7 @@ static void *heartbeat_main(void *arg)
 			next_status = now + status_ms;
 		}
 		wait = (next_lease < next_status ? next_lease : next_status);
-		wait = (wait < next_house ? wait : next_house) - agent_now_ms();
+		wait = (wait < next_house ? wait : next_house) - clock_mono_ms();
 		if (wait_stop(a, wait > 0 ? wait : 0))
 			return NULL;
 	}

@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "cluster/agent/internal.h"
@@ -176,7 +177,7 @@ int agent_exec_capture(struct agent *a, const char *id, char *const *argv, int t
 	size_t len = 0;
 	pid_t pid;
 	int status = 0, open_fds = 2;
-	int64_t deadline = agent_now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
+	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
 	bool timed_out = false;
 
 	if (agent_exec_spawn(a, id, argv, false, false, &pid, &fds[0], &fds[1], &fds[2], err) < 0) {
@@ -186,7 +187,7 @@ int agent_exec_capture(struct agent *a, const char *id, char *const *argv, int t
 	while (open_fds > 0) {
 		struct pollfd pf[2] = {{.fd = fds[1], .events = POLLIN},
 				       {.fd = fds[2], .events = POLLIN}};
-		int64_t left = deadline - agent_now_ms();
+		int64_t left = deadline - clock_mono_ms();
 
 		if (left <= 0) {
 			timed_out = true;

@@ -118,7 +118,6 @@ struct agent {
 /* housekeeping.c: image garbage collection and eviction under memory pressure. */
 void agent_housekeeping(struct agent *a);
 
-int64_t agent_now_ms(void);
 char *agent_time_rfc3339(void);
 
 /* The pod with this uid (the agent's lock held by the caller). */

@@ -27,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/jx.h"
@@ -442,7 +443,7 @@ static void *relay_main(void *arg)
 		int timeout = -1;
 
 		if (end_at >= 0) {
-			timeout = (int)(end_at - agent_now_ms());
+			timeout = (int)(end_at - clock_mono_ms());
 			if (timeout <= 0)
 				break;
 		}
@@ -461,7 +462,7 @@ static void *relay_main(void *arg)
 				/* stdinOnce: what the container answers still goes out, then the
 				 * end */
 				if (r->stdin_once)
-					end_at = agent_now_ms() + 500;
+					end_at = clock_mono_ms() + 500;
 			}
 		}
 		if (pf[0].revents) {

@@ -29,6 +29,7 @@
 #include "base/alloc.h"
 #include "base/b64.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/jdump.h"
@@ -283,7 +284,7 @@ static void scan_attempts(struct apod *p, struct actr *c)
 		set_str(&c->started_at, jstr(meta, "startedAt"));
 		if (!read_exit(c)) {
 			c->state = ACTR_RUNNING;
-			c->running_since = agent_now_ms();
+			c->running_since = clock_mono_ms();
 			if (!pid_alive(read_pid(shim_pid)))
 				c->state = ACTR_NONE;
 		}
@@ -844,7 +845,7 @@ static char *pull_auth_file(struct agent *a, struct apod *p)
 
 static double seconds_since(int64_t start_ms)
 {
-	return (double)(agent_now_ms() - start_ms) / 1000.0;
+	return (double)(clock_mono_ms() - start_ms) / 1000.0;
 }
 
 /* Makes sure @c's image is in the store (per imagePullPolicy); fills @ret. */
@@ -891,7 +892,7 @@ static int ensure_image(struct agent *a, struct apod *p, struct actr *c, const j
 	struct img_remote_opts o = {.auth_file = auth,
 				    .insecure = insecure_registry(a, ref.domain)};
 
-	t0 = agent_now_ms();
+	t0 = clock_mono_ms();
 	pthread_mutex_lock(&a->images_mu);
 	r = img_pull(a->images, &ref, &o, digest, err);
 	if (r == 0)
@@ -989,7 +990,7 @@ static int spawn_shim(struct agent *a, struct apod *p, struct actr *c, const jso
 	int pfd[2];
 	pid_t child;
 	int status;
-	int64_t deadline = agent_now_ms() + SHIM_START_TIMEOUT;
+	int64_t deadline = clock_mono_ms() + SHIM_START_TIMEOUT;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return err_sys(err, "create pipe");
@@ -1037,7 +1038,7 @@ static int spawn_shim(struct agent *a, struct apod *p, struct actr *c, const jso
 	waitpid(child, &status, 0);
 	while (got < sizeof(buf) - 1) {
 		struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
-		int64_t left = deadline - agent_now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
@@ -1098,7 +1099,7 @@ static int start_container(struct agent *a, struct apod *p, struct actr *c, json
 
 	if (!spec)
 		return err_set(err, ENOENT, "container %s is not in the pod's spec", c->name);
-	if (c->pull_backoff_until > agent_now_ms()) {
+	if (c->pull_backoff_until > clock_mono_ms()) {
 		cleanup_free char *m = xasprintf("Back-off pulling image \"%s\"", image);
 
 		waiting(c, "ImagePullBackOff", m);
@@ -1113,7 +1114,7 @@ static int start_container(struct agent *a, struct apod *p, struct actr *c, json
 		c->pull_backoff_ms = c->pull_backoff_ms ? c->pull_backoff_ms * 2 : BACKOFF_START_MS;
 		if (c->pull_backoff_ms > BACKOFF_MAX_MS)
 			c->pull_backoff_ms = BACKOFF_MAX_MS;
-		c->pull_backoff_until = agent_now_ms() + c->pull_backoff_ms;
+		c->pull_backoff_until = clock_mono_ms() + c->pull_backoff_ms;
 		return -err->code;
 	}
 	c->pull_backoff_ms = 0;
@@ -1165,7 +1166,7 @@ static int start_container(struct agent *a, struct apod *p, struct actr *c, json
 	event(a, p, "Normal", "Created", "Created container %s", c->name);
 	event(a, p, "Normal", "Started", "Started container %s", c->name);
 	c->state = ACTR_RUNNING;
-	c->running_since = agent_now_ms();
+	c->running_since = clock_mono_ms();
 	c->ready = false;
 	c->unhealthy = false;
 	c->probed = false;
@@ -1269,7 +1270,7 @@ static bool run_hook(struct agent *a, struct apod *p, struct actr *c, const char
 static void run_prestop(struct agent *a, struct apod *p, struct actr *c, int64_t deadline)
 {
 	if (c->state == ACTR_RUNNING)
-		run_hook(a, p, c, "preStop", deadline - agent_now_ms());
+		run_hook(a, p, c, "preStop", deadline - clock_mono_ms());
 }
 
 static int64_t grace_ms(const json_t *pod)
@@ -1287,7 +1288,7 @@ static bool terminate(struct agent *a, struct apod *p)
 	bool running = false;
 
 	if (!p->sigterm_sent) {
-		int64_t deadline = agent_now_ms() + grace_ms(p->pod);
+		int64_t deadline = clock_mono_ms() + grace_ms(p->pod);
 
 		p->kill_deadline = deadline;
 		p->sigterm_sent = true;
@@ -1313,7 +1314,7 @@ static bool terminate(struct agent *a, struct apod *p)
 				c->state = ACTR_EXITED;
 		}
 	}
-	if (running && agent_now_ms() >= p->kill_deadline) {
+	if (running && clock_mono_ms() >= p->kill_deadline) {
 		for (size_t i = 0; i < p->n_c; i++)
 			stop_container(a, p, &p->c[i], SIGKILL);
 	}
@@ -1376,7 +1377,7 @@ bool pod_cleanup(struct agent *a, struct apod *p)
 		}
 	}
 	if (!p->sigterm_sent)
-		p->kill_deadline = agent_now_ms() + 2000;
+		p->kill_deadline = clock_mono_ms() + 2000;
 	p->sigterm_sent = true;
 	for (size_t i = 0; i < p->n_c; i++)
 		stop_container(a, p, &p->c[i], SIGKILL);
@@ -1659,12 +1660,12 @@ static void sync_probes(struct agent *a, struct apod *p, struct actr *c)
 		c->unhealthy = true;
 		event(a, p, "Normal", "Killing",
 		      "Container %s failed liveness probe, will be restarted", c->name);
-		c->kill_deadline = agent_now_ms() + grace_ms(p->pod);
+		c->kill_deadline = clock_mono_ms() + grace_ms(p->pod);
 		stop_container(a, p, c, SIGTERM);
 		c->ready = false;
 	}
 	/* a PID 1 without a SIGTERM handler ignores it: the grace period ends in SIGKILL */
-	if (c->unhealthy && c->state == ACTR_RUNNING && agent_now_ms() >= c->kill_deadline)
+	if (c->unhealthy && c->state == ACTR_RUNNING && clock_mono_ms() >= c->kill_deadline)
 		stop_container(a, p, c, SIGKILL);
 }
 
@@ -1708,7 +1709,7 @@ static bool should_restart(const json_t *pod, const struct actr *c)
  */
 static int64_t restart_delay(struct agent *a, struct apod *p, struct actr *c)
 {
-	int64_t now = agent_now_ms();
+	int64_t now = clock_mono_ms();
 
 	if (c->backoff_until > now) {
 		cleanup_free char *m = xasprintf(
@@ -1773,8 +1774,8 @@ static int64_t drive(struct agent *a, struct apod *p, struct actr *c, json_t *vo
 			record_last_state(c);
 			return restart_delay(a, p, c) ?: 1000;
 		}
-		return c->pull_backoff_until > agent_now_ms()
-			       ? c->pull_backoff_until - agent_now_ms()
+		return c->pull_backoff_until > clock_mono_ms()
+			       ? c->pull_backoff_until - clock_mono_ms()
 			       : 2000;
 	}
 	*ret_blocked = c->init && c->state == ACTR_RUNNING;
@@ -1885,10 +1886,10 @@ int64_t pod_sync(struct agent *a, struct apod *p, json_t *pod)
 		return 2000;
 	}
 	/* projected content follows its objects: checked every few seconds */
-	if (agent_now_ms() - p->refreshed >= REFRESH_MS) {
+	if (clock_mono_ms() - p->refreshed >= REFRESH_MS) {
 		bool changed = false;
 
-		p->refreshed = agent_now_ms();
+		p->refreshed = clock_mono_ms();
 		if (vol_refresh(&vc, pod, &changed, &err) < 0) {
 			log_debug("agent: pod %s/%s: %s", p->ns, p->name, err.msg);
 			err_clear(&err);

@@ -22,6 +22,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jx.h"
 #include "cluster/agent/probe.h"
@@ -32,14 +33,6 @@
 #define MAX_BODY       (10 * 1024)
 #define MAX_REDIRECTS  10
 #define PROBER_WORKERS 4
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *probe_kind_name(enum probe_kind kind)
 {
@@ -73,7 +66,7 @@ static char *host_port(const char *host, int port)
 
 static int remaining(int64_t deadline)
 {
-	int64_t left = deadline - mono_ms();
+	int64_t left = deadline - clock_mono_ms();
 
 	return left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
@@ -179,7 +172,7 @@ enum probe_result probe_tcp(const char *host, int port, int timeout_ms, char **r
 		*ret_msg = xstrdup("no host to probe (the pod has no IP yet)");
 		return PROBE_UNKNOWN;
 	}
-	fd = dial(host, port, mono_ms() + timeout_ms, &msg, &timeout);
+	fd = dial(host, port, clock_mono_ms() + timeout_ms, &msg, &timeout);
 	if (fd < 0) {
 		*ret_msg = msg;
 		return PROBE_FAILURE;
@@ -662,7 +655,7 @@ static char *url_string(const struct url *u)
 static enum probe_result http_run(const struct probe_http_req *req, int timeout_ms, bool hook,
 				  char **ret_msg)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	struct url cur = {0};
 	enum probe_result res = PROBE_FAILURE;
 
@@ -760,7 +753,7 @@ static enum probe_result exec_run(const struct probe_action *a, const struct pro
 	cleanup_free char *cmd = join_command(a->command);
 	cleanup_free char *out = NULL;
 	cleanup_err struct err err = ERR_INIT;
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	int code = -1, r;
 
 	if (!ops || !ops->exec) {
@@ -768,7 +761,7 @@ static enum probe_result exec_run(const struct probe_action *a, const struct pro
 		return PROBE_UNKNOWN;
 	}
 	r = ops->exec(ops->arg, key, a->command, timeout_ms, &code, &out, &err);
-	if (r == -ETIMEDOUT || (r == 0 && mono_ms() - t0 > (int64_t)timeout_ms)) {
+	if (r == -ETIMEDOUT || (r == 0 && clock_mono_ms() - t0 > (int64_t)timeout_ms)) {
 		*ret_msg = xasprintf("command \"%s\" timed out", cmd);
 		return PROBE_FAILURE;
 	}
@@ -1376,7 +1369,7 @@ static void *sched_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop) {
 		struct entry *e;
-		int64_t now = mono_ms();
+		int64_t now = clock_mono_ms();
 
 		if (!p->heap_len) {
 			pthread_cond_wait(&p->sched_cond, &p->mu);
@@ -1420,7 +1413,7 @@ static void apply(struct prober *p, struct entry *e, enum probe_result res, cons
 		  struct notice *n)
 {
 	const char *kn = probe_kind_name(e->kind);
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 
 	if (res == PROBE_UNKNOWN) {
 		/* kubelet throws an errored attempt away: the result stays as it was. */
@@ -1504,7 +1497,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 
 		/* The entry's spec, key and address do not change while it runs. */
-		t0 = mono_ms();
+		t0 = clock_mono_ms();
 		res = probe_action_run(&e->spec.action, e->pod_ip, &p->ops, e->key,
 				       (int)e->spec.timeout_ms, false, &msg);
 
@@ -1521,7 +1514,7 @@ static void *worker_main(void *arg)
 		if (e->removed) {
 			entry_free(e);
 		} else if (!e->hold) {
-			int64_t due = t0 + e->spec.period_ms, now = mono_ms();
+			int64_t due = t0 + e->spec.period_ms, now = clock_mono_ms();
 
 			schedule(p, e, due > now ? due : now);
 		}
@@ -1593,7 +1586,7 @@ void prober_add(struct prober *p, const char *key, enum probe_kind kind,
 		detach(p, old);
 	e->next = p->entries;
 	p->entries = e;
-	schedule(p, e, first_due(e, mono_ms()));
+	schedule(p, e, first_due(e, clock_mono_ms()));
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -36,6 +36,7 @@
 #include "base/jdump.h"
 #include "base/jload.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "cluster/client/client.h"
 #include "cluster/client/internal.h"
 
@@ -398,7 +399,7 @@ static int list_all(struct shared *s, struct kc_map *out, char **ret_rv, struct 
 	cleanup_free char *rv = NULL;
 
 	do {
-		cleanup_free char *esc = cont ? kc_escape(cont) : NULL;
+		cleanup_free char *esc = cont ? url_escape(cont) : NULL;
 		cleanup_free char *target = xasprintf("%s%slimit=%d%s%s", s->path, sep, PAGE_SIZE,
 						      esc ? "&continue=" : "", esc ? esc : "");
 		cleanup_json json_t *doc = NULL;

@@ -71,11 +71,6 @@ struct kc_events *kc_events_new(struct kc *c);
 void kc_events_stop(struct kc_events *ev);
 struct kc_events *kc_client_events(struct kc *c);
 
-/* "%XX" for everything but unreserved characters; heap string. */
-char *kc_escape(const char *s);
-
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t kc_now_ms(void);
 /* @ts (CLOCK_MONOTONIC, for condition variables set up so) @ms from now. */
 struct timespec;
 void kc_deadline(struct timespec *ts, int64_t ms);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -23,7 +24,7 @@
 #define BACKOFF_MAX_MS  (1000 * 1000)
 
 struct delayed {
-	int64_t when; /* kc_now_ms() */
+	int64_t when; /* clock_mono_ms() */
 	char *key;
 };
 
@@ -163,7 +164,7 @@ static void heap_drain(struct workqueue *q, int64_t now)
 
 void wq_add_after(struct workqueue *q, const char *key, int64_t ms)
 {
-	int64_t when = kc_now_ms() + ms;
+	int64_t when = clock_mono_ms() + ms;
 	uintptr_t pos;
 
 	if (ms <= 0) {
@@ -222,7 +223,7 @@ char *wq_get(struct workqueue *q)
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		heap_drain(q, kc_now_ms());
+		heap_drain(q, clock_mono_ms());
 		if (q->shutdown)
 			break;
 		if (q->len > 0) {
@@ -234,7 +235,7 @@ char *wq_get(struct workqueue *q)
 		if (q->n_heap > 0) {
 			struct timespec ts;
 
-			kc_deadline(&ts, q->heap[0].when - kc_now_ms());
+			kc_deadline(&ts, q->heap[0].when - clock_mono_ms());
 			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 		} else {
 			pthread_cond_wait(&q->cond, &q->lock);

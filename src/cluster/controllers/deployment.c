@@ -19,6 +19,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "cluster/api/selector.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
@@ -942,7 +943,7 @@ static int old_pods_running(struct dsync *s, bool *ret, struct err *err)
 		return 0;
 	}
 	sel = wl_selector_string(wl_get(s->d, "spec.selector"));
-	esc = wl_query_escape(sel);
+	esc = url_escape(sel);
 	path = xasprintf("/api/v1/namespaces/%s/pods?labelSelector=%s", d_ns(s), esc);
 	code = kc_request(s->c->kc, "GET", path, NULL, NULL, &list, err);
 	if (code != 200) {

@@ -27,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -89,14 +90,6 @@ static char *now_rfc3339(void)
 	gmtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return xstrdup(buf);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool ctl_tolerates(const json_t *tol, const json_t *taint)
@@ -387,7 +380,7 @@ static json_t *health_of(struct nl_ctl *st, const char *name)
 	json_t *h = json_object_get(st->health, name);
 
 	if (!h) {
-		h = json_pack("{s:I}", "probe", (json_int_t)now_ms());
+		h = json_pack("{s:I}", "probe", (json_int_t)clock_mono_ms());
 		json_object_set_new(st->health, name, h);
 	}
 	return h;
@@ -405,7 +398,7 @@ static void observe_node(struct nl_ctl *st, const json_t *node, bool added)
 	h = health_of(st, name);
 	if (hb && !streq(hb, str_at(h, "hb", NULL))) {
 		json_object_set_new(h, "hb", json_string(hb));
-		json_object_set_new(h, "probe", json_integer(now_ms()));
+		json_object_set_new(h, "probe", json_integer(clock_mono_ms()));
 	}
 	if (added)
 		json_object_set_new(h, "ready",
@@ -459,7 +452,7 @@ static void on_lease(void *arg, const json_t *obj)
 	h = health_of(st, name);
 	if (!streq(renew, str_at(h, "renew", NULL))) {
 		json_object_set_new(h, "renew", json_string(renew));
-		json_object_set_new(h, "probe", json_integer(now_ms()));
+		json_object_set_new(h, "probe", json_integer(clock_mono_ms()));
 	}
 	pthread_mutex_unlock(&st->mu);
 }
@@ -612,7 +605,8 @@ static json_t *check_health(struct nl_ctl *st, json_t *node)
 	prev = xstrdup(or_empty(str_at(h, "ready", NULL)));
 	pthread_mutex_unlock(&st->mu);
 
-	if (now_ms() - probe > st->grace_ms && !streq(condition_status(node, "Ready"), "Unknown")) {
+	if (clock_mono_ms() - probe > st->grace_ms &&
+	    !streq(condition_status(node, "Ready"), "Unknown")) {
 		cleanup_json json_t *copy = json_deep_copy(node);
 		json_t *resp = NULL;
 
@@ -662,7 +656,7 @@ static struct zone *zone_of(struct nl_ctl *st, const json_t *node)
 			   .state = CTL_ZONE_NORMAL,
 			   .rate = st->rates.node_eviction_rate,
 			   .tokens = 1,
-			   .refilled_ms = now_ms()};
+			   .refilled_ms = clock_mono_ms()};
 	return z;
 }
 
@@ -724,7 +718,7 @@ static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
 		for (size_t i = 0; i < n; i++)
 			json_object_set_new(
 				health_of(st, or_empty(str_at(nodes[i], "metadata", "name"))),
-				"probe", json_integer(now_ms()));
+				"probe", json_integer(clock_mono_ms()));
 		pthread_mutex_unlock(&st->mu);
 	}
 }
@@ -732,7 +726,7 @@ static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
 /* Takes a token of @z's bucket: whether a node of it may be tainted NoExecute now. */
 static bool take_token(struct zone *z)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 
 	z->tokens += (double)(now - z->refilled_ms) / 1000.0 * z->rate;
 	if (z->tokens > 1)
@@ -823,7 +817,7 @@ static void examine_node(struct nl_ctl *st, const char *node)
 	cleanup_json json_t *n = informer_get(st->nodes, "", node);
 	cleanup_json json_t *taints = n ? no_execute_taints(n) : json_array();
 	cleanup_json json_t *keys = pods_on(st, node);
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	const char *key;
 	json_t *v;
 
@@ -896,7 +890,7 @@ static int evict_pod(struct nl_ctl *st, const char *key, const char *uid)
 static void run_evictions(struct nl_ctl *st)
 {
 	cleanup_json json_t *due = json_object();
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	const char *key;
 	json_t *e;
 
@@ -912,7 +906,7 @@ static void run_evictions(struct nl_ctl *st)
 		if (r >= 0)
 			json_object_del(st->evict, key);
 		else
-			json_object_set_new(e, "at", json_integer(now_ms() + 1000));
+			json_object_set_new(e, "at", json_integer(clock_mono_ms() + 1000));
 		pthread_mutex_unlock(&st->mu);
 	}
 }
@@ -927,16 +921,16 @@ static void *loop(void *arg)
 		while (!informer_wait_synced(all[i], 500))
 			if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
 				return NULL;
-	next = now_ms() + st->period_ms;
+	next = clock_mono_ms() + st->period_ms;
 	while (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE)) {
 		cleanup_json json_t *dirty = NULL;
 		struct timespec ts;
 		const char *node;
 		json_t *v;
 
-		if (now_ms() >= next) {
+		if (clock_mono_ms() >= next) {
 			monitor_pass(st);
-			next = now_ms() + st->period_ms;
+			next = clock_mono_ms() + st->period_ms;
 		}
 		pthread_mutex_lock(&st->mu);
 		dirty = st->dirty;

@@ -194,8 +194,6 @@ int wl_release(struct kc *c, const char *path, const json_t *owner, const json_t
 	       struct err *err);
 /* A LabelSelector object as a labelSelector query string (not escaped). Heap string. */
 char *wl_selector_string(const json_t *label_selector);
-/* Percent-encodes @s for a URL query value. Heap string. */
-char *wl_query_escape(const char *s);
 
 /* Conditions in a status object's "conditions" list, with metav1 timestamps. */
 json_t *wl_cond_new(const char *type, const char *status, const char *reason, const char *message);

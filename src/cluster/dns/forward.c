@@ -21,6 +21,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/dns/internal.h"
@@ -167,14 +168,6 @@ size_t dns_upstreams_from_resolv(const char *path, const struct sockaddr *self,
 	return n;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for @events on @fd until @deadline; -ETIMEDOUT past it. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
@@ -183,7 +176,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&p, 1, (int)left);
@@ -311,13 +304,13 @@ int dns_forward(struct dns_server *s, const uint8_t *q, size_t len, bool tcp, ui
 		abort();
 	for (size_t i = 0; i < s->n_upstreams; i++) {
 		const struct dns_upstream *u = &s->upstreams[i];
-		int64_t deadline = now_ms() + s->timeout_ms;
+		int64_t deadline = clock_mono_ms() + s->timeout_ms;
 		int r = -EPROTO;
 
 		if (!tcp)
 			r = exchange_udp(u, mine, len, deadline, buf, &n);
 		if (tcp || (r == 0 && (buf[2] & 0x02)))
-			r = exchange_tcp(u, mine, len, now_ms() + s->timeout_ms, buf, &n);
+			r = exchange_tcp(u, mine, len, clock_mono_ms() + s->timeout_ms, buf, &n);
 		if (r < 0) {
 			log_debug("forward query to %s: %s, trying the next upstream", u->text,
 				  strerror(-r));

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -47,17 +48,9 @@ struct svcproxy {
 	struct svcproxy_stats stats;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void changed(struct svcproxy *p)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 
 	p->seq++;
 	if (!p->first_change)
@@ -191,7 +184,7 @@ static void sync_once(struct svcproxy *p, int64_t *backoff, int64_t *retry_at)
 
 	p->first_change = p->last_change = 0;
 	script = full ? sp_render_full(p->model, &p->cfg)
-		      : sp_render_changes(p->model, &p->cfg, now_ms());
+		      : sp_render_changes(p->model, &p->cfg, clock_mono_ms());
 	if (!script) {
 		p->applied_seq = seq;
 		pthread_cond_broadcast(&p->cond);
@@ -205,7 +198,7 @@ static void sync_once(struct svcproxy *p, int64_t *backoff, int64_t *retry_at)
 	free(script);
 	pthread_mutex_lock(&p->lock);
 	p->busy = false;
-	sp_model_commit(p->model, r == 0, now_ms());
+	sp_model_commit(p->model, r == 0, clock_mono_ms());
 	if (r == 0) {
 		if (*backoff)
 			log_info("service proxy: table 'ip %s' is in step again", p->table);
@@ -225,7 +218,7 @@ static void sync_once(struct svcproxy *p, int64_t *backoff, int64_t *retry_at)
 		log_warn("service proxy: %s, resyncing table 'ip %s' in %lld ms", err.msg, p->table,
 			 (long long)*backoff);
 		p->need_full = true;
-		*retry_at = now_ms() + *backoff;
+		*retry_at = clock_mono_ms() + *backoff;
 	}
 	sp_model_counts(p->model, &p->stats);
 	pthread_cond_broadcast(&p->cond);
@@ -251,7 +244,7 @@ static void *sync_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	p->need_full = true;
 	while (!p->stop) {
-		int64_t due = next_due(p, now_ms(), retry_at);
+		int64_t due = next_due(p, clock_mono_ms(), retry_at);
 
 		if (due != 0)
 			timed_wait(p, due);
@@ -376,16 +369,16 @@ void svcproxy_sync_stats(struct svcproxy *p, struct svcproxy_stats *ret)
 
 bool svcproxy_wait_idle(struct svcproxy *p, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 	bool idle;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		idle = p->synced && !p->busy && !p->need_full && p->applied_seq == p->seq &&
 		       !sp_model_dirty(p->model);
-		if (idle || now_ms() >= end)
+		if (idle || clock_mono_ms() >= end)
 			break;
-		timed_wait(p, end - now_ms());
+		timed_wait(p, end - clock_mono_ms());
 	}
 	pthread_mutex_unlock(&p->lock);
 	return idle;

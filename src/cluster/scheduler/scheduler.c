@@ -101,14 +101,6 @@ struct scheduler {
 	size_t n_binders;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Queues. */
 
 static bool active_less(const struct qpod *a, const struct qpod *b)
@@ -213,7 +205,7 @@ static void to_active(struct scheduler *s, struct qpod *q)
 /* Back to scheduling, after the backoff of the attempts so far. */
 static void requeue(struct scheduler *s, struct qpod *q)
 {
-	if (q->backoff_until <= now_ms()) {
+	if (q->backoff_until <= clock_mono_ms()) {
 		to_active(s, q);
 		return;
 	}
@@ -232,7 +224,7 @@ static void to_unsched(struct scheduler *s, struct qpod *q)
 	}
 	q->state = Q_UNSCHED;
 	q->pos = s->n_unsched;
-	q->unsched_since = now_ms();
+	q->unsched_since = clock_mono_ms();
 	s->unsched[s->n_unsched++] = q;
 }
 
@@ -306,7 +298,7 @@ static void bind_done(struct scheduler *s, const struct job *j, bool ok)
 			/* forget the assumption; the informer tells if someone else bound it */
 			sched_cache_remove_pod(s->cache, q->p);
 			q->attempts++;
-			q->backoff_until = now_ms() + sched_backoff_ms(q->attempts);
+			q->backoff_until = clock_mono_ms() + sched_backoff_ms(q->attempts);
 			if (sched_pod_pending(q->p))
 				requeue(s, q);
 			move_all(s, false);
@@ -647,7 +639,7 @@ static void schedule_one(struct scheduler *s, struct qpod *q)
 		q->assumed = true;
 	} else {
 		q->attempts++;
-		q->backoff_until = now_ms() + sched_backoff_ms(q->attempts);
+		q->backoff_until = clock_mono_ms() + sched_backoff_ms(q->attempts);
 		q->pod_sensitive = res.pod_sensitive;
 		to_unsched(s, q);
 		j = job_new(JOB_FAIL, q);
@@ -666,7 +658,7 @@ static void schedule_one(struct scheduler *s, struct qpod *q)
 static void *loop_main(void *arg)
 {
 	struct scheduler *s = arg;
-	int64_t last_flush = now_ms();
+	int64_t last_flush = clock_mono_ms();
 
 	/* decide only on a complete view of nodes and bound pods */
 	if (!informer_wait_synced(s->nodes_inf, SYNC_TIMEOUT_MS) ||
@@ -676,7 +668,7 @@ static void *loop_main(void *arg)
 			 SYNC_TIMEOUT_MS / 1000);
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		int64_t now = now_ms(), wait_ms = 1000;
+		int64_t now = clock_mono_ms(), wait_ms = 1000;
 		struct timespec ts;
 
 		while (s->backoff.n && s->backoff.v[0]->backoff_until <= now)

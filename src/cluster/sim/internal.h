@@ -100,7 +100,6 @@ struct sim {
 	char *node_rv; /* only its thread uses it */
 };
 
-int64_t sim_now_ms(void);
 /* "2006-01-02T15:04:05Z" and, for leases, the MicroTime form with six digits. */
 char *sim_time(bool micro);
 
@@ -112,8 +111,6 @@ void sim_job_free(struct sim_job *job);
 /* Whether sim_stop() has begun; sim_nap() sleeps @ms, ending early once it has. */
 bool sim_stopping(struct sim *s);
 void sim_nap(struct sim *s, int ms);
-/* @v with every byte but unreserved ones as %XX, for a query parameter's value. */
-char *sim_url_escape(const char *v);
 
 /* pods.c */
 int sim_pods_start(struct sim *s);

@@ -21,6 +21,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -40,14 +41,6 @@
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  5000
 #define PROC_BUF_BYTES  8192
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The tracker. */
 
@@ -578,7 +571,7 @@ struct follower {
 static int on_event(void *arg, const char *type, json_t *obj)
 {
 	struct follower *f = arg;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 
 	/* an idle watch still carries a BOOKMARK every few seconds, so this ends it soon */
 	if (atomic_load(&f->stop))
@@ -909,9 +902,10 @@ static int create_all(struct run *run, const char *ns, struct err *err)
 			return 0;
 		if (create_deployment(run->c, cfg, ns, i, replicas, err) < 0)
 			return -err->code;
-		tick(run, now_ms());
+		tick(run, clock_mono_ms());
 	}
-	log_debug("load: created %zu deployments in %lld ms", n, (long long)(now_ms() - run->t0));
+	log_debug("load: created %zu deployments in %lld ms", n,
+		  (long long)(clock_mono_ms() - run->t0));
 	return 0;
 }
 
@@ -922,7 +916,7 @@ static int create_all(struct run *run, const char *ns, struct err *err)
 static bool wait_end(struct run *run, struct follower *f)
 {
 	int64_t stall_ms = run->cfg->stall_ms > 0 ? run->cfg->stall_ms : DEFAULT_STALL_MS;
-	int64_t last_change = now_ms();
+	int64_t last_change = clock_mono_ms();
 	size_t last = (size_t)-1;
 
 	while (!atomic_load(&f->ended)) {
@@ -933,7 +927,7 @@ static bool wait_end(struct run *run, struct follower *f)
 			run->interrupted = true;
 			return false;
 		}
-		now = now_ms();
+		now = clock_mono_ms();
 		tick(run, now);
 		simload_tracker_counts(f->t, NULL, NULL, &running);
 		if (running != last) {
@@ -971,7 +965,7 @@ static int run_latency(struct run *run, const char *base_ns, struct simload_resu
 	int64_t t0;
 	int r;
 
-	f.t = simload_tracker_new(cfg->latency_pods, now_ms());
+	f.t = simload_tracker_new(cfg->latency_pods, clock_mono_ms());
 	r = create_namespace(run->c, ns, err);
 	if (r >= 0)
 		r = list_rv(run->c, ns, f.t, err);
@@ -983,9 +977,10 @@ static int run_latency(struct run *run, const char *base_ns, struct simload_resu
 	}
 	if (wait_or_interrupted(cfg, WATCH_SETTLE_MS))
 		run->interrupted = true;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	for (size_t i = 0; i < cfg->latency_pods && !run->interrupted && r >= 0; i++) {
-		int64_t due = t0 + (int64_t)((double)i * 1000.0 / qps), wait = due - now_ms();
+		int64_t due = t0 + (int64_t)((double)i * 1000.0 / qps),
+			wait = due - clock_mono_ms();
 
 		if (wait > 0 && wait_or_interrupted(cfg, (int)wait)) {
 			run->interrupted = true;
@@ -1020,7 +1015,7 @@ static void finish(struct run *run, struct simload_result *res)
 	double *rss[2] = {&res->rss_server_mib, &res->rss_sim_mib};
 
 	if (!end)
-		end = now_ms();
+		end = clock_mono_ms();
 	res->total_s = (end - run->t0) / 1000.0;
 	for (int i = 0; i < 3; i++)
 		*cpu[i] = run->procs[i].used ? cpu_since(&run->procs[i]) : NAN;
@@ -1051,7 +1046,7 @@ int simload_run(const struct simload_config *cfg, struct simload_result *ret, st
 	ns = xasprintf("load-%lld", (long long)time(NULL));
 	run.f.c = run.c;
 	run.f.ns = ns;
-	run.f.t = simload_tracker_new(cfg->pods, now_ms());
+	run.f.t = simload_tracker_new(cfg->pods, clock_mono_ms());
 	r = create_namespace(run.c, ns, err);
 	if (r >= 0)
 		r = list_rv(run.c, ns, run.f.t, err);
@@ -1064,7 +1059,7 @@ int simload_run(const struct simload_config *cfg, struct simload_result *ret, st
 	run.procs[0] = (struct proc_sample){.pid = cfg->server_pid, .used = cfg->server_pid > 0};
 	run.procs[1] = (struct proc_sample){.pid = cfg->sim_pid, .used = cfg->sim_pid > 0};
 	run.procs[2] = (struct proc_sample){.pid = 0, .used = true};
-	run.t0 = run.last_sample = run.last_progress = now_ms();
+	run.t0 = run.last_sample = run.last_progress = clock_mono_ms();
 	samplers_init(run.procs, 3);
 	if (!run.interrupted)
 		r = create_all(&run, ns, err);

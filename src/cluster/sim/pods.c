@@ -21,8 +21,10 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "cluster/client/client.h"
 #include "cluster/sim/internal.h"
 
@@ -516,7 +518,7 @@ static bool post_status(struct sim *s, const char *key)
 static void schedule_pod(struct sim *s, enum sim_job_kind kind, const struct sim_pod *p,
 			 size_t container, int64_t delay_ms)
 {
-	struct sim_job *j = sim_job_new(kind, p->node, sim_now_ms() + delay_ms);
+	struct sim_job *j = sim_job_new(kind, p->node, clock_mono_ms() + delay_ms);
 
 	j->pod = xstrdup(p->key);
 	j->uid = xstrdup(p->uid);
@@ -828,22 +830,6 @@ static void sweep_visit(const void *node, VISIT which, void *arg)
 	sw->gone[sw->n++] = p;
 }
 
-char *sim_url_escape(const char *v)
-{
-	size_t n = strlen(v);
-	char *out = xmalloc(3 * n + 1), *o = out;
-
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
-			*o++ = (char)*p;
-		else
-			o += sprintf(o, "%%%02X", *p);
-	}
-	*o = '\0';
-	return out;
-}
-
 /* Lists every bound pod in pages; pods the list no longer has are forgotten. */
 static int relist(struct sim *s)
 {
@@ -855,7 +841,7 @@ static int relist(struct sim *s)
 	gen = ++s->list_gen;
 	pthread_mutex_unlock(&s->mu);
 	do {
-		cleanup_free char *esc = cont ? sim_url_escape(cont) : NULL, *path = NULL;
+		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *path = NULL;
 		cleanup_json json_t *resp = NULL;
 		struct err err = ERR_INIT;
 		const json_t *meta, *item;

@@ -21,8 +21,10 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "cluster/api/auth.h"
 #include "cluster/client/client.h"
 #include "cluster/sim/internal.h"
@@ -35,14 +37,6 @@
 #define STATUS_SYNC_MS 10000
 #define NODE_WATCH_S   4 /* bounds how long stopping waits for the node watch */
 #define NODE_PAGE      250
-
-int64_t sim_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 char *sim_time(bool micro)
 {
@@ -190,7 +184,7 @@ void sim_schedule(struct sim *s, struct sim_job *job)
 
 static void again(struct sim *s, struct sim_job *j, int64_t delay_ms)
 {
-	j->at = sim_now_ms() + delay_ms;
+	j->at = clock_mono_ms() + delay_ms;
 	sim_schedule(s, j);
 }
 
@@ -202,7 +196,7 @@ static void again(struct sim *s, struct sim_job *j, int64_t delay_ms)
  */
 static void again_in_phase(struct sim *s, struct sim_job *j, int64_t period_ms)
 {
-	int64_t now = sim_now_ms(), at = j->at + period_ms;
+	int64_t now = clock_mono_ms(), at = j->at + period_ms;
 
 	if (at <= now)
 		at += ((now - at) / period_ms + 1) * period_ms;
@@ -252,7 +246,7 @@ static json_t *node_status(struct sim *s, struct sim_node *n)
 
 	pthread_mutex_lock(&s->mu);
 	ready = xstrdup(n->ready_since);
-	n->posted = sim_now_ms();
+	n->posted = clock_mono_ms();
 	pthread_mutex_unlock(&s->mu);
 	return json_pack(
 		"{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}}, "
@@ -346,7 +340,7 @@ static void job_register(struct sim *s, struct sim_job *j)
 	struct sim_node *n = &s->nodes[j->node];
 	cleanup_json json_t *node = node_object(s, n), *resp = NULL, *lease = NULL;
 	int r = as_node(s, n, "POST", "/api/v1/nodes", NULL, node, &resp);
-	int64_t now = sim_now_ms();
+	int64_t now = clock_mono_ms();
 	const char *uid;
 
 	if (r == 409) {
@@ -479,7 +473,7 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		struct sim_job *j;
-		int64_t now = sim_now_ms(), ms = -1;
+		int64_t now = clock_mono_ms(), ms = -1;
 
 		j = next_due(s, now, &ms);
 		if (!j && (ms < 0 || s->timer_held)) {
@@ -562,8 +556,8 @@ static void node_seen(struct sim *s, const json_t *obj)
 		return;
 	n->resync = true;
 	at = n->posted + STATUS_SYNC_MS;
-	sim_schedule_locked(s,
-			    sim_job_new(SIM_STATUS_SYNC, k, at > sim_now_ms() ? at : sim_now_ms()));
+	sim_schedule_locked(
+		s, sim_job_new(SIM_STATUS_SYNC, k, at > clock_mono_ms() ? at : clock_mono_ms()));
 }
 
 static int on_node_event(void *arg, const char *type, json_t *obj)
@@ -599,7 +593,7 @@ static int node_list(struct sim *s)
 	cleanup_free char *cont = NULL, *rv = NULL;
 
 	do {
-		cleanup_free char *esc = cont ? sim_url_escape(cont) : NULL, *path = NULL;
+		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *path = NULL;
 		cleanup_json json_t *resp = NULL;
 		struct err err = ERR_INIT;
 		const json_t *meta, *item;
@@ -673,11 +667,11 @@ size_t sim_registered(struct sim *s)
 
 size_t sim_wait_registered(struct sim *s, int timeout_ms)
 {
-	int64_t end = sim_now_ms() + timeout_ms;
+	int64_t end = clock_mono_ms() + timeout_ms;
 	size_t n;
 
 	pthread_mutex_lock(&s->mu);
-	while (s->registered < s->n && !s->stopping && sim_now_ms() < end) {
+	while (s->registered < s->n && !s->stopping && clock_mono_ms() < end) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -804,7 +798,7 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 		return err_wrap(err, "simulate nodes");
 	}
 	for (size_t i = 0; i < s->n; i++)
-		heap_push(&s->node_jobs, sim_job_new(SIM_REGISTER, i, sim_now_ms()));
+		heap_push(&s->node_jobs, sim_job_new(SIM_REGISTER, i, clock_mono_ms()));
 	s->workers = xcalloc(cfg->threads ? cfg->threads : 8, sizeof(*s->workers));
 	for (unsigned i = 0; i < (cfg->threads ? cfg->threads : 8); i++) {
 		r = -pthread_create(&s->workers[i], NULL, worker, s);

@@ -44,6 +44,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/store/internal.h"
@@ -577,14 +578,6 @@ static void deliver(struct sq_store *s, struct req *batch)
 
 static void compact_next(struct sq_store *s);
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * On the writer's thread, between batches, s->lock held: the whole WAL copied and the file
  * emptied. The writer takes the write lock at once where the checkpointer would have to
@@ -596,7 +589,7 @@ static void truncate_wal(struct sq_store *s)
 	int rc;
 
 	s->truncate_due = false;
-	if (mono_ms() < s->truncate_after)
+	if (clock_mono_ms() < s->truncate_after)
 		return;
 	s->truncating = true;
 	while (s->ckpt_running)
@@ -607,7 +600,7 @@ static void truncate_wal(struct sq_store *s)
 	sqlite3_busy_timeout(s->w.db, BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
 		log_debug("store: truncating the WAL: %s", sqlite3_errstr(rc));
-		s->truncate_after = mono_ms() + TRUNCATE_RETRY_MS;
+		s->truncate_after = clock_mono_ms() + TRUNCATE_RETRY_MS;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->truncating = false;

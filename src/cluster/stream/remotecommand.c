@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "base/b64.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jdump.h"
 #include "base/jload.h"
@@ -67,14 +68,6 @@ struct session {
 	char *resize;
 	size_t resize_len;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sends @len bytes on @channel, raw or base64 by protocol; @buf[0] is free for the channel. */
 static int send_channel(struct session *s, uint8_t channel, char *buf, size_t len, struct err *err)
@@ -356,7 +349,7 @@ static int serve_output(struct session *s, struct err *err)
 	struct output outs[2] = {{s->io->stdout_fd, RC_STDOUT}, {s->io->stderr_fd, RC_STDERR}};
 	cleanup_free char *buf = xmalloc(OUTPUT_CHUNK + 1);
 	bool done = s->io->done_fd < 0;
-	int64_t done_at = done ? now_ms() : 0, last_data = done_at;
+	int64_t done_at = done ? clock_mono_ms() : 0, last_data = done_at;
 
 	for (;;) {
 		struct pollfd p[4];
@@ -372,7 +365,7 @@ static int serve_output(struct session *s, struct err *err)
 		if (done && n == 0)
 			return 0;
 		if (done) {
-			int64_t now = now_ms();
+			int64_t now = clock_mono_ms();
 			int64_t left = last_data + DRAIN_IDLE_MS - now;
 
 			if (done_at + DRAIN_MAX_MS - now < left)
@@ -397,12 +390,12 @@ static int serve_output(struct session *s, struct err *err)
 					po[i]->fd = -1;
 				if (send_rc < 0)
 					return send_rc;
-				last_data = now_ms();
+				last_data = clock_mono_ms();
 			} else if (p[i].fd == s->wake[0]) {
 				return 1;
 			} else {
 				done = true;
-				done_at = last_data = now_ms();
+				done_at = last_data = clock_mono_ms();
 			}
 		}
 	}
