@@ -111,6 +111,12 @@ void sim_job_free(struct sim_job *job);
 /* Whether sim_stop() has begun; sim_nap() sleeps @ms, ending early once it has. */
 bool sim_stopping(struct sim *s);
 void sim_nap(struct sim *s, int ms);
+/*
+ * Lists @what (@path, its query begun) in pages of @page: @seen gets each item, mu held.
+ * Returns the list's revision (heap), or NULL when a page failed or sim_stop() began.
+ */
+char *sim_list(struct sim *s, const char *what, const char *path, int page,
+	       void (*seen)(struct sim *s, const json_t *item, void *arg), void *arg);
 
 /* pods.c */
 int sim_pods_start(struct sim *s);

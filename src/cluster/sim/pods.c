@@ -24,7 +24,6 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
-#include "base/url.h"
 #include "cluster/client/client.h"
 #include "cluster/sim/internal.h"
 
@@ -830,45 +829,24 @@ static void sweep_visit(const void *node, VISIT which, void *arg)
 	sw->gone[sw->n++] = p;
 }
 
+static void pod_listed(struct sim *s, const json_t *item, void *gen)
+{
+	pod_seen(s, item, *(unsigned *)gen);
+}
+
 /* Lists every bound pod in pages; pods the list no longer has are forgotten. */
 static int relist(struct sim *s)
 {
-	cleanup_free char *cont = NULL, *rv = NULL;
+	cleanup_free char *rv = NULL;
 	struct sweep sw = {0};
 	unsigned gen;
 
 	pthread_mutex_lock(&s->mu);
 	gen = ++s->list_gen;
 	pthread_mutex_unlock(&s->mu);
-	do {
-		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *path = NULL;
-		cleanup_json json_t *resp = NULL;
-		struct err err = ERR_INIT;
-		const json_t *meta, *item;
-		size_t i;
-		int r;
-
-		path = esc ? xasprintf("%s&limit=%d&continue=%s", PODS_PATH, PAGE, esc)
-			   : xasprintf("%s&limit=%d", PODS_PATH, PAGE);
-		r = kc_request(s->kc, "GET", path, NULL, NULL, &resp, &err);
-		if (r != 200) {
-			log_debug("sim: list pods: %s", err.msg ? err.msg : "failed");
-			err_clear(&err);
-			return -EIO;
-		}
-		pthread_mutex_lock(&s->mu);
-		json_array_foreach (json_object_get(resp, "items"), i, item)
-			pod_seen(s, item, gen);
-		pthread_mutex_unlock(&s->mu);
-		meta = json_object_get(resp, "metadata");
-		free(rv);
-		rv = xstrdup(json_string_value(json_object_get(meta, "resourceVersion")) ?: "0");
-		free(cont);
-		cont = json_string_value(json_object_get(meta, "continue"))
-			       ? xstrdup(json_string_value(json_object_get(meta, "continue")))
-			       : NULL;
-	} while (cont && *cont && !sim_stopping(s));
-
+	rv = sim_list(s, "pods", PODS_PATH, PAGE, pod_listed, &gen);
+	if (!rv)
+		return -EIO;
 	pthread_mutex_lock(&s->mu);
 	sw.gen = gen;
 	twalk_r(s->pods, sweep_visit, &sw);

@@ -533,7 +533,7 @@ void sim_nap(struct sim *s, int ms)
  * A node as stored (locked): if it is one of ours, registered, and its Ready condition is
  * not True, its status goes back within the kubelet's update period.
  */
-static void node_seen(struct sim *s, const json_t *obj)
+static void node_seen(struct sim *s, const json_t *obj, void *unused)
 {
 	const char *name =
 		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
@@ -544,6 +544,7 @@ static void node_seen(struct sim *s, const json_t *obj)
 	int64_t at;
 	size_t i, k;
 
+	(void)unused;
 	if (!idx)
 		return;
 	k = (size_t)json_integer_value(idx);
@@ -579,21 +580,19 @@ static int on_node_event(void *arg, const char *type, json_t *obj)
 	}
 	pthread_mutex_lock(&s->mu);
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
-		node_seen(s, obj);
+		node_seen(s, obj, NULL);
 	pthread_mutex_unlock(&s->mu);
 	return sim_stopping(s) ? -1 : 0;
 }
 
-/*
- * Lists the hollow nodes, in pages (5,000 Nodes in one answer cost about 80 MiB as a
- * tree): every one is checked, and the watch goes on from the list's revision.
- */
-static int node_list(struct sim *s)
+char *sim_list(struct sim *s, const char *what, const char *path, int page,
+	       void (*seen)(struct sim *s, const json_t *item, void *arg), void *arg)
 {
-	cleanup_free char *cont = NULL, *rv = NULL;
+	cleanup_free char *cont = NULL;
+	char *rv = NULL;
 
 	do {
-		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *path = NULL;
+		cleanup_free char *esc = cont ? url_escape(cont) : NULL, *target = NULL;
 		cleanup_json json_t *resp = NULL;
 		struct err err = ERR_INIT;
 		const json_t *meta, *item;
@@ -601,17 +600,18 @@ static int node_list(struct sim *s)
 		size_t i;
 		int r;
 
-		path = esc ? xasprintf("%s&limit=%d&continue=%s", NODES_PATH, NODE_PAGE, esc)
-			   : xasprintf("%s&limit=%d", NODES_PATH, NODE_PAGE);
-		r = kc_request(s->kc, "GET", path, NULL, NULL, &resp, &err);
+		target = esc ? xasprintf("%s&limit=%d&continue=%s", path, page, esc)
+			     : xasprintf("%s&limit=%d", path, page);
+		r = kc_request(s->kc, "GET", target, NULL, NULL, &resp, &err);
 		if (r != 200) {
-			log_debug("sim: list nodes: %s", err.msg ? err.msg : "failed");
+			log_debug("sim: list %s: %s", what, err.msg ? err.msg : "failed");
 			err_clear(&err);
-			return -EIO;
+			free(rv);
+			return NULL;
 		}
 		pthread_mutex_lock(&s->mu);
 		json_array_foreach (json_object_get(resp, "items"), i, item)
-			node_seen(s, item);
+			seen(s, item, arg);
 		pthread_mutex_unlock(&s->mu);
 		meta = json_object_get(resp, "metadata");
 		free(rv);
@@ -620,10 +620,12 @@ static int node_list(struct sim *s)
 		free(cont);
 		cont = next && *next ? xstrdup(next) : NULL;
 	} while (cont && !sim_stopping(s));
-	free(s->node_rv);
-	s->node_rv = rv;
-	rv = NULL;
-	return 0;
+	if (cont) {
+		/* stopped before the last page */
+		free(rv);
+		return NULL;
+	}
+	return rv;
 }
 
 static void *node_watcher(void *arg)
@@ -636,7 +638,9 @@ static void *node_watcher(void *arg)
 		int r;
 
 		if (!s->node_rv) {
-			if (node_list(s) < 0)
+			/* in pages: 5,000 Nodes in one answer cost about 80 MiB as a tree */
+			s->node_rv = sim_list(s, "nodes", NODES_PATH, NODE_PAGE, node_seen, NULL);
+			if (!s->node_rv)
 				sim_nap(s, 1000);
 			continue;
 		}
