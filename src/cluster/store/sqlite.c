@@ -599,7 +599,8 @@ static void truncate_wal(struct sq_store *s)
 	rc = sqlite3_wal_checkpoint_v2(s->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_busy_timeout(s->w.db, BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
-		log_debug("store: truncating the WAL: %s", sqlite3_errstr(rc));
+		log_debug("store: truncating the WAL of '%s': %s; trying again in %d ms", s->path,
+			  sqlite3_errstr(rc), TRUNCATE_RETRY_MS);
 		s->truncate_after = clock_mono_ms() + TRUNCATE_RETRY_MS;
 	}
 	pthread_mutex_lock(&s->lock);
