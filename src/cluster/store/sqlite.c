@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -170,8 +171,12 @@ struct conn {
 struct req {
 	const struct store_op *op;
 	struct req *next;
-	bool done;
-	pthread_cond_t cond; /* signalled, under the store's lock, once done is set */
+	/*
+	 * Posted by the writer once the request is done, without the queue's lock: a
+	 * woken caller goes on at once instead of waiting for the writer to let go of the
+	 * lock it is still waking the rest of the batch under.
+	 */
+	sem_t done;
 	int r;
 	struct err err;
 	int64_t rev;
@@ -634,17 +639,17 @@ static void *writer_main(void *arg)
 		deliver(s, batch);
 		pthread_mutex_unlock(&s->commit_lock);
 
-		pthread_mutex_lock(&s->lock);
 		/*
-		 * A request lives on its caller's stack, which the caller may leave once it
-		 * holds the lock again: nothing is touched after its signal. One wake-up per
+		 * A request lives on its caller's stack, which the caller may leave as soon as
+		 * its semaphore is posted: nothing is touched after the post (glibc's sem_post
+		 * allows the semaphore's destruction once sem_wait returns). One wake-up per
 		 * caller of this batch, none for those queued behind it.
 		 */
 		for (struct req *q = batch; q; q = next) {
 			next = q->next;
-			q->done = true;
-			pthread_cond_signal(&q->cond);
+			sem_post(&q->done);
 		}
+		pthread_mutex_lock(&s->lock);
 		if (s->truncate_due && !s->stopping)
 			truncate_wal(s);
 		/* a step of a compaction asked for, before the next batch */
@@ -711,15 +716,15 @@ static int sq_apply(struct store *base, const struct store_op *op, int64_t *rev,
 	struct sq_store *s = (struct sq_store *)base;
 	struct req q = {.op = op, .current = current};
 
-	pthread_cond_init(&q.cond, NULL);
+	sem_init(&q.done, 0, 0);
 	pthread_mutex_lock(&s->lock);
 	*s->tail = &q;
 	s->tail = &q.next;
-	pthread_cond_signal(&s->wake);
-	while (!q.done)
-		pthread_cond_wait(&q.cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	pthread_cond_destroy(&q.cond);
+	pthread_cond_signal(&s->wake);
+	while (sem_wait(&q.done) < 0)
+		; /* EINTR: a signal handler ran */
+	sem_destroy(&q.done);
 
 	free(q.old);
 	if (q.r < 0) {
