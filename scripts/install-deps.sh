@@ -10,7 +10,7 @@ required=(
 	build-essential pkg-config clang-format
 	libjansson-dev libseccomp-dev libcmocka-dev libarchive-dev libcurl4-gnutls-dev nettle-dev
 	libmicrohttpd-dev libgnutls28-dev libsqlite3-dev etcd-server etcd-client
-	libnl-3-dev libnl-route-3-dev zlib1g-dev libnftables-dev nftables libldns-dev
+	libnl-3-dev libnl-route-3-dev zlib1g-dev libnftables-dev nftables libldns-dev libmimalloc2.0
 	python3 python3-pytest python3-yaml
 	busybox-static runc crun skopeo umoci docker-registry
 	iproute2 util-linux procps time uidmap openssl

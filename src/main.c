@@ -3,10 +3,12 @@
  * skiff: one multi-call binary. argv[0] ("skiff-runtime") or the first word ("runtime")
  * picks the command from one table.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/allocator.h"
 #include "cmd/cmd.h"
 
 char **skiff_argv;
@@ -14,11 +16,13 @@ char **skiff_argv;
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
+	bool daemon; /* long-running: mimalloc (base/allocator.h) */
 };
 
 static const struct cmd commands[] = {
-	{"runtime", cmd_runtime}, {"image", cmd_image}, {"server", cmd_server}, {"sim", cmd_sim},
-	{"agent", cmd_agent},     {"shim", cmd_shim},   {"pause", cmd_pause},
+	{"runtime", cmd_runtime, false}, {"image", cmd_image, false}, {"server", cmd_server, true},
+	{"sim", cmd_sim, true},          {"agent", cmd_agent, true},  {"shim", cmd_shim, false},
+	{"pause", cmd_pause, false},
 };
 
 static const struct cmd *find(const char *name)
@@ -48,6 +52,8 @@ int main(int argc, char **argv)
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	const struct cmd *c;
 
+	if (argc >= 2 && (c = find(argv[1])) && c->daemon)
+		allocator_daemon(argv);
 	/* commands reorder their argv while parsing flags: keep the original for re-exec */
 	skiff_argv = xcalloc((size_t)argc + 1, sizeof(char *));
 	memcpy(skiff_argv, argv, (size_t)argc * sizeof(char *));

@@ -313,7 +313,8 @@ int cmd_server(int argc, char **argv)
 	 * Lists and watch queues take buffers of many MiB on any of the request workers.
 	 * glibc's mmap threshold rises after each such buffer is freed, and the next ones
 	 * then stay in the freeing thread's arena: a fixed 1 MiB threshold gives them back
-	 * (bench/apiserver.sh: 212 -> 97 MiB at 10,300 pods).
+	 * (bench/apiserver.sh: 212 -> 97 MiB at 10,300 pods). Only for glibc's allocator:
+	 * without mimalloc (base/allocator.h), or with SKIFF_MALLOC=libc.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (port < 0 || port > 65535) {

@@ -69,6 +69,25 @@ def test_pod_runs_and_logs(node):
     delete(node, "hello")
 
 
+def test_the_servers_allocator_stays_out_of_containers(node):
+    # the server re-executes itself with mimalloc preloaded and takes the preload back
+    # out of its environment: the agent, shims, runtime and containers never inherit it
+    with open(f"/proc/{node.proc.pid}/maps") as f:
+        assert "libmimalloc.so" in f.read()
+    node.apply(pod("envcheck", [ctr(node, "main", "sleep 3600")]))
+    node.wait_running("envcheck")
+    env = node.kubectl("exec", "envcheck", "--", "env").stdout
+    assert "PATH=" in env, env
+    assert "LD_PRELOAD" not in env and "SKIFF_ALLOCATOR" not in env, env
+    shims = subprocess.run(["pgrep", "-f", "skiff shim"], capture_output=True,
+                           text=True).stdout.split()
+    assert shims
+    for pid in shims:
+        with open(f"/proc/{pid}/maps") as f:
+            assert "libmimalloc.so" not in f.read(), pid
+    delete(node, "envcheck")
+
+
 def test_containers_share_localhost(node):
     node.apply(pod("duo", [
         ctr(node, "web", "mkdir -p /www && echo served-by-web > /www/index.html && "
