@@ -25,22 +25,8 @@ void allocator_daemon(char **argv)
 #define LIB          "libmimalloc.so.2"
 #define MARK         "SKIFF_ALLOCATOR_PRELOADED"
 #define SAVED        "SKIFF_ALLOCATOR_SAVED_PRELOAD"
-#define SET          "SKIFF_ALLOCATOR_SET_OPTIONS"
 #define ENV_CHOICE   "SKIFF_MALLOC"
 #define MAX_PATH_LEN 4096
-
-/*
- * mimalloc gives memory back when it frees a page or a segment, not after a delay: the
- * delayed decommit runs only when the freeing thread allocates again, and a request
- * worker that built a 14 MiB list and went idle held it (bench/apiserver.sh, 10,300
- * pods: 247 MiB against 80 MiB). Options the caller set are left alone; mimalloc reads
- * them all while loading, so they can leave the environment right after.
- */
-static const char *const options[] = {
-	"MIMALLOC_SEGMENT_DECOMMIT_DELAY=0",
-	"MIMALLOC_DECOMMIT_DELAY=0",
-	"MIMALLOC_DECOMMIT_EXTEND_DELAY=0",
-};
 
 struct find_libc {
 	char dir[MAX_PATH_LEN];
@@ -76,41 +62,6 @@ static void restore_env(void)
 		unsetenv("LD_PRELOAD");
 	unsetenv(SAVED);
 	unsetenv(MARK);
-	if (getenv(SET)) {
-		char *set = strdup(getenv(SET)), *save = NULL;
-
-		for (char *name = set ? strtok_r(set, ",", &save) : NULL; name;
-		     name = strtok_r(NULL, ",", &save))
-			unsetenv(name);
-		free(set);
-		unsetenv(SET);
-	}
-}
-
-/* Sets the options the environment does not name, and lists them in SET. */
-static void set_options(void)
-{
-	char set[512] = "";
-
-	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
-		const char *eq = strchr(options[i], '=');
-		char name[64];
-
-		if ((size_t)(eq - options[i]) >= sizeof(name))
-			continue;
-		memcpy(name, options[i], (size_t)(eq - options[i]));
-		name[eq - options[i]] = '\0';
-		if (getenv(name))
-			continue;
-		setenv(name, eq + 1, 1);
-		if (strlen(set) + strlen(name) + 2 < sizeof(set)) {
-			if (*set)
-				strcat(set, ",");
-			strcat(set, name);
-		}
-	}
-	if (*set)
-		setenv(SET, set, 1);
 }
 
 void allocator_daemon(char **argv)
@@ -138,7 +89,6 @@ void allocator_daemon(char **argv)
 	if (old)
 		setenv(SAVED, old, 1);
 	setenv(MARK, "1", 1);
-	set_options();
 	setenv("LD_PRELOAD", preload, 1);
 	free(preload);
 	execv("/proc/self/exe", argv);
