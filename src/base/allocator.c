@@ -6,7 +6,9 @@
  * LD_PRELOAD, found beside the C library the binary runs with, and the re-executed
  * process puts the environment back at once: what it starts never inherits the preload.
  */
+#include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,10 @@
 void allocator_daemon(char **argv)
 {
 	(void)argv;
+}
+
+void allocator_thread_idle(void)
+{
 }
 #else
 #define LIB          "libmimalloc.so.2"
@@ -94,5 +100,21 @@ void allocator_daemon(char **argv)
 	execv("/proc/self/exe", argv);
 	/* not re-executed: go on with the C library's allocator */
 	restore_env();
+}
+
+static void (*mi_collect_fn)(bool force);
+static pthread_once_t mi_once = PTHREAD_ONCE_INIT;
+
+static void find_mi_collect(void)
+{
+	/* present only when the process runs with the library preloaded */
+	*(void **)&mi_collect_fn = dlsym(RTLD_DEFAULT, "mi_collect");
+}
+
+void allocator_thread_idle(void)
+{
+	pthread_once(&mi_once, find_mi_collect);
+	if (mi_collect_fn)
+		mi_collect_fn(false);
 }
 #endif

@@ -17,4 +17,10 @@
  */
 void allocator_daemon(char **argv);
 
+/*
+ * For a thread about to wait idle: gives back the memory it freed, which mimalloc keeps
+ * for the thread until it allocates again. Nothing under glibc's allocator.
+ */
+void allocator_thread_idle(void);
+
 #endif

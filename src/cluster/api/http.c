@@ -90,10 +90,13 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/allocator.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/api/http.h"
@@ -108,6 +111,8 @@
  * streams) do not time out: the monitor notices their clients leaving instead.
  */
 #define IDLE_TIMEOUT_SECONDS 300
+/* an idle worker gives back the memory it freed at most this often */
+#define TRIM_EVERY_MS 200
 /* MHD allocates this much per streamed response; it only matters to HTTP/1.0 clients */
 #define STREAM_BLOCK_SIZE 2048
 /* a drained queue keeps at most this much memory, so idle watches stay small */
@@ -1352,15 +1357,43 @@ static void offload_run(struct http_server *srv, struct offload *o)
 static void *worker_main(void *arg)
 {
 	struct http_server *srv = arg;
+	/* worked since the memory it freed was last given back; when that was */
+	bool dirty = false;
+	int64_t trimmed = 0;
 
 	pthread_mutex_lock(&srv->pool_lock);
 	for (;;) {
 		struct offload *o = srv->pool_head;
 
 		if (!o) {
+			struct timespec ts;
+			int64_t now;
+
 			if (srv->pool_stop)
 				break;
-			pthread_cond_wait(&srv->pool_cond, &srv->pool_lock);
+			if (!dirty) {
+				pthread_cond_wait(&srv->pool_cond, &srv->pool_lock);
+				continue;
+			}
+			/*
+			 * A worker that built a large list and went idle would keep that
+			 * memory (base/allocator.h): give it back once the worker has been
+			 * idle for a moment, at most every TRIM_EVERY_MS under load.
+			 */
+			now = clock_mono_ms();
+			if (now - trimmed >= TRIM_EVERY_MS) {
+				pthread_mutex_unlock(&srv->pool_lock);
+				allocator_thread_idle();
+				pthread_mutex_lock(&srv->pool_lock);
+				trimmed = clock_mono_ms();
+				dirty = false;
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(TRIM_EVERY_MS - (now - trimmed)) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&srv->pool_cond, &srv->pool_lock, &ts);
 			continue;
 		}
 		srv->pool_head = o->next;
@@ -1369,6 +1402,7 @@ static void *worker_main(void *arg)
 		o->next = NULL;
 		pthread_mutex_unlock(&srv->pool_lock);
 		offload_run(srv, o);
+		dirty = true;
 		pthread_mutex_lock(&srv->pool_lock);
 	}
 	pthread_mutex_unlock(&srv->pool_lock);
