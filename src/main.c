@@ -16,12 +16,12 @@ char **skiff_argv;
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	bool daemon; /* long-running: mimalloc (base/allocator.h) */
+	bool daemon; /* the control plane: mimalloc (base/allocator.h) */
 };
 
 static const struct cmd commands[] = {
 	{"runtime", cmd_runtime, false}, {"image", cmd_image, false}, {"server", cmd_server, true},
-	{"sim", cmd_sim, true},          {"agent", cmd_agent, true},  {"shim", cmd_shim, false},
+	{"sim", cmd_sim, true},          {"agent", cmd_agent, false}, {"shim", cmd_shim, false},
 	{"pause", cmd_pause, false},
 };
 
