@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * mimalloc for the long-running commands (see allocator.h). Linking it would make every
- * process of the binary pay its start-up: measured here, about 3 ms and 300 KiB more per
- * container run by the runtime. So a daemon re-executes itself once with mimalloc in
+ * mimalloc for the control plane's processes (see allocator.h). Linking it would make
+ * every process of the binary pay its start-up: measured here, about 3 ms and 300 KiB more
+ * per container run by the runtime. So such a process re-executes itself once with mimalloc in
  * LD_PRELOAD, found beside the C library the binary runs with, and the re-executed
  * process puts the environment back at once: what it starts never inherits the preload.
  */

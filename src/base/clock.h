@@ -17,4 +17,7 @@ char *clock_rfc3339(const struct timespec *ts);
 /* Milliseconds of CLOCK_MONOTONIC: for timeouts, periods and backoff, never for dates. */
 int64_t clock_mono_ms(void);
 
+/* The CLOCK_REALTIME time @ms from now, as pthread_cond_timedwait() takes its deadline. */
+void clock_deadline(struct timespec *ts, int64_t ms);
+
 #endif

@@ -111,8 +111,8 @@
  * streams) do not time out: the monitor notices their clients leaving instead.
  */
 #define IDLE_TIMEOUT_SECONDS 300
-/* an idle worker gives back the memory it freed at most this often */
-#define TRIM_EVERY_MS 200
+/* a worker idle this long gives back the memory it freed */
+#define TRIM_AFTER_MS 200
 /* MHD allocates this much per streamed response; it only matters to HTTP/1.0 clients */
 #define STREAM_BLOCK_SIZE 2048
 /* a drained queue keeps at most this much memory, so idle watches stay small */
@@ -1357,9 +1357,7 @@ static void offload_run(struct http_server *srv, struct offload *o)
 static void *worker_main(void *arg)
 {
 	struct http_server *srv = arg;
-	/* worked since the memory it freed was last given back; when that was */
-	bool dirty = false;
-	int64_t trimmed = 0;
+	bool dirty = false; /* ran a request since it last gave back what it freed */
 
 	pthread_mutex_lock(&srv->pool_lock);
 	for (;;) {
@@ -1367,7 +1365,6 @@ static void *worker_main(void *arg)
 
 		if (!o) {
 			struct timespec ts;
-			int64_t now;
 
 			if (srv->pool_stop)
 				break;
@@ -1377,23 +1374,17 @@ static void *worker_main(void *arg)
 			}
 			/*
 			 * A worker that built a large list and went idle would keep that
-			 * memory (base/allocator.h): give it back once the worker has been
-			 * idle for a moment, at most every TRIM_EVERY_MS under load.
+			 * memory (base/allocator.h): it gives it back once idle for
+			 * TRIM_AFTER_MS, so a busy worker pays nothing.
 			 */
-			now = clock_mono_ms();
-			if (now - trimmed >= TRIM_EVERY_MS) {
+			clock_deadline(&ts, TRIM_AFTER_MS);
+			if (pthread_cond_timedwait(&srv->pool_cond, &srv->pool_lock, &ts) ==
+			    ETIMEDOUT) {
 				pthread_mutex_unlock(&srv->pool_lock);
 				allocator_thread_idle();
 				pthread_mutex_lock(&srv->pool_lock);
-				trimmed = clock_mono_ms();
 				dirty = false;
-				continue;
 			}
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(TRIM_EVERY_MS - (now - trimmed)) * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&srv->pool_cond, &srv->pool_lock, &ts);
 			continue;
 		}
 		srv->pool_head = o->next;
