@@ -73,7 +73,8 @@ if [ -z "$pid" ]; then
 	echo "profile: no '$TARGET' process of $SKIFF is running" >&2
 	exit 1
 fi
-if ! perf record -F 499 --call-graph dwarf,16384 -p "$pid" -o "$work/perf.data" \
+# the whole machine, not -p: attaching to each thread fails while threads come and go
+if ! perf record -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" \
 	-- sleep "$PROFILE_SECONDS" >"$work/perf.log" 2>&1; then
 	cat "$work/perf.log" >&2
 	echo "profile: perf record of the $TARGET (pid $pid) failed" >&2
@@ -82,6 +83,6 @@ fi
 wait "$bench"
 bench=""
 cat "$work/bench.log"
-perf script -i "$work/perf.data" -F comm,ip,sym >"$work/perf.txt" 2>/dev/null
+perf script -i "$work/perf.data" --pid "$pid" -F comm,ip,sym >"$work/perf.txt" 2>/dev/null
 [ -z "${PERF_TXT:-}" ] || cp "$work/perf.txt" "$PERF_TXT"
 /usr/bin/python3 bench/perf_fold.py --top "$TOP" "$work/perf.txt"

@@ -7,6 +7,7 @@
  * process puts the environment back at once: what it starts never inherits the preload.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -16,6 +17,10 @@
 #include <unistd.h>
 
 #include "base/allocator.h"
+#include "base/clock.h"
+
+/* how long a pool worker stays idle before it gives back what it freed */
+#define TRIM_AFTER_MS 200
 
 #if defined(__SANITIZE_ADDRESS__)
 /* the sanitizers' runtime must stay the first library and keeps its allocator */
@@ -118,3 +123,20 @@ void allocator_thread_idle(void)
 		mi_collect_fn(false);
 }
 #endif
+
+void allocator_idle_wait(pthread_cond_t *cond, pthread_mutex_t *lock, bool *dirty)
+{
+	struct timespec ts;
+
+	if (!*dirty) {
+		pthread_cond_wait(cond, lock);
+		return;
+	}
+	clock_deadline(&ts, TRIM_AFTER_MS);
+	if (pthread_cond_timedwait(cond, lock, &ts) == ETIMEDOUT) {
+		pthread_mutex_unlock(lock);
+		allocator_thread_idle();
+		pthread_mutex_lock(lock);
+		*dirty = false;
+	}
+}

@@ -10,6 +10,9 @@
 #ifndef SKIFF_BASE_ALLOCATOR_H
 #define SKIFF_BASE_ALLOCATOR_H
 
+#include <pthread.h>
+#include <stdbool.h>
+
 /*
  * Called first thing by a daemon with the process's original @argv: re-executes the
  * binary with mimalloc preloaded when the system has libmimalloc.so.2 beside its C
@@ -24,5 +27,14 @@ void allocator_daemon(char **argv);
  * for the thread until it allocates again. Nothing under glibc's allocator.
  */
 void allocator_thread_idle(void);
+
+/*
+ * pthread_cond_wait() for a pool's worker waiting for work on @cond under @lock. A worker
+ * that worked since it last gave back memory (*@dirty) waits at most 200 ms first and,
+ * if nothing came, calls allocator_thread_idle() (with @lock released) and clears
+ * *@dirty: a busy worker pays nothing, an idle one holds nothing. Returns with @lock held,
+ * on a signal or after that trim; the caller rechecks its queue either way.
+ */
+void allocator_idle_wait(pthread_cond_t *cond, pthread_mutex_t *lock, bool *dirty);
 
 #endif

@@ -260,6 +260,83 @@ static void test_slow_start_doubles_batches_and_stops_after_a_failed_one(void **
 	assert_int_equal(wl_slow_start(0, 1, count_call, &ok), 0);
 }
 
+/* Each call sleeps, so a batch's items overlap only if helpers work on them. */
+#define MAX_TIDS 64
+
+struct overlap {
+	atomic_int n, running, most;
+	pthread_mutex_t lock;
+	pid_t tids[MAX_TIDS];
+	size_t n_tids;
+};
+
+static void note_tid(struct overlap *o)
+{
+	pid_t tid = gettid();
+
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = 0; i < o->n_tids; i++)
+		if (o->tids[i] == tid)
+			goto out;
+	if (o->n_tids < MAX_TIDS)
+		o->tids[o->n_tids++] = tid;
+out:
+	pthread_mutex_unlock(&o->lock);
+}
+
+static int overlap_call(void *arg, size_t i)
+{
+	struct overlap *o = arg;
+	int now = atomic_fetch_add(&o->running, 1) + 1;
+	int most = atomic_load(&o->most);
+
+	(void)i;
+	while (now > most && !atomic_compare_exchange_weak(&o->most, &most, now))
+		;
+	note_tid(o);
+	usleep(2000);
+	atomic_fetch_sub(&o->running, 1);
+	atomic_fetch_add(&o->n, 1);
+	return 0;
+}
+
+static void *slow_start_thread(void *arg)
+{
+	return (void *)wl_slow_start(200, 1, overlap_call, arg);
+}
+
+static void test_slow_start_batches_share_one_pool_of_helpers(void **state)
+{
+	struct overlap a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct overlap b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	pthread_t ta, tb;
+	void *ra, *rb;
+	size_t distinct;
+
+	(void)state;
+	assert_int_equal(pthread_create(&ta, NULL, slow_start_thread, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, slow_start_thread, &b), 0);
+	pthread_join(ta, &ra);
+	pthread_join(tb, &rb);
+	/* every item of both runs done once, several at a time */
+	assert_int_equal((size_t)ra, 200);
+	assert_int_equal((size_t)rb, 200);
+	assert_int_equal(atomic_load(&a.n), 200);
+	assert_int_equal(atomic_load(&b.n), 200);
+	assert_true(atomic_load(&a.most) > 1);
+	assert_true(atomic_load(&b.most) > 1);
+	/* by the two callers and at most 15 helpers, whatever the number of batches */
+	distinct = a.n_tids;
+	for (size_t i = 0; i < b.n_tids; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < a.n_tids; j++)
+			seen = seen || a.tids[j] == b.tids[i];
+		distinct += !seen;
+	}
+	assert_true(distinct <= 17);
+}
+
 static void test_expectations_wait_for_observed_creations_and_deletions(void **state)
 {
 	struct wl_expectations *e = wl_exp_new();
@@ -1360,6 +1437,7 @@ int main(void)
 		cmocka_unit_test(test_pods_to_delete_follow_upstream_order),
 		cmocka_unit_test(test_pod_availability_waits_min_ready_seconds),
 		cmocka_unit_test(test_slow_start_doubles_batches_and_stops_after_a_failed_one),
+		cmocka_unit_test(test_slow_start_batches_share_one_pool_of_helpers),
 		cmocka_unit_test(test_expectations_wait_for_observed_creations_and_deletions),
 		cmocka_unit_test(test_claims_adopt_orphans_and_release_unselected),
 		cmocka_unit_test(test_selector_string_and_query_escape),

@@ -96,7 +96,6 @@
 #include "base/alloc.h"
 #include "base/allocator.h"
 #include "base/cleanup.h"
-#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/api/http.h"
@@ -111,8 +110,6 @@
  * streams) do not time out: the monitor notices their clients leaving instead.
  */
 #define IDLE_TIMEOUT_SECONDS 300
-/* a worker idle this long gives back the memory it freed */
-#define TRIM_AFTER_MS 200
 /* MHD allocates this much per streamed response; it only matters to HTTP/1.0 clients */
 #define STREAM_BLOCK_SIZE 2048
 /* a drained queue keeps at most this much memory, so idle watches stay small */
@@ -1364,27 +1361,10 @@ static void *worker_main(void *arg)
 		struct offload *o = srv->pool_head;
 
 		if (!o) {
-			struct timespec ts;
-
 			if (srv->pool_stop)
 				break;
-			if (!dirty) {
-				pthread_cond_wait(&srv->pool_cond, &srv->pool_lock);
-				continue;
-			}
-			/*
-			 * A worker that built a large list and went idle would keep that
-			 * memory (base/allocator.h): it gives it back once idle for
-			 * TRIM_AFTER_MS, so a busy worker pays nothing.
-			 */
-			clock_deadline(&ts, TRIM_AFTER_MS);
-			if (pthread_cond_timedwait(&srv->pool_cond, &srv->pool_lock, &ts) ==
-			    ETIMEDOUT) {
-				pthread_mutex_unlock(&srv->pool_lock);
-				allocator_thread_idle();
-				pthread_mutex_lock(&srv->pool_lock);
-				dirty = false;
-			}
+			/* a worker that built a large list gives it back once idle */
+			allocator_idle_wait(&srv->pool_cond, &srv->pool_lock, &dirty);
 			continue;
 		}
 		srv->pool_head = o->next;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "base/alloc.h"
+#include "base/allocator.h"
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/jdump.h"
@@ -762,6 +763,12 @@ void wl_pods_sort_for_deletion(struct wl_ranked_pod *pods, size_t n, int64_t now
 
 #define WL_MAX_THREADS 16
 
+/*
+ * A batch is worked by the thread that runs it and by up to WL_MAX_THREADS - 1
+ * helpers from one pool shared by every controller. The helpers live as long
+ * as the process: a thread per batch cost its creation, and under mimalloc the
+ * return of its heap (munmap, madvise and TLB shootdowns) at every exit.
+ */
 struct batch {
 	int (*fn)(void *arg, size_t i);
 	void *arg;
@@ -769,17 +776,31 @@ struct batch {
 	atomic_size_t next;
 	atomic_size_t ok;
 	atomic_bool failed;
+	/* under pool.lock */
+	size_t wanted; /* helpers it may still take */
+	size_t active; /* helpers working on it */
+	struct batch *queue_next;
 };
 
-static void *batch_worker(void *p)
-{
-	struct batch *b = p;
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a batch wants helpers */
+	pthread_cond_t left; /* a helper left its batch */
+	struct batch *queue; /* batches with wanted > 0 */
+	size_t threads;
+} pool = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.left = PTHREAD_COND_INITIALIZER,
+};
 
+static void batch_work(struct batch *b)
+{
 	for (;;) {
 		size_t i = atomic_fetch_add(&b->next, 1);
 
 		if (i >= b->n)
-			return NULL;
+			return;
 		if (b->fn(b->arg, b->base + i) < 0)
 			atomic_store(&b->failed, true);
 		else
@@ -787,19 +808,74 @@ static void *batch_worker(void *p)
 	}
 }
 
+static void queue_remove(struct batch *b)
+{
+	for (struct batch **pp = &pool.queue; *pp; pp = &(*pp)->queue_next)
+		if (*pp == b) {
+			*pp = b->queue_next;
+			return;
+		}
+}
+
+static void *pool_main(void *unused)
+{
+	bool dirty = false;
+
+	(void)unused;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		struct batch *b = pool.queue;
+
+		if (!b) {
+			allocator_idle_wait(&pool.work, &pool.lock, &dirty);
+			continue;
+		}
+		dirty = true;
+		if (--b->wanted == 0)
+			queue_remove(b);
+		b->active++;
+		pthread_mutex_unlock(&pool.lock);
+		batch_work(b);
+		pthread_mutex_lock(&pool.lock);
+		/* the batch's owner frees it once no helper is on it */
+		if (--b->active == 0)
+			pthread_cond_broadcast(&pool.left);
+	}
+	return NULL;
+}
+
 static void run_batch(struct batch *b)
 {
-	pthread_t threads[WL_MAX_THREADS];
-	size_t nthreads = b->n < WL_MAX_THREADS ? b->n : WL_MAX_THREADS;
-	size_t started = 0;
+	size_t helpers = (b->n < WL_MAX_THREADS ? b->n : WL_MAX_THREADS) - 1;
 
-	/* The calling thread works too; extra threads only for larger batches. */
-	for (size_t i = 1; i < nthreads; i++)
-		if (pthread_create(&threads[started], NULL, batch_worker, b) == 0)
-			started++;
-	batch_worker(b);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	if (helpers > 0) {
+		pthread_mutex_lock(&pool.lock);
+		b->wanted = helpers;
+		b->queue_next = pool.queue;
+		pool.queue = b;
+		/* the pool grows to what the largest batch can use and stays */
+		while (pool.threads < helpers) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, pool_main, NULL) != 0)
+				break;
+			pthread_setname_np(t, "wl-batch");
+			pthread_detach(t);
+			pool.threads++;
+		}
+		pthread_cond_broadcast(&pool.work);
+		pthread_mutex_unlock(&pool.lock);
+	}
+	batch_work(b);
+	if (helpers > 0) {
+		pthread_mutex_lock(&pool.lock);
+		if (b->wanted > 0)
+			queue_remove(b);
+		b->wanted = 0;
+		while (b->active > 0)
+			pthread_cond_wait(&pool.left, &pool.lock);
+		pthread_mutex_unlock(&pool.lock);
+	}
 }
 
 size_t wl_slow_start(size_t count, size_t initial, int (*fn)(void *arg, size_t i), void *arg)
