@@ -4,7 +4,8 @@
 # frame pointers and debug info in a scratch directory (or takes SKIFF, which should be
 # built so), runs bench/scheduler.sh with NODES hollow nodes and NODES*PER_NODE pods
 # (default 5000 and 6: 30,000 pods), records TARGET (server, or sim for the hollow nodes)
-# with perf for PROFILE_SECONDS (default 12) once the pods are being created, and prints
+# with perf for PROFILE_SECONDS (default 12) from PROFILE_AFTER seconds (default 8) after
+# the nodes are Ready, when the pods are being created, and prints
 # the benchmark's own lines and then the shares of the samples per thread and function
 # (bench/perf_fold.py; TOP rows per table, default 40). Not part of `make bench`: it
 # measures where time goes, not how fast skiff is, and perf slows what it records.
@@ -16,6 +17,7 @@ NODES=${NODES:-5000}
 PER_NODE=${PER_NODE:-6}
 TARGET=${TARGET:-server}
 PROFILE_SECONDS=${PROFILE_SECONDS:-12}
+PROFILE_AFTER=${PROFILE_AFTER:-8}
 TOP=${TOP:-40}
 
 case "$TARGET" in
@@ -67,7 +69,7 @@ if ! grep -q "Ready after" "$work/bench.log"; then
 	exit 1
 fi
 # the pods' creation starts after the nodes are Ready: record the middle of the load
-sleep 8
+sleep "$PROFILE_AFTER"
 pid=$(pgrep -f -- "$SKIFF $pattern" | head -1 || true)
 if [ -z "$pid" ]; then
 	echo "profile: no '$TARGET' process of $SKIFF is running" >&2

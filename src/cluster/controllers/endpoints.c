@@ -892,20 +892,28 @@ static void on_pod_add(void *arg, json_t *obj)
 static void on_pod_update(void *arg, json_t *old, json_t *obj)
 {
 	struct ep_ctl *st = arg;
-	cleanup_json json_t *keys = json_object(), *a = pod_digest(old), *b = pod_digest(obj);
+	cleanup_json json_t *keys = json_object();
 	const char *ns = or_empty(str_at(obj, "metadata", "namespace"));
 	const json_t *ol = labels_of(old), *nl = labels_of(obj);
+	bool relabelled = (ol || nl) && !(ol && nl && json_equal((json_t *)ol, (json_t *)nl));
 
-	if (json_equal(a, b))
-		return;
 	pthread_mutex_lock(&st->mu);
-	if (!json_equal((json_t *)ol, (json_t *)nl)) {
+	if (relabelled) {
 		index_labels(st->pod_idx, old, ol, false);
 		index_labels(st->pod_idx, obj, nl, true);
 		services_selecting(st, ns, ol, keys);
 	}
 	services_selecting(st, ns, nl, keys);
 	pthread_mutex_unlock(&st->mu);
+	/* most updates concern no service: they cost no digest */
+	if (json_object_size(keys) == 0)
+		return;
+	if (!relabelled) {
+		cleanup_json json_t *a = pod_digest(old), *b = pod_digest(obj);
+
+		if (json_equal(a, b))
+			return;
+	}
 	enqueue_all(st, keys);
 }
 

@@ -193,6 +193,9 @@ static void set_refs(struct gc *gc, struct gnode *n, const json_t *refs)
 	const json_t *r;
 	size_t i;
 
+	/* most updates keep the owners: nothing to link, unlink or copy */
+	if (json_array_size(refs) == 0 ? !n->refs : n->refs && json_equal(n->refs, (json_t *)refs))
+		return;
 	json_array_foreach (n->refs, i, r) {
 		const char *u = json_string_value(json_object_get(r, "uid"));
 

@@ -441,6 +441,39 @@ static bool spec_changed(const json_t *old, const json_t *obj)
 		       json_object_get(nm, "labels") ? json_object_get(nm, "labels") : json_null());
 }
 
+static long long rv_of(const json_t *obj)
+{
+	const char *rv = json_string_value(
+		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+
+	return rv ? strtoll(rv, NULL, 10) : 0;
+}
+
+static bool same_or_both_absent(const json_t *a, const json_t *b)
+{
+	return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
+/*
+ * Whether @obj, the version after @old, leaves a bound pod as the scheduler holds it:
+ * spec, labels, owners and deletion as they were (a status report, mostly). @q must hold
+ * @old itself, so nothing another informer brought in between is skipped over.
+ */
+static bool bound_and_unchanged(const struct qpod *q, const json_t *old, const json_t *obj)
+{
+	const json_t *om = json_object_get(old, "metadata"), *nm = json_object_get(obj, "metadata");
+	static const char *const keys[] = {"uid", "labels", "ownerReferences", "deletionTimestamp",
+					   NULL};
+
+	if (!old || !q->p->node_name || q->assumed || q->rv != rv_of(old))
+		return false;
+	for (size_t i = 0; keys[i]; i++)
+		if (!same_or_both_absent(json_object_get(om, keys[i]),
+					 json_object_get(nm, keys[i])))
+			return false;
+	return same_or_both_absent(json_object_get(old, "spec"), json_object_get(obj, "spec"));
+}
+
 /* Moves the accounting of @q to its new version @np (takes @np). */
 static void account(struct scheduler *s, struct qpod *q, struct sched_pod *np, bool *ret_added)
 {
@@ -468,14 +501,6 @@ static void account(struct scheduler *s, struct qpod *q, struct sched_pod *np, b
 		move_all(s, false);
 }
 
-static long long rv_of(const json_t *obj)
-{
-	const char *rv = json_string_value(
-		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
-
-	return rv ? strtoll(rv, NULL, 10) : 0;
-}
-
 /* A version of a pod from either informer: applied unless one as new was already. */
 static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 {
@@ -491,6 +516,13 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 	q = e ? e->v.p : NULL;
 	if (q && rv && rv <= q->rv) {
 		/* the other informer brought this version, or a later one, already */
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (q && bound_and_unchanged(q, old, obj)) {
+		/* accounted as it is: only the revision and the conditions move */
+		q->rv = rv;
+		read_condition(q, obj);
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
