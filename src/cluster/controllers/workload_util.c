@@ -762,6 +762,11 @@ void wl_pods_sort_for_deletion(struct wl_ranked_pod *pods, size_t n, int64_t now
 /* Slow start. */
 
 #define WL_MAX_THREADS 16
+/*
+ * Helpers in all, shared by the batches at hand: more (60 were tried) created 150,000
+ * pods faster than the rest of the cluster could take them, and pods waited longer.
+ */
+#define WL_POOL_MAX (WL_MAX_THREADS - 1)
 
 /*
  * A batch is worked by the thread that runs it and by up to WL_MAX_THREADS - 1
@@ -788,6 +793,8 @@ static struct {
 	pthread_cond_t left; /* a helper left its batch */
 	struct batch *queue; /* batches with wanted > 0 */
 	size_t threads;
+	size_t idle;   /* waiting for a batch, or started and not yet looking */
+	size_t wanted; /* the sum of the queued batches' wanted */
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -830,6 +837,8 @@ static void *pool_main(void *unused)
 			allocator_idle_wait(&pool.work, &pool.lock, &dirty);
 			continue;
 		}
+		pool.idle--;
+		pool.wanted--;
 		dirty = true;
 		if (--b->wanted == 0)
 			queue_remove(b);
@@ -837,6 +846,7 @@ static void *pool_main(void *unused)
 		pthread_mutex_unlock(&pool.lock);
 		batch_work(b);
 		pthread_mutex_lock(&pool.lock);
+		pool.idle++;
 		/* the batch's owner frees it once no helper is on it */
 		if (--b->active == 0)
 			pthread_cond_broadcast(&pool.left);
@@ -853,8 +863,9 @@ static void run_batch(struct batch *b)
 		b->wanted = helpers;
 		b->queue_next = pool.queue;
 		pool.queue = b;
-		/* the pool grows to what the largest batch can use and stays */
-		while (pool.threads < helpers) {
+		pool.wanted += helpers;
+		/* the pool grows to what the batches at hand can use, and stays */
+		while (pool.idle < pool.wanted && pool.threads < WL_POOL_MAX) {
 			pthread_t t;
 
 			if (pthread_create(&t, NULL, pool_main, NULL) != 0)
@@ -862,6 +873,7 @@ static void run_batch(struct batch *b)
 			pthread_setname_np(t, "wl-batch");
 			pthread_detach(t);
 			pool.threads++;
+			pool.idle++;
 		}
 		pthread_cond_broadcast(&pool.work);
 		pthread_mutex_unlock(&pool.lock);
@@ -871,6 +883,7 @@ static void run_batch(struct batch *b)
 		pthread_mutex_lock(&pool.lock);
 		if (b->wanted > 0)
 			queue_remove(b);
+		pool.wanted -= b->wanted;
 		b->wanted = 0;
 		while (b->active > 0)
 			pthread_cond_wait(&pool.left, &pool.lock);
