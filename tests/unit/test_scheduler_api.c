@@ -5,7 +5,7 @@
  * with upstream's FailedScheduling event and PodScheduled=False condition, and is
  * scheduled once a node that fits it joins. Bindings of one pod racing each other have
  * one winner. New pods are bound while the pods informer the control loops share is held
- * up.
+ * up. Status reports of a bound pod keep it accounted on its node.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -335,6 +335,78 @@ static void test_new_pods_are_bound_while_the_shared_informer_is_behind(void **s
 	scheduler_stop(s);
 }
 
+static void add_pod_on(const char *name, const char *cpu, const char *host)
+{
+	cleanup_json json_t *pod =
+		json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:[{s:s, s:s, s:{s:{s:s}}}]}}",
+			  "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
+			  NS, "spec", "nodeSelector", "kubernetes.io/hostname", host, "containers",
+			  "name", "c", "image", "busybox", "resources", "requests", "cpu", cpu);
+	cleanup_err struct err err = ERR_INIT;
+
+	assert_int_equal(
+		kc_request(kc, "POST", "/api/v1/namespaces/" NS "/pods", NULL, pod, NULL, &err),
+		201);
+}
+
+static void report_status(const char *pod, const char *ready)
+{
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s/status", pod);
+	cleanup_json json_t *patch =
+		json_pack("{s:{s:s, s:[{s:s, s:s}]}}", "status", "phase", "Running", "conditions",
+			  "type", "Ready", "status", ready);
+	cleanup_err struct err err = ERR_INIT;
+
+	assert_int_equal(
+		kc_request(kc, "PATCH", path, "application/merge-patch+json", patch, NULL, &err),
+		200);
+}
+
+/*
+ * A bound pod's status reports leave what it holds of its node accounted: a pod that
+ * needs the rest waits until the first is deleted, then takes its place.
+ */
+static void test_status_reports_keep_a_bound_pod_accounted(void **state)
+{
+	struct scheduler *s = NULL;
+	cleanup_err struct err err = ERR_INIT;
+	cleanup_free char *a_node = NULL;
+	cleanup_free char *b_node = NULL;
+	cleanup_json json_t *b = NULL;
+	const json_t *cond = NULL;
+
+	(void)state;
+	add_node("acct", "2", false);
+	assert_int_equal(scheduler_start(kc, &s, &err), 0);
+	add_pod_on("acct-a", "1500m", "acct");
+	a_node = wait_bound("acct-a");
+	assert_non_null(a_node);
+	assert_string_equal(a_node, "acct");
+	report_status("acct-a", "True");
+	report_status("acct-a", "False");
+	report_status("acct-a", "True");
+
+	add_pod_on("acct-b", "1", "acct");
+	for (int i = 0; i < 300 && !cond; i++) {
+		json_decref(b);
+		b = get("/api/v1/namespaces/" NS "/pods/acct-b");
+		cond = condition(b, "PodScheduled", "False");
+		if (!cond)
+			usleep(50 * 1000);
+	}
+	assert_non_null(cond);
+	assert_null(node_of(b));
+
+	assert_int_equal(kc_request(kc, "DELETE",
+				    "/api/v1/namespaces/" NS "/pods/acct-a?gracePeriodSeconds=0",
+				    NULL, NULL, NULL, &err),
+			 200);
+	b_node = wait_bound("acct-b");
+	assert_non_null(b_node);
+	assert_string_equal(b_node, "acct");
+	scheduler_stop(s);
+}
+
 static int group_setup(void **state)
 {
 	struct api_config cfg = {
@@ -378,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
 		cmocka_unit_test(test_concurrent_bindings_of_a_pod_have_one_winner),
 		cmocka_unit_test(test_new_pods_are_bound_while_the_shared_informer_is_behind),
+		cmocka_unit_test(test_status_reports_keep_a_bound_pod_accounted),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
