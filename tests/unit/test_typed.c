@@ -929,6 +929,12 @@ static void test_typed_validate_pod_updates(void **state)
 			    "[{\"name\":\"web\",\"image\":\"nginx\"}]}}",
 			    "metadata.name", CAUSE_INVALID,
 			    "Invalid value: \"other\": field is immutable");
+	/* a spec that changes is checked whole again, as on creation */
+	expect_update_cause(
+		POD_RUNNING,
+		POD_WITH("{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"web\","
+			 "\"image\":\"nginx:2 \",\"ports\":[{\"containerPort\":80}]}]}"),
+		"spec.containers[0].image", CAUSE_INVALID, NULL);
 }
 
 /* ---- validation: workloads -------------------------------------------------------------- */

@@ -3112,9 +3112,18 @@ void typed_validate(const struct api_resource *r, const json_t *obj, const json_
 		v_meta_create(r, meta, out);
 
 	if (is(r, "", "Pod")) {
-		v_pod_spec(obj_of(obj, "spec"), "spec", true, out);
-		v_image_spaces(obj_of(obj, "spec"), "containers", out);
-		v_image_spaces(obj_of(obj, "spec"), "initContainers", out);
+		const json_t *spec = obj_of(obj, "spec");
+		const json_t *old_spec = old ? obj_of(old, "spec") : NULL;
+
+		/*
+		 * A spec as stored passed this when it was written: an update that keeps
+		 * it (a status report, a relabel) is not charged for it again.
+		 */
+		if (!spec || !old_spec || !json_equal((json_t *)spec, (json_t *)old_spec)) {
+			v_pod_spec(spec, "spec", true, out);
+			v_image_spaces(spec, "containers", out);
+			v_image_spaces(spec, "initContainers", out);
+		}
 		if (old)
 			v_pod_update(obj, old, out);
 	} else if (is(r, "apps", "Deployment")) {
