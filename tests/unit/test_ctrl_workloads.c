@@ -422,6 +422,9 @@ static void test_index_finds_owned_and_orphans(void **state)
 	struct wl_index *ix = wl_index_new();
 	cleanup_json json_t *a = J("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
 				   "\"ownerReferences\":[{\"uid\":\"u1\",\"controller\":true}]}}");
+	cleanup_json json_t *a2 = J("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+				    "\"labels\":{\"v\":\"2\"},"
+				    "\"ownerReferences\":[{\"uid\":\"u1\",\"controller\":true}]}}");
 	cleanup_json json_t *b = J("{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"}}");
 	struct wl_list l = {0};
 
@@ -441,6 +444,13 @@ static void test_index_finds_owned_and_orphans(void **state)
 	assert_int_equal(l.n, 0);
 	wl_index_owned(ix, "u1", &l);
 	assert_int_equal(l.n, 2);
+	wl_list_done(&l);
+	/* A new version under the same owner takes the old one's place. */
+	wl_index_put(ix, "n/a", a2);
+	wl_index_owned(ix, "u1", &l);
+	assert_int_equal(l.n, 2);
+	assert_true(l.v[0] == a2 || l.v[1] == a2);
+	assert_true(l.v[0] != a2 || l.v[1] != a2);
 	wl_list_done(&l);
 	wl_index_del(ix, "n/a");
 	wl_index_del(ix, "n/b");

@@ -354,17 +354,27 @@ static json_t *pod_slim(const json_t *pod)
 
 void wl_index_put(struct wl_index *ix, const char *key, json_t *obj)
 {
-	struct ix_entry *e = xcalloc(1, sizeof(*e));
 	const json_t *ref = wl_controller_ref(obj);
 	const char *uid = ref ? wl_str(ref, "uid") : NULL;
+	const char *group = uid ? uid : (wl_str(obj, "metadata.namespace") ?: "");
+	struct ix_entry *e = wl_map_get(ix->all, key);
 	struct wl_map *groups, *g;
 
+	if (e && e->orphan == !uid && strcmp(e->group, group) == 0) {
+		/* the same owner, as for most updates: the entry stays where it is */
+		json_decref(e->obj);
+		e->obj = ix->pods ? pod_slim(obj) : json_incref(obj);
+		if (ix->pods)
+			wl_pod_facts_of(e->obj, &e->facts);
+		return;
+	}
 	wl_index_del(ix, key);
+	e = xcalloc(1, sizeof(*e));
 	e->obj = ix->pods ? pod_slim(obj) : json_incref(obj);
 	if (ix->pods)
 		wl_pod_facts_of(e->obj, &e->facts);
 	e->orphan = !uid;
-	e->group = xstrdup(uid ? uid : (wl_str(obj, "metadata.namespace") ?: ""));
+	e->group = xstrdup(group);
 	wl_map_put(ix->all, key, e);
 	groups = e->orphan ? ix->orphans : ix->owned;
 	g = wl_map_get(groups, e->group);
