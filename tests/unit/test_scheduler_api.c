@@ -149,6 +149,26 @@ static bool has_event(const char *pod, const char *reason, const char *message)
 	return false;
 }
 
+/*
+ * Polls @pod (up to 15 s) until it has PodScheduled=False; returns the pod (a new
+ * reference) and sets *@cond to that condition, or NULL when it never came.
+ */
+static json_t *wait_unschedulable(const char *pod, const json_t **cond)
+{
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s", pod);
+	json_t *obj = NULL;
+
+	*cond = NULL;
+	for (int i = 0; i < 300 && !*cond; i++) {
+		json_decref(obj);
+		obj = get(path);
+		*cond = condition(obj, "PodScheduled", "False");
+		if (!*cond)
+			usleep(50 * 1000);
+	}
+	return obj;
+}
+
 static void test_scheduler_binds_reports_and_retries(void **state)
 {
 	struct scheduler *s = NULL;
@@ -188,13 +208,7 @@ static void test_scheduler_binds_reports_and_retries(void **state)
 		assert_int_equal(per_node[i], 2);
 
 	add_pod("big", "3");
-	for (int i = 0; i < 300 && !cond; i++) {
-		json_decref(big);
-		big = get("/api/v1/namespaces/" NS "/pods/big");
-		cond = condition(big, "PodScheduled", "False");
-		if (!cond)
-			usleep(50 * 1000);
-	}
+	big = wait_unschedulable("big", &cond);
 	assert_non_null(cond);
 	assert_null(node_of(big));
 	assert_string_equal(json_string_value(json_object_get(cond, "reason")), "Unschedulable");
@@ -387,13 +401,7 @@ static void test_status_reports_keep_a_bound_pod_accounted(void **state)
 	report_status("acct-a", "True");
 
 	add_pod_on("acct-b", "1", "acct");
-	for (int i = 0; i < 300 && !cond; i++) {
-		json_decref(b);
-		b = get("/api/v1/namespaces/" NS "/pods/acct-b");
-		cond = condition(b, "PodScheduled", "False");
-		if (!cond)
-			usleep(50 * 1000);
-	}
+	b = wait_unschedulable("acct-b", &cond);
 	assert_non_null(cond);
 	assert_null(node_of(b));
 
