@@ -1318,8 +1318,9 @@ static enum MHD_Result offload_start(struct http_request *req)
 	else
 		srv->pool_head = o;
 	srv->pool_tail = o;
-	pthread_cond_signal(&srv->pool_cond);
 	pthread_mutex_unlock(&srv->pool_lock);
+	/* after unlocking: the worker woken does not wait for this loop to let go */
+	pthread_cond_signal(&srv->pool_cond);
 	return defer_step(req);
 }
 
