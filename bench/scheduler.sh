@@ -10,8 +10,8 @@
 # connection: with 32, shared with 500 Lease renewals a second, the Running reports queued
 # in the simulator, 10.6 s at p50 against 28 ms with 64). Then LATENCY_PODS pods (default 300) are
 # created one at a time, LATENCY_QPS a second (default 10), on the loaded cluster, and their
-# start latency is printed apart: the load's own latency is mostly its queue, as in
-# upstream's density test, whose latency pods are measured the same way.
+# start latency is printed apart from the load's own, as upstream's density test measures
+# its latency pods.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

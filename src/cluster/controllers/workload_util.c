@@ -885,8 +885,10 @@ static void run_batch(struct batch *b)
 			pool.threads++;
 			pool.idle++;
 		}
-		pthread_cond_broadcast(&pool.work);
 		pthread_mutex_unlock(&pool.lock);
+		/* as many as it can use: a batch of two wakes one helper, not the pool */
+		for (size_t i = 0; i < helpers; i++)
+			pthread_cond_signal(&pool.work);
 	}
 	batch_work(b);
 	if (helpers > 0) {

@@ -462,16 +462,15 @@ static bool same_or_both_absent(const json_t *a, const json_t *b)
 static bool bound_and_unchanged(const struct qpod *q, const json_t *old, const json_t *obj)
 {
 	const json_t *om = json_object_get(old, "metadata"), *nm = json_object_get(obj, "metadata");
-	static const char *const keys[] = {"uid", "labels", "ownerReferences", "deletionTimestamp",
-					   NULL};
+	static const char *const keys[] = {"uid", "ownerReferences", "deletionTimestamp", NULL};
 
-	if (!old || !q->p->node_name || q->assumed || q->rv != rv_of(old))
+	if (!old || !q->p->node_name || q->assumed || q->rv != rv_of(old) || spec_changed(old, obj))
 		return false;
 	for (size_t i = 0; keys[i]; i++)
 		if (!same_or_both_absent(json_object_get(om, keys[i]),
 					 json_object_get(nm, keys[i])))
 			return false;
-	return same_or_both_absent(json_object_get(old, "spec"), json_object_get(obj, "spec"));
+	return true;
 }
 
 /* Moves the accounting of @q to its new version @np (takes @np). */
