@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jload.h"
 #include "base/fs.h"
 #include "cluster/api/api.h"
 #include "cluster/api/http.h"
@@ -413,6 +414,95 @@ static void test_watch_delivers_added_modified_deleted_in_order(void **state)
 	err_clear(&w.err);
 }
 
+/* What a watch of the handoff test was given: each event's object, kept. */
+struct kept {
+	json_t *objs[8];
+	char types[8][16];
+	int n;
+	bool text_differs; /* an object was not what its event's text says */
+};
+
+static int keep_event(void *arg, const char *type, json_t *obj)
+{
+	struct kept *k = arg;
+	size_t len = 0;
+	const char *text = kc_watch_object_text(&len);
+	cleanup_json json_t *parsed = text ? jload_b(text, len, 0, NULL) : NULL;
+
+	if (strcmp(type, "BOOKMARK") == 0)
+		return 0;
+	if (!parsed || !json_equal(parsed, obj))
+		k->text_differs = true;
+	if (k->n < 8) {
+		k->objs[k->n] = json_incref(obj);
+		snprintf(k->types[k->n], sizeof(k->types[0]), "%s", type);
+		k->n++;
+	}
+	return strcmp(type, "DELETED") == 0 ? -1 : 0;
+}
+
+struct keep_run {
+	struct kc *c;
+	const char *path;
+	struct kept kept;
+	int result;
+};
+
+static void *keep_thread(void *arg)
+{
+	struct keep_run *r = arg;
+	struct err err = ERR_INIT;
+
+	r->result = kc_watch(r->c, r->path, keep_event, &r->kept, &err);
+	err_clear(&err);
+	return NULL;
+}
+
+/*
+ * Each event's object is what its text (kc_watch_object_text, which a compact informer
+ * keeps instead of the object) says, resourceVersion, apiVersion and kind included, for
+ * two watches of the same objects at once.
+ */
+static void test_watch_event_objects_match_their_text(void **state)
+{
+	struct transport *t = *state;
+	cleanup_json json_t *list = NULL;
+	cleanup_json json_t *cm = NULL;
+	cleanup_json json_t *cm2 = NULL;
+	cleanup_free char *lpath = xasprintf("/api/v1/namespaces/%s/configmaps", t->ns);
+	cleanup_free char *path = NULL;
+	struct keep_run runs[2] = {{.c = t->c}, {.c = t->c}};
+	struct err err = ERR_INIT;
+	pthread_t th[2];
+
+	assert_int_equal(kc_request(t->c, "GET", lpath, NULL, NULL, &list, &err), 200);
+	path = xasprintf("%s?fieldSelector=metadata.name%%3Dshared&resourceVersion=%s", lpath,
+			 rv_of(list));
+	for (int i = 0; i < 2; i++) {
+		runs[i].path = path;
+		assert_int_equal(pthread_create(&th[i], NULL, keep_thread, &runs[i]), 0);
+	}
+	assert_int_equal(create_cm(t->c, t->ns, "shared", "1", &cm), 201);
+	assert_int_equal(update_cm(t->c, cm, "2", &cm2), 200);
+	assert_int_equal(delete_cm(t->c, t->ns, "shared"), 200);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(runs[i].result, 200);
+		assert_int_equal(runs[i].kept.n, 3);
+		assert_false(runs[i].kept.text_differs);
+		assert_string_equal(runs[i].kept.types[0], "ADDED");
+		assert_string_equal(runs[i].kept.types[1], "MODIFIED");
+		assert_string_equal(runs[i].kept.types[2], "DELETED");
+	}
+	assert_string_equal(rv_of(runs[0].kept.objs[1]), rv_of(cm2));
+	assert_string_equal(json_string_value(json_object_get(runs[0].kept.objs[0], "kind")),
+			    "ConfigMap");
+	assert_string_equal(rv_of(runs[1].kept.objs[0]), rv_of(cm));
+	for (int i = 0; i < 2; i++)
+		for (int e = 0; e < runs[i].kept.n; e++)
+			json_decref(runs[i].kept.objs[e]);
+}
+
 /* A reader that takes nothing until the test lets it, then counts in order. */
 #define N_SLOW    128
 #define SLOW_SIZE (256 << 10)
@@ -777,6 +867,117 @@ static void test_informer_follows_500_rapid_changes(void **state)
 static void test_compact_informer_follows_500_rapid_changes(void **state)
 {
 	follow_500_rapid_changes(*state, true);
+}
+
+/* What the update handler of the old-version test saw: the versions it was told of. */
+struct old_rec {
+	pthread_mutex_t lock;
+	char seen_rv[40][32];  /* the last version each object was delivered in */
+	char seen_v[40][16];   /* and its data.v */
+	int updates, mismatches;
+};
+
+static void old_remember(struct old_rec *r, json_t *obj)
+{
+	const char *name =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *v = json_string_value(json_object_get(json_object_get(obj, "data"), "v"));
+	int i = name && strncmp(name, "old-", 4) == 0 ? atoi(name + 4) : -1;
+
+	if (i < 0 || i >= 40)
+		return;
+	snprintf(r->seen_rv[i], sizeof(r->seen_rv[i]), "%s", rv_of(obj));
+	snprintf(r->seen_v[i], sizeof(r->seen_v[i]), "%s", v ? v : "");
+}
+
+static void old_add(void *arg, json_t *obj)
+{
+	struct old_rec *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	old_remember(r, obj);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void old_update(void *arg, json_t *old, json_t *obj)
+{
+	struct old_rec *r = arg;
+	const char *name =
+		json_string_value(json_object_get(json_object_get(old, "metadata"), "name"));
+	const char *v = json_string_value(json_object_get(json_object_get(old, "data"), "v"));
+	int i = name && strncmp(name, "old-", 4) == 0 ? atoi(name + 4) : -1;
+
+	pthread_mutex_lock(&r->lock);
+	if (i >= 0 && i < 40) {
+		r->updates++;
+		if (strcmp(rv_of(old), r->seen_rv[i]) != 0 || strcmp(v ? v : "", r->seen_v[i]) != 0)
+			r->mismatches++;
+	}
+	old_remember(r, obj);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * A compact informer hands its update handlers as old version exactly the one delivered
+ * before, parsed again from the text it kept: for one object changed ten times in a row
+ * and for 40 objects changed in turn.
+ */
+static void test_compact_informer_hands_the_previous_version_as_old(void **state)
+{
+	struct transport *t = *state;
+	struct old_rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct informer_handlers h = {
+		.add = old_add, .update = old_update, .arg = &rec, .compact = true};
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/configmaps", t->ns);
+	struct informer *inf = NULL;
+	struct err err = ERR_INIT;
+	json_t *objs[40] = {NULL};
+	char name[32], v[16];
+	int expect = 0;
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "old-%d", i);
+		assert_int_equal(create_cm(t->c, t->ns, name, "0", &objs[i]), 201);
+	}
+	assert_int_equal(informer_start(t->c, path, &h, &inf, &err), 0);
+	assert_true(informer_wait_synced(inf, 5000));
+	for (int round = 1; round <= 10; round++) {
+		json_t *next = NULL;
+
+		snprintf(v, sizeof(v), "a%d", round);
+		assert_int_equal(update_cm(t->c, objs[0], v, &next), 200);
+		json_decref(objs[0]);
+		objs[0] = next;
+		expect++;
+	}
+	for (int round = 1; round <= 3; round++) {
+		for (int i = 0; i < 40; i++) {
+			json_t *next = NULL;
+
+			snprintf(v, sizeof(v), "b%d", round);
+			assert_int_equal(update_cm(t->c, objs[i], v, &next), 200);
+			json_decref(objs[i]);
+			objs[i] = next;
+			expect++;
+		}
+	}
+	for (double end = now_s() + 5; now_s() < end;) {
+		pthread_mutex_lock(&rec.lock);
+		if (rec.updates >= expect) {
+			pthread_mutex_unlock(&rec.lock);
+			break;
+		}
+		pthread_mutex_unlock(&rec.lock);
+		sleep_ms(10);
+	}
+	informer_stop(inf);
+	assert_int_equal(rec.updates, expect);
+	assert_int_equal(rec.mismatches, 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "old-%d", i);
+		json_decref(objs[i]);
+		assert_int_equal(delete_cm(t->c, t->ns, name), 200);
+	}
 }
 
 static void count_one(void *arg, json_t *obj)
@@ -1423,12 +1624,14 @@ int main(void)
 		cmocka_unit_test(test_kc_key_joins_namespace_and_name),
 		BOTH(test_requests_create_get_update_patch_delete),
 		BOTH(test_watch_delivers_added_modified_deleted_in_order),
+		BOTH(test_watch_event_objects_match_their_text),
 		BOTH(test_watch_of_a_missing_resource_reports_404),
 		BOTH(test_watch_of_a_slow_reader_pauses_and_loses_nothing),
 		cmocka_unit_test_prestate(test_watch_from_far_back_gets_the_whole_history_in_order,
 					  &transports[1]),
 		BOTH(test_informer_follows_500_rapid_changes),
 		BOTH(test_compact_informer_follows_500_rapid_changes),
+		BOTH(test_compact_informer_hands_the_previous_version_as_old),
 		BOTH(test_informer_pages_a_large_list),
 		BOTH(test_informers_on_one_path_share_one_list_and_watch),
 		BOTH(test_events_are_written_and_repeats_counted),
