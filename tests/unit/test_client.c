@@ -26,8 +26,8 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
-#include "base/jload.h"
 #include "base/fs.h"
+#include "base/jload.h"
 #include "cluster/api/api.h"
 #include "cluster/api/http.h"
 #include "cluster/api/pki.h"
@@ -872,8 +872,8 @@ static void test_compact_informer_follows_500_rapid_changes(void **state)
 /* What the update handler of the old-version test saw: the versions it was told of. */
 struct old_rec {
 	pthread_mutex_t lock;
-	char seen_rv[40][32];  /* the last version each object was delivered in */
-	char seen_v[40][16];   /* and its data.v */
+	char seen_rv[40][32]; /* the last version each object was delivered in */
+	char seen_v[40][16];  /* and its data.v */
 	int updates, mismatches;
 };
 
