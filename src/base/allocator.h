@@ -37,4 +37,11 @@ void allocator_thread_idle(void);
  */
 void allocator_idle_wait(pthread_cond_t *cond, pthread_mutex_t *lock, bool *dirty);
 
+/*
+ * For a daemon's periodic loop, from one thread: once the process holds 256 MiB, the
+ * memory mimalloc takes from then on comes in transparent huge pages, unless
+ * MIMALLOC_LARGE_OS_PAGES is set. Nothing under glibc's allocator.
+ */
+void allocator_check_growth(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/allocator.h"
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -127,6 +128,7 @@ static void *maint_main(void *arg)
 		if (atomic_load(&api->stopping))
 			break;
 		pthread_mutex_unlock(&api->maint_lock);
+		allocator_check_growth();
 		namespaces(api);
 		if (time(NULL) - last_compact >= COMPACT_EVERY) {
 			compact(api);
