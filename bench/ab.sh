@@ -5,7 +5,7 @@
 # worktree). Both run bench/scheduler.sh at the same time, each with NODES hollow nodes
 # (default 2500) and NODES*PER_NODE pods (default 6 per node), ROUNDS times (default 2),
 # the two swapping which starts first each round; prints each run's CPU per pod and the
-# ratios B/A. Side by side, the two share whatever this machine's speed does meanwhile:
+# ratios B/A, and the servers' peak RSS. Side by side, the two share whatever this machine's speed does meanwhile:
 # on this VM one build run after the other drifts by 10 to 30% between runs, which hides
 # any change smaller than that, while the paired ratio repeats within a few percent.
 # Not part of `make bench`: it compares two versions of skiff, not skiff with its peers.
@@ -60,6 +60,10 @@ b=$(resolve "$2" b)
 cost() {
 	sed -n 's/.*CPU server [0-9.]* s (\([0-9.]*\) ms per pod), hollow nodes [0-9.]* s (\([0-9.]*\) ms per pod).*/\1 \2/p' "$1"
 }
+# the server's peak RSS in MiB, from a run's output
+rss() {
+	sed -n 's/.*peak RSS server \([0-9]*\) MiB.*/\1/p' "$1"
+}
 
 ratios=()
 for round in $(seq "$ROUNDS"); do
@@ -85,7 +89,8 @@ for round in $(seq "$ROUNDS"); do
 	r=$(awk -v a="$sa" -v b="$sb" 'BEGIN { printf "%.3f", b / a }')
 	ratios+=("$r")
 	echo "ab: round $round (started $order): server CPU per pod A $sa ms, B $sb ms (B/A $r);" \
-		"hollow nodes A $ha ms, B $hb ms"
+		"hollow nodes A $ha ms, B $hb ms; server peak RSS A $(rss "$work/a.out") MiB," \
+		"B $(rss "$work/b.out") MiB"
 done
 echo "ab: server CPU per pod B/A: ${ratios[*]}; mean $(printf '%s\n' "${ratios[@]}" |
 	awk '{ s += $1 } END { printf "%.3f", s / NR }')"

@@ -85,6 +85,11 @@ def test_the_servers_allocator_stays_out_of_containers(node):
     for pid in shims:
         with open(f"/proc/{pid}/maps") as f:
             assert "libmimalloc.so" not in f.read(), pid
+        # nor the variables of the re-execution, in the environment they started with
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            shim_env = f.read().decode(errors="replace").split("\0")
+        for var in shim_env:
+            assert not var.startswith(("LD_PRELOAD=", "SKIFF_ALLOCATOR")), var
     delete(node, "envcheck")
 
 
