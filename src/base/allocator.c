@@ -179,7 +179,7 @@ void allocator_idle_wait(pthread_cond_t *cond, pthread_mutex_t *lock, bool *dirt
 		return;
 	}
 	clock_deadline(&ts, TRIM_AFTER_MS);
-	if (pthread_cond_timedwait(cond, lock, &ts) == ETIMEDOUT) {
+	if (clock_timedwait(cond, lock, &ts) == ETIMEDOUT) {
 		pthread_mutex_unlock(lock);
 		allocator_thread_idle();
 		pthread_mutex_lock(lock);

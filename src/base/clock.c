@@ -42,11 +42,18 @@ int64_t clock_mono_ms(void)
 
 void clock_deadline(struct timespec *ts, int64_t ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += ms / 1000;
 	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+int clock_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, const struct timespec *deadline)
+{
+	return pthread_cond_clockwait(cond, lock, CLOCK_MONOTONIC, deadline);
 }

@@ -8,6 +8,7 @@
 #ifndef SKIFF_BASE_CLOCK_H
 #define SKIFF_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -17,7 +18,14 @@ char *clock_rfc3339(const struct timespec *ts);
 /* Milliseconds of CLOCK_MONOTONIC: for timeouts, periods and backoff, never for dates. */
 int64_t clock_mono_ms(void);
 
-/* The CLOCK_REALTIME time @ms from now, as pthread_cond_timedwait() takes its deadline. */
+/* The CLOCK_MONOTONIC time @ms from now (a negative @ms: now), for clock_timedwait(). */
 void clock_deadline(struct timespec *ts, int64_t ms);
+
+/*
+ * pthread_cond_timedwait() until @deadline on CLOCK_MONOTONIC (clock_deadline()), whatever
+ * clock @cond was made with: a step of the wall clock (NTP setting a VM's time after it
+ * booted) neither stretches a wait nor cuts it short. 0 or ETIMEDOUT.
+ */
+int clock_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, const struct timespec *deadline);
 
 #endif

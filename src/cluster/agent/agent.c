@@ -312,15 +312,9 @@ static bool wait_stop(struct agent *a, int64_t ms)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&a->mu);
-	while (!a->stopping && pthread_cond_timedwait(&a->cond, &a->mu, &ts) == 0)
+	while (!a->stopping && clock_timedwait(&a->cond, &a->mu, &ts) == 0)
 		;
 	stop = a->stopping;
 	pthread_mutex_unlock(&a->mu);

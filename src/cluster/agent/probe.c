@@ -1380,7 +1380,7 @@ static void *sched_main(void *arg)
 			struct timespec ts = {.tv_sec = e->due_ms / 1000,
 					      .tv_nsec = (e->due_ms % 1000) * 1000000};
 
-			pthread_cond_timedwait(&p->sched_cond, &p->mu, &ts);
+			clock_timedwait(&p->sched_cond, &p->mu, &ts);
 			continue;
 		}
 		heap_remove(p, e);

@@ -25,6 +25,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jdump.h"
 #include "base/jload.h"
@@ -458,11 +459,10 @@ void cache_wait(struct cache *c, int64_t rev)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
+	clock_deadline(&until, 10000);
 	pthread_mutex_lock(&c->rev_lock);
 	while (c->published < rev && !c->stop)
-		if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT) {
+		if (clock_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT) {
 			log_warn("api: the cache did not reach revision %lld in 10 s",
 				 (long long)rev);
 			break;
@@ -816,18 +816,9 @@ static void *dispatcher_main(void *arg)
 		time_t now;
 
 		pthread_mutex_lock(&c->rev_lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		if (soon) {
-			until.tv_nsec += PAUSED_RETRY_MS * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-		} else {
-			until.tv_sec += 1;
-		}
+		clock_deadline(&until, soon ? PAUSED_RETRY_MS : 1000);
 		while (!c->stop && c->published == seen && !c->kick)
-			if (pthread_cond_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT)
+			if (clock_timedwait(&c->rev_cond, &c->rev_lock, &until) == ETIMEDOUT)
 				break;
 		c->kick = false;
 		seen = c->published;

@@ -122,9 +122,8 @@ static void *maint_main(void *arg)
 	while (!atomic_load(&api->stopping)) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&api->maint_cond, &api->maint_lock, &until);
+		clock_deadline(&until, 1000);
+		clock_timedwait(&api->maint_cond, &api->maint_lock, &until);
 		if (atomic_load(&api->stopping))
 			break;
 		pthread_mutex_unlock(&api->maint_lock);

@@ -73,19 +73,6 @@ struct kc {
 
 /* Helpers shared by the module. */
 
-void kc_deadline(struct timespec *ts, int64_t ms)
-{
-	if (ms < 0)
-		ms = 0;
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 char *kc_key(const json_t *obj)
 {
 	const json_t *meta = json_object_get(obj, "metadata");

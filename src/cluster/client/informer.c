@@ -32,6 +32,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jdump.h"
 #include "base/jload.h"
@@ -280,7 +281,7 @@ static void backoff(struct shared *s)
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_INITIAL_MS;
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
-	kc_deadline(&ts, s->backoff_ms);
+	clock_deadline(&ts, s->backoff_ms);
 	pthread_mutex_lock(&s->lock);
 	while (!stopping(s)) {
 		if (first_pending(s)) {
@@ -289,7 +290,7 @@ static void backoff(struct shared *s)
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+		if (clock_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
 			break;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -681,10 +682,10 @@ bool informer_wait_synced(struct informer *inf, int timeout_ms)
 	struct timespec ts;
 	bool v;
 
-	kc_deadline(&ts, timeout_ms);
+	clock_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (!(s->synced && !inf->pending) && !stopping(s))
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+		if (clock_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
 			break;
 	v = s->synced && !inf->pending;
 	pthread_mutex_unlock(&s->lock);

@@ -71,8 +71,4 @@ struct kc_events *kc_events_new(struct kc *c);
 void kc_events_stop(struct kc_events *ev);
 struct kc_events *kc_client_events(struct kc *c);
 
-/* @ts (CLOCK_MONOTONIC, for condition variables set up so) @ms from now. */
-struct timespec;
-void kc_deadline(struct timespec *ts, int64_t ms);
-
 #endif

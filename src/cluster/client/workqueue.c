@@ -235,8 +235,8 @@ char *wq_get(struct workqueue *q)
 		if (q->n_heap > 0) {
 			struct timespec ts;
 
-			kc_deadline(&ts, q->heap[0].when - clock_mono_ms());
-			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+			clock_deadline(&ts, q->heap[0].when - clock_mono_ms());
+			clock_timedwait(&q->cond, &q->lock, &ts);
 		} else {
 			pthread_cond_wait(&q->cond, &q->lock);
 		}

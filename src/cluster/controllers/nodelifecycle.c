@@ -942,9 +942,8 @@ static void *loop(void *arg)
 
 		pthread_mutex_lock(&st->mu);
 		if (json_object_size(st->dirty) == 0 && !st->stopping) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&st->cond, &st->mu, &ts);
+			clock_deadline(&ts, 1000);
+			clock_timedwait(&st->cond, &st->mu, &ts);
 		}
 		pthread_mutex_unlock(&st->mu);
 	}

@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -184,20 +185,21 @@ int dns_publish_sync(struct dns_server *s, struct err *err)
 void *dns_publish_main(void *arg)
 {
 	struct dns_server *s = arg;
-	time_t next = time(NULL) + RESYNC_SECONDS;
+	int64_t next = clock_mono_ms() + RESYNC_SECONDS * 1000;
 	bool failing = false;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		struct timespec ts = {next, 0};
+		struct timespec ts;
 		struct err err = ERR_INIT;
 
-		if (!s->publish_dirty && time(NULL) < next) {
-			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		if (!s->publish_dirty && clock_mono_ms() < next) {
+			clock_deadline(&ts, next - clock_mono_ms());
+			clock_timedwait(&s->cond, &s->lock, &ts);
 			continue;
 		}
 		s->publish_dirty = false;
-		next = time(NULL) + RESYNC_SECONDS;
+		next = clock_mono_ms() + RESYNC_SECONDS * 1000;
 		pthread_mutex_unlock(&s->lock);
 		if (dns_publish_sync(s, &err) < 0) {
 			if (!failing)

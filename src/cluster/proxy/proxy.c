@@ -137,14 +137,8 @@ static void timed_wait(struct svcproxy *p, int64_t ms)
 		pthread_cond_wait(&p->cond, &p->lock);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	clock_deadline(&ts, ms);
+	clock_timedwait(&p->cond, &p->lock, &ts);
 }
 
 /* Milliseconds until the thread should render (0: now, -1: nothing to do). */

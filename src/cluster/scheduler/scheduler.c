@@ -720,14 +720,8 @@ static void *loop_main(void *arg)
 		}
 		if (s->backoff.n && s->backoff.v[0]->backoff_until - now < wait_ms)
 			wait_ms = s->backoff.v[0]->backoff_until - now;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		clock_deadline(&ts, wait_ms);
+		clock_timedwait(&s->cond, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

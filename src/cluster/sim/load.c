@@ -600,16 +600,10 @@ static bool follower_sleep(struct follower *f, int64_t ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&until, ms);
 	pthread_mutex_lock(&f->lock);
 	while (!atomic_load(&f->stop))
-		if (pthread_cond_timedwait(&f->cond, &f->lock, &until) == ETIMEDOUT)
+		if (clock_timedwait(&f->cond, &f->lock, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&f->lock);
 	return !atomic_load(&f->stop);

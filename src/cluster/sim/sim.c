@@ -483,15 +483,9 @@ static void *worker(void *arg)
 		if (!j) {
 			struct timespec ts;
 
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			clock_deadline(&ts, ms);
 			s->timer_held = true;
-			pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
+			clock_timedwait(&s->timer_cond, &s->mu, &ts);
 			s->timer_held = false;
 			continue;
 		}
@@ -678,13 +672,8 @@ size_t sim_wait_registered(struct sim *s, int timeout_ms)
 	while (s->registered < s->n && !s->stopping && clock_mono_ms() < end) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->reg_cond, &s->mu, &ts);
+		clock_deadline(&ts, 100);
+		clock_timedwait(&s->reg_cond, &s->mu, &ts);
 	}
 	n = s->registered;
 	pthread_mutex_unlock(&s->mu);

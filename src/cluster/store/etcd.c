@@ -33,6 +33,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jdump.h"
 #include "base/jload.h"
@@ -743,15 +744,10 @@ static void *watch_main(void *arg)
 		if (r == -ECONNREFUSED)
 			e = (e + 1) % s->nendpoints;
 		err_clear(&err);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += WATCH_RETRY_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		clock_deadline(&until, WATCH_RETRY_MS);
 		pthread_mutex_lock(&s->wlock);
 		if (!s->stopping)
-			pthread_cond_timedwait(&s->wcond, &s->wlock, &until);
+			clock_timedwait(&s->wcond, &s->wlock, &until);
 		pthread_mutex_unlock(&s->wlock);
 	}
 	return NULL;

@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/stream/portforward.h"
@@ -207,17 +208,6 @@ static void pair_forward(struct pf_pair *p)
 	close(fd);
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static void *pair_run(void *arg)
 {
 	struct pf_pair *p = arg;
@@ -229,10 +219,10 @@ static void *pair_run(void *arg)
 	bool complete, ended;
 	int r = 0;
 
-	deadline_in(&deadline, ms);
+	clock_deadline(&deadline, ms);
 	pthread_mutex_lock(&srv->lock);
 	while (!p->complete && !srv->ended && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&srv->cond, &srv->lock, &deadline);
+		r = clock_timedwait(&srv->cond, &srv->lock, &deadline);
 	complete = p->complete;
 	ended = srv->ended;
 	if (!complete)

@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cluster/stream/lib_zlib.h"
@@ -958,18 +959,7 @@ int spdy_session_goaway(struct spdy_session *s, enum spdy_goaway_status status, 
 
 static int deadline_wait(struct spdy_session *s, const struct timespec *deadline)
 {
-	return pthread_cond_timedwait(&s->cond, &s->lock, deadline);
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
+	return clock_timedwait(&s->cond, &s->lock, deadline);
 }
 
 int spdy_session_ping(struct spdy_session *s, int timeout_ms, struct err *err)
@@ -985,7 +975,7 @@ int spdy_session_ping(struct spdy_session *s, int timeout_ms, struct err *err)
 	pthread_mutex_unlock(&s->wlock);
 	if (r < 0)
 		return r;
-	deadline_in(&deadline, timeout_ms);
+	clock_deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->ping_seen < f.ping_id && !s->ended && r != ETIMEDOUT)
 		r = deadline_wait(s, &deadline);
@@ -1188,7 +1178,7 @@ int spdy_stream_wait_reply(struct spdy_stream *st, int timeout_ms, struct err *e
 	struct timespec deadline;
 	int r = 0;
 
-	deadline_in(&deadline, timeout_ms);
+	clock_deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (!st->replied && !st->reset && !s->ended && r != ETIMEDOUT)
 		r = deadline_wait(s, &deadline);
@@ -1511,12 +1501,12 @@ int spdy_session_serve(struct spdy_session *s, spdy_stream_fn on_stream, void *a
 	if (r < 0 && err->code == EPROTO)
 		pending_push(s, SPDY_GOAWAY, 0, SPDY_GOAWAY_PROTOCOL_ERROR, NULL);
 	/* what the reader queued goes out, unless the peer stopped reading */
-	deadline_in(&deadline, SPDY_DRAIN_MS);
+	clock_deadline(&deadline, SPDY_DRAIN_MS);
 	pthread_mutex_lock(&s->lock);
 	s->sender_stop = true;
 	pthread_cond_signal(&s->pending_cond);
 	while (!s->sender_done &&
-	       pthread_cond_timedwait(&s->pending_cond, &s->lock, &deadline) != ETIMEDOUT)
+	       clock_timedwait(&s->pending_cond, &s->lock, &deadline) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&s->lock);
 	session_end(s);
