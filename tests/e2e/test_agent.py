@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from cluster_env import wait_for
+from cluster_env import SKIFF, wait_for
 from node_env import Node
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -74,6 +74,9 @@ def test_the_servers_allocator_stays_out_of_containers(node):
     # out of its environment: the agent, shims, runtime and containers never inherit it
     with open(f"/proc/{node.proc.pid}/maps") as f:
         assert "libmimalloc.so" in f.read()
+    # named after its binary, not after the /proc/self/exe it re-executed through
+    with open(f"/proc/{node.proc.pid}/comm") as f:
+        assert f.read().strip() == SKIFF.name[:15]
     node.apply(pod("envcheck", [ctr(node, "main", "sleep 3600")]))
     node.wait_running("envcheck")
     env = node.kubectl("exec", "envcheck", "--", "env").stdout
