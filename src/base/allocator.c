@@ -8,18 +8,17 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
-#include <libgen.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "base/allocator.h"
 #include "base/clock.h"
+#include "base/proc.h"
 
 /* how long a pool worker stays idle before it gives back what it freed */
 #define TRIM_AFTER_MS 200
@@ -93,20 +92,6 @@ static void restore_env(void)
 	unsetenv(MARK);
 }
 
-/*
- * The process's name as the binary's, not "exe": executing /proc/self/exe names a process
- * after that link, and ps, top, pgrep and killall would show and match "exe".
- */
-static void name_after(const char *argv0)
-{
-	char copy[MAX_PATH_LEN];
-
-	if (!argv0 || !*argv0)
-		return;
-	snprintf(copy, sizeof(copy), "%s", argv0);
-	prctl(PR_SET_NAME, basename(copy), 0, 0, 0);
-}
-
 void allocator_daemon(char **argv)
 {
 	struct find_libc f = {.found = false};
@@ -116,7 +101,8 @@ void allocator_daemon(char **argv)
 
 	if (getenv(MARK)) {
 		restore_env();
-		name_after(argv[0]);
+		/* executed through /proc/self/exe, the process would be named "exe" */
+		proc_name_after(argv[0]);
 		return;
 	}
 	if (choice && strcmp(choice, "libc") == 0)

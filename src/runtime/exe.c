@@ -14,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/proc.h"
 #include "runtime/runtime.h"
 
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
@@ -37,8 +38,11 @@ int rt_exe_seal(char **argv, struct err *err)
 	struct stat st;
 	off_t off = 0;
 
-	if (running_sealed())
+	if (running_sealed()) {
+		/* executed from the memfd, the process would be named "memfd:skiff" */
+		proc_name_after(argv[0]);
 		return 0;
+	}
 	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (src < 0 || fstat(src, &st) < 0)
 		return err_sys(err, "open the runtime's own binary");

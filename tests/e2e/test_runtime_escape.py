@@ -8,8 +8,10 @@ The config.json always comes from skiff's `spec`, also when the tests drive runc
 which shows the tests ask only for what a sound runtime gives."""
 
 import errno
+import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -255,6 +257,30 @@ def test_waiting_runtime_process_is_out_of_reach(runtime, default_bundle, cid, s
     assert got["write_exe"] == "1" and got["done"] == "yes", proc.stdout
     assert got["exe"] not in {os.path.realpath(runtime.path), os.path.realpath(skiff)}
     assert "host only" not in proc.stdout
+
+
+def test_runtime_process_keeps_its_binarys_name(runtime, default_bundle, cid):
+    # skiff runs from a sealed memfd copy of itself, which would name the process
+    # "memfd:skiff" in ps and top and hide it from pgrep and killall
+    if not runtime.is_skiff:
+        pytest.skip("how the runtime names its own processes is its own")
+    bundle = default_bundle("sleep 30")
+    runtime._track(bundle, cid)
+    proc = subprocess.Popen([runtime.path, "--root", str(runtime.root), "run", "--bundle",
+                             str(bundle.path), cid], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            state = runtime("state", cid)
+            if state.returncode == 0 and json.loads(state.stdout)["status"] == "running":
+                break
+            time.sleep(0.05)
+        with open(f"/proc/{proc.pid}/comm") as f:
+            assert f.read().strip() == os.path.basename(runtime.path)[:15]
+    finally:
+        runtime("kill", cid, "KILL")
+        proc.wait(timeout=10)
 
 
 # ---- syscalls busybox does not make ----
