@@ -1526,16 +1526,12 @@ static void *worker_main(void *arg)
 int prober_new(const struct prober_ops *ops, struct prober **ret, struct err *err)
 {
 	struct prober *p = xcalloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 	int r;
 
 	p->ops = *ops;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->cb_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->sched_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&p->sched_cond, NULL);
 	pthread_cond_init(&p->work_cond, NULL);
 	r = pthread_create(&p->sched, NULL, sched_main, p);
 	if (r) {

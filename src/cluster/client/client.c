@@ -91,13 +91,9 @@ char *kc_key(const json_t *obj)
 static struct kc *kc_new(void)
 {
 	struct kc *c = xcalloc(1, sizeof(*c));
-	pthread_condattr_t ca;
 
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->idle, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&c->idle, NULL);
 	c->ca_fd = -1;
 	return c;
 }
@@ -956,14 +952,10 @@ int kc_watch_cancellable(struct kc *c, const char *path, kc_watch_fn fn, void *a
 	cleanup_free char *target =
 		xasprintf("%s%s" WATCH_QUERY, path, strchr(path, '?') ? "&" : "?");
 	struct watch w = {.c = c, .cancel = cancel, .fn = fn, .arg = arg, .path = path};
-	pthread_condattr_t ca;
 	int r;
 
 	pthread_mutex_init(&w.lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&w.cond, NULL);
 	atomic_init(&w.remote_cancel, false);
 	if (!c->api) {
 		w.multi = curl_multi_init();

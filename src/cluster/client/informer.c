@@ -586,7 +586,6 @@ static void shared_free(struct shared *s)
 static int shared_start(struct kc *c, const char *path, struct informer *sub, struct err *err)
 {
 	struct shared *s = xcalloc(1, sizeof(*s));
-	pthread_condattr_t ca;
 	sigset_t all, old;
 	int r;
 
@@ -594,10 +593,7 @@ static int shared_start(struct kc *c, const char *path, struct informer *sub, st
 	s->compact = sub->h.compact;
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->cond, NULL);
 	kc_map_init(&s->objs);
 	atomic_init(&s->stop, false);
 	sub->s = s;

@@ -50,13 +50,9 @@ struct workqueue {
 struct workqueue *wq_new(void)
 {
 	struct workqueue *q = xcalloc(1, sizeof(*q));
-	pthread_condattr_t ca;
 
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&q->cond, NULL);
 	kc_map_init(&q->dirty);
 	kc_map_init(&q->processing);
 	kc_map_init(&q->failures);

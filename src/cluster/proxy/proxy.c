@@ -299,17 +299,13 @@ int svcproxy_start(struct kc *c, const struct svcproxy_config *cfg, struct svcpr
 	static const char *const svc_path = "/api/v1/services";
 	static const char *const eps_path = "/apis/discovery.k8s.io/v1/endpointslices";
 	struct svcproxy *p;
-	pthread_condattr_t ca;
 	int r;
 
 	if (!cfg->node_name || !*cfg->node_name)
 		return err_set(err, EINVAL, "service proxy: node name: missing");
 	p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&p->cond, NULL);
 	p->model = sp_model_new();
 	p->node = xstrdup(cfg->node_name);
 	if (sp_rules_config_init(cfg, &p->cfg, err) < 0 || sp_nft_new(&p->nft, err) < 0) {

@@ -675,14 +675,10 @@ static void *follower_main(void *arg)
 static int follower_start(struct follower *f, struct err *err)
 {
 	sigset_t all, old;
-	pthread_condattr_t ca;
 	int r;
 
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&f->cond, NULL);
 	atomic_init(&f->stop, false);
 	atomic_init(&f->ended, false);
 	atomic_init(&f->done_ms, 0);

@@ -741,7 +741,6 @@ void sim_stop(struct sim *s)
 int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 {
 	struct sim *s;
-	pthread_condattr_t ca;
 	size_t nzones = 0;
 	int r;
 
@@ -764,12 +763,9 @@ int sim_start(const struct sim_config *cfg, struct sim **ret, struct err *err)
 	s->status_ms = cfg->status_ms ? cfg->status_ms : 300000;
 	s->by_name = json_object();
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_cond_init(&s->timer_cond, &ca);
-	pthread_cond_init(&s->reg_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->timer_cond, NULL);
+	pthread_cond_init(&s->reg_cond, NULL);
 	s->nodes = xcalloc(s->n, sizeof(*s->nodes));
 	for (size_t i = 0; i < s->n; i++) {
 		struct sim_node *n = &s->nodes[i];

@@ -371,17 +371,13 @@ int pf_serve(const struct spdy_transport *t, const struct pf_ops *ops, struct er
 {
 	struct pf_server srv = {.ops = ops};
 	struct spdy_session *s = NULL;
-	pthread_condattr_t ca;
 	int r;
 
 	r = spdy_session_new(t, true, &s, err);
 	if (r < 0)
 		return err_wrap(err, "serve port-forward");
 	pthread_mutex_init(&srv.lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&srv.cond, NULL);
 
 	r = spdy_session_serve(s, on_stream, &srv, err);
 

@@ -663,7 +663,6 @@ int spdy_session_new(const struct spdy_transport *t, bool server, struct spdy_se
 		     struct err *err)
 {
 	struct spdy_session *s;
-	pthread_condattr_t ca;
 	int r;
 
 	s = xcalloc(1, sizeof(*s));
@@ -678,11 +677,8 @@ int spdy_session_new(const struct spdy_transport *t, bool server, struct spdy_se
 	s->next_ping = server ? 2 : 1;
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_cond_init(&s->pending_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->pending_cond, NULL);
 	*ret = s;
 	return 0;
 }
