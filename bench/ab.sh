@@ -33,28 +33,32 @@ trap cleanup EXIT
 trap "exit 130" INT
 trap "exit 143" TERM
 
-# A binary as it is; a revision built in a worktree of its own.
+# A binary as it is; a revision built in a worktree of its own. Sets $bin (not printed:
+# a command substitution's subshell would lose the worktree cleanup must remove).
 resolve() {
 	local what=$1 name=$2
 	if [ -x "$what" ] && [ -f "$what" ]; then
-		realpath "$what"
+		bin=$(realpath "$what")
 		return
 	fi
 	if ! git rev-parse --verify --quiet "$what^{commit}" >/dev/null; then
 		echo "ab: '$what' is neither an executable nor a git revision" >&2
-		return 1
+		exit 2
 	fi
 	git worktree add --detach "$work/$name" "$what" >/dev/null 2>&1
 	trees+=("$work/$name")
 	echo "ab: building $what in $work/$name" >&2
 	if ! make -C "$work/$name" -j2 build/skiff >"$work/$name.log" 2>&1; then
 		cat "$work/$name.log" >&2
-		return 1
+		echo "ab: building $what failed" >&2
+		exit 1
 	fi
-	echo "$work/$name/build/skiff"
+	bin=$work/$name/build/skiff
 }
-a=$(resolve "$1" a)
-b=$(resolve "$2" b)
+resolve "$1" a
+a=$bin
+resolve "$2" b
+b=$bin
 
 # server and hollow-node milliseconds of CPU per pod, from a run's output
 cost() {
