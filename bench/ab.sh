@@ -87,7 +87,7 @@ for round in $(seq "$ROUNDS"); do
 	read -r sb hb <<<"$(cost "$work/b.out")"
 	if [ -z "${sa:-}" ] || [ -z "${sb:-}" ]; then
 		echo "ab: round $round: a run did not finish:" >&2
-		tail -5 "$work/a.out" "$work/b.out" >&2
+		tail -n 5 "$work/a.out" "$work/b.out" >&2
 		exit 1
 	fi
 	r=$(awk -v a="$sa" -v b="$sb" 'BEGIN { printf "%.3f", b / a }')
