@@ -33,6 +33,7 @@
 #include "base/cleanup.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "cluster/store/lib_sqlite.h"
 #include "cluster/store/store.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
@@ -832,6 +833,164 @@ static void test_store_sqlite_reopen_keeps_data_and_revision(void **state)
 	events_done(&ev);
 }
 
+/* ---- the SQLite file itself, read and written beside the store ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+	cleanup_err struct err err = ERR_INIT;
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+
+	assert_int_equal(store_sqlite_load(&err), 0);
+	assert_int_equal(
+		sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		print_message("# %s: %s\n", sql, msg ? msg : sqlite3_errstr(rc));
+	assert_int_equal(rc, SQLITE_OK);
+	sqlite3_close_v2(db);
+}
+
+/* The first column of the one row @sql gives, as a number. */
+static int64_t sql_number(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v3(db, sql, -1, 0, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close_v2(db);
+	return v;
+}
+
+static void get_is(struct store *s, const char *key, const char *value, int64_t create_rev,
+		   int64_t mod_rev)
+{
+	cleanup_err struct err err = ERR_INIT;
+	struct store_kv kv = {0};
+	int r = store_get(s, key, &kv, &err);
+
+	if (r < 0)
+		print_message("# get '%s': %s\n", key, err.msg);
+	assert_int_equal(r, 0);
+	assert_string_equal(kv.value, value);
+	assert_int_equal(kv.create_rev, create_rev);
+	assert_int_equal(kv.mod_rev, mod_rev);
+	store_kv_clear(&kv);
+}
+
+static void test_store_sqlite_compaction_keeps_current_values_only(void **state)
+{
+	struct fixture *f = fixture_get(state);
+	cleanup_free char *a = key_of(f, "a");
+	cleanup_free char *b = key_of(f, "b");
+	cleanup_free char *c = key_of(f, "c");
+	cleanup_free char *db = NULL;
+	cleanup_err struct err err = ERR_INIT;
+	struct store_kvs kvs = {0};
+	int64_t r1, r2, r3, r4, r5, r6;
+
+	if (backend->etcd)
+		skip();
+	db = xasprintf("%s/db/state.db", f->data_dir);
+	r1 = put_str(f->s, STORE_CREATE, a, "a1", 0);
+	r2 = put_str(f->s, STORE_CREATE, b, "b1", 0);
+	r3 = put_str(f->s, STORE_UPDATE, b, "b2", r2);
+	r4 = put_str(f->s, STORE_CREATE, c, "c1", 0);
+	r5 = apply_ok(f->s, STORE_DELETE, c, NULL, 0, r4);
+	assert_int_equal(store_compact(f->s, r5, &err), 0);
+	/* what no key holds any more is gone; what a key holds stays, however old */
+	assert_int_equal(sql_number(db, "SELECT count(*) FROM log"), 2);
+	get_is(f->s, a, "a1", r1, r1);
+	get_is(f->s, b, "b2", r2, r3);
+	assert_int_equal(store_range(f->s, f->prefix, NULL, 0, &kvs, NULL, &err), 0);
+	assert_int_equal(kvs.n, 2);
+	assert_string_equal(kvs.v[0].value, "a1");
+	assert_string_equal(kvs.v[1].value, "b2");
+	store_kvs_clear(&kvs);
+
+	/* a key's change drops its previous value that compaction kept */
+	r6 = put_str(f->s, STORE_UPDATE, a, "a2", r1);
+	assert_int_equal(sql_number(db, "SELECT count(*) FROM log"), 2);
+	assert_int_equal(sql_number(db, "SELECT count(*) FROM log WHERE rev <= 5"), 1);
+	get_is(f->s, a, "a2", r1, r6);
+	apply_ok(f->s, STORE_DELETE, b, NULL, 0, r3);
+	assert_int_equal(sql_number(db, "SELECT count(*) FROM log WHERE rev <= 5"), 0);
+	/* compaction past both leaves only a's current value */
+	assert_int_equal(store_compact(f->s, revision(f->s, NULL), &err), 0);
+	assert_int_equal(sql_number(db, "SELECT count(*) FROM log"), 1);
+	get_is(f->s, a, "a2", r1, r6);
+}
+
+/*
+ * A database as it was written while kv kept a copy of each value: its first value's row
+ * compacted away from the log, its second's still there.
+ */
+static void test_store_sqlite_converts_a_database_with_values_in_kv(void **state)
+{
+	struct fixture *f = fixture_get(state);
+	cleanup_free char *a = key_of(f, "a");
+	cleanup_free char *b = key_of(f, "b");
+	cleanup_free char *path = xasprintf("%s/old.db", backend->dir);
+	cleanup_free char *ep = xasprintf("sqlite:%s", path);
+	cleanup_free char *sql = NULL;
+	cleanup_err struct err err = ERR_INIT;
+	struct store_kvs kvs = {0};
+	struct events ev;
+
+	if (backend->etcd)
+		skip();
+	store_close(f->s);
+	f->s = NULL;
+	sql = xasprintf(
+		"PRAGMA journal_mode = WAL;"
+		"CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, create_rev INTEGER NOT NULL,"
+		" mod_rev INTEGER NOT NULL, value BLOB NOT NULL);"
+		"CREATE TABLE log (rev INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
+		" key TEXT NOT NULL, create_rev INTEGER NOT NULL, prev_rev INTEGER NOT NULL,"
+		" value BLOB NOT NULL);"
+		"CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), rev INTEGER NOT NULL,"
+		" compacted INTEGER NOT NULL);"
+		"INSERT INTO meta VALUES (0, 3, 2);"
+		"INSERT INTO kv VALUES ('%s', 1, 1, CAST('a1' AS BLOB));"
+		"INSERT INTO kv VALUES ('%s', 2, 3, CAST('b2' AS BLOB));"
+		"INSERT INTO log VALUES (3, 0, '%s', 2, 2, CAST('b2' AS BLOB));",
+		a, b, b);
+	sql_exec(path, sql);
+
+	assert_int_equal(open_store(ep, NULL, &f->s), 0);
+	assert_int_equal(sql_number(path, "SELECT count(*) FROM pragma_table_info('kv')"), 3);
+	assert_int_equal(revision(f->s, NULL), 3);
+	get_is(f->s, a, "a1", 1, 1);
+	get_is(f->s, b, "b2", 2, 3);
+	assert_int_equal(store_range(f->s, f->prefix, NULL, 0, &kvs, NULL, &err), 0);
+	assert_int_equal(kvs.n, 2);
+	store_kvs_clear(&kvs);
+	/* the history after the compaction is what it was */
+	events_init(&ev, f->prefix);
+	watch_ok(f->s, 2, &ev);
+	assert_int_equal(put_str(f->s, STORE_UPDATE, a, "a2", 1), 4);
+	assert_int_equal(events_wait(&ev, 2), 2);
+	check_rec(&ev.v[0], STORE_EV_PUT, b, "b2", 3, 2, 2);
+	check_rec(&ev.v[1], STORE_EV_PUT, a, "a2", 4, 1, 1);
+	store_close(f->s);
+	f->s = NULL;
+	events_done(&ev);
+	/* a's old value went with its change; opening again converts nothing */
+	assert_int_equal(sql_number(path, "SELECT count(*) FROM log WHERE rev = 1"), 0);
+	assert_int_equal(open_store(ep, NULL, &f->s), 0);
+	get_is(f->s, a, "a2", 1, 4);
+	get_is(f->s, b, "b2", 2, 3);
+}
+
 /* The child writes until killed, telling the parent each acknowledged revision. */
 static void crash_child(const char *data_dir, const char *prefix, int fd)
 {
@@ -1276,6 +1435,12 @@ int main(void)
 		STORE_TESTS,
 		cmocka_unit_test_setup_teardown(test_store_sqlite_reopen_keeps_data_and_revision,
 						fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store_sqlite_compaction_keeps_current_values_only, fixture_setup,
+			fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store_sqlite_converts_a_database_with_values_in_kv, fixture_setup,
+			fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sqlite_kill_loses_no_acknowledged_write,
 						fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sqlite_writes_and_lists_fast,

@@ -29,6 +29,7 @@ struct err;
 	X(sqlite3_column_text)                                                                     \
 	X(sqlite3_column_bytes)                                                                    \
 	X(sqlite3_column_int64)                                                                    \
+	X(sqlite3_column_type)                                                                     \
 	X(sqlite3_errmsg)                                                                          \
 	X(sqlite3_errstr)                                                                          \
 	X(sqlite3_extended_errcode)                                                                \

@@ -2,12 +2,15 @@
 /*
  * The embedded store: one SQLite file in WAL mode with etcd's revision model.
  *
- * Tables: kv (key, create_rev, mod_rev, value), the current state; log (rev, type, key,
- * create_rev, prev_rev, value), one row per change for watches to replay, trimmed by
- * compaction; meta, one row holding the current and the compacted revision. A change
- * writes kv, log and meta in one transaction, so the revision counter survives exactly
- * what survived of the data. The log keeps a copy of every value written, so the file
- * grows until store_compact() trims it (as etcd's does until compaction).
+ * Tables: log (rev, type, key, create_rev, prev_rev, value), one row per change, the only
+ * place values are kept; kv (key, create_rev, mod_rev), the current state, each key's value
+ * being the log's row at its mod_rev; meta, one row holding the current and the compacted
+ * revision. A change writes kv, log and meta in one transaction, so the revision counter
+ * survives exactly what survived of the data. The file grows until store_compact() trims
+ * the log (as etcd's does until compaction); compaction keeps the rows kv points to, and a
+ * change to a key drops the row of its previous value when compaction kept it that way.
+ * Each value is written once: a copy in kv as well cost the writer a page per change.
+ * Databases written with that copy are converted when opened.
  *
  * Writes (group commit): callers queue their op and sleep; one writer thread owns the
  * write connection, takes everything queued, and runs it as one BEGIN IMMEDIATE..COMMIT
@@ -53,8 +56,9 @@
 #include "cluster/store/store.h"
 
 /* log.type */
-#define LOG_PUT    0
-#define LOG_DELETE 1
+#define LOG_PUT     0
+#define LOG_PUT_SQL "0"
+#define LOG_DELETE  1
 
 /* rows a replay reads per read transaction before letting a checkpoint through */
 #define REPLAY_CHUNK 512
@@ -86,12 +90,11 @@ static const char setup_sql[] =
 	/* after a burst of large values, give the disk back when the WAL restarts */
 	"PRAGMA journal_size_limit = 67108864;"
 	"BEGIN IMMEDIATE;"
+	/* rows of a few dozen bytes: stored in the key's own b-tree, no rowid beside it */
 	"CREATE TABLE IF NOT EXISTS kv ("
 	" key TEXT PRIMARY KEY NOT NULL,"
 	" create_rev INTEGER NOT NULL,"
-	" mod_rev INTEGER NOT NULL,"
-	/* last, so checks that read the revisions never touch a large value's overflow pages */
-	" value BLOB NOT NULL);"
+	" mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS log ("
 	" rev INTEGER PRIMARY KEY,"
 	" type INTEGER NOT NULL,"
@@ -111,10 +114,12 @@ enum {
 	W_COMMIT,
 	W_ROLLBACK,
 	W_SELECT,
+	W_VALUE,
 	W_INSERT,
 	W_UPDATE,
 	W_DELETE,
 	W_LOG,
+	W_DROP_LOG,
 	W_META,
 	W_COMPACT_LOG,
 	W_COMPACT_META,
@@ -125,14 +130,18 @@ static const char *const write_sql[W_COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_SELECT] = "SELECT create_rev, mod_rev, value FROM kv WHERE key = ?1",
-	[W_INSERT] = "INSERT INTO kv (key, create_rev, mod_rev, value) VALUES (?1, ?2, ?2, ?3)",
-	[W_UPDATE] = "UPDATE kv SET mod_rev = ?2, value = ?3 WHERE key = ?1",
+	[W_SELECT] = "SELECT create_rev, mod_rev FROM kv WHERE key = ?1",
+	[W_VALUE] = "SELECT value FROM log WHERE rev = ?1",
+	[W_INSERT] = "INSERT INTO kv (key, create_rev, mod_rev) VALUES (?1, ?2, ?2)",
+	[W_UPDATE] = "UPDATE kv SET mod_rev = ?2 WHERE key = ?1",
 	[W_DELETE] = "DELETE FROM kv WHERE key = ?1",
 	[W_LOG] = ("INSERT INTO log (rev, type, key, create_rev, prev_rev, value)"
 		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+	[W_DROP_LOG] = "DELETE FROM log WHERE rev = ?1",
 	[W_META] = "UPDATE meta SET rev = ?1 WHERE id = 0",
-	[W_COMPACT_LOG] = "DELETE FROM log WHERE rev <= ?1",
+	/* a step: the revisions after the last step's, but no key's current value */
+	[W_COMPACT_LOG] = ("DELETE FROM log WHERE rev > ?2 AND rev <= ?1 AND NOT EXISTS"
+			   " (SELECT 1 FROM kv WHERE kv.key = log.key AND kv.mod_rev = log.rev)"),
 	[W_COMPACT_META] = "UPDATE meta SET compacted = ?1 WHERE id = 0",
 };
 
@@ -151,11 +160,16 @@ static const char *const read_sql[R_COUNT] = {
 	[R_BEGIN] = "BEGIN",
 	[R_END] = "COMMIT",
 	[R_META] = "SELECT rev, compacted FROM meta WHERE id = 0",
-	[R_GET] = "SELECT create_rev, mod_rev, value FROM kv WHERE key = ?1",
-	[R_RANGE_FROM] =
-		"SELECT key, create_rev, mod_rev, value FROM kv WHERE key >= ?1 ORDER BY key",
-	[R_RANGE_AFTER] =
-		"SELECT key, create_rev, mod_rev, value FROM kv WHERE key > ?1 ORDER BY key",
+	/*
+	 * kv first (a LEFT JOIN keeps the order), in key order, each row finding its value by
+	 * revision; a NULL value is a row missing from the log, reported, never skipped
+	 */
+	[R_GET] = ("SELECT kv.create_rev, kv.mod_rev, log.value FROM kv LEFT JOIN log"
+		   " ON log.rev = kv.mod_rev WHERE kv.key = ?1"),
+	[R_RANGE_FROM] = ("SELECT kv.key, kv.create_rev, kv.mod_rev, log.value FROM kv LEFT JOIN"
+			  " log ON log.rev = kv.mod_rev WHERE kv.key >= ?1 ORDER BY kv.key"),
+	[R_RANGE_AFTER] = ("SELECT kv.key, kv.create_rev, kv.mod_rev, log.value FROM kv LEFT JOIN"
+			   " log ON log.rev = kv.mod_rev WHERE kv.key > ?1 ORDER BY kv.key"),
 	[R_LOG] = ("SELECT rev, type, key, create_rev, prev_rev, value FROM log"
 		   " WHERE rev > ?1 ORDER BY rev LIMIT ?2"),
 };
@@ -377,14 +391,25 @@ static const char *col_blob(sqlite3_stmt *st, int i, size_t *len)
 	return p ? p : "";
 }
 
-/* Copies a row of (create_rev, mod_rev, value) for @key into @kv. */
-static void row_to_kv(sqlite3_stmt *st, const char *key, struct store_kv *kv)
+/* A key whose revision has no row in the log: the database lost what it held. */
+static int lost_value(struct err *err, const char *key, int64_t mod_rev)
+{
+	return err_set(err, EIO, "'%s': its value at revision %lld is missing from the store's log",
+		       key, (long long)mod_rev);
+}
+
+/* Copies a row of (create_rev, mod_rev, value) for @key into @kv; -EIO for no value. */
+static int row_to_kv(sqlite3_stmt *st, const char *key, struct store_kv *kv, struct err *err)
 {
 	size_t len;
-	const char *v = col_blob(st, 2, &len);
+	const char *v;
 
+	if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+		return lost_value(err, key, sqlite3_column_int64(st, 1));
+	v = col_blob(st, 2, &len);
 	store_kv_set(kv, key, strlen(key), v, len, sqlite3_column_int64(st, 0),
 		     sqlite3_column_int64(st, 1));
+	return 0;
 }
 
 static const char *op_verb(enum store_op_kind kind)
@@ -401,9 +426,55 @@ static const char *op_verb(enum store_op_kind kind)
 }
 
 /*
+ * In the writer's transaction: the value @key holds at @mod_rev, copied (NUL-terminated)
+ * into *ret. 0; -EIO with the op's error when the log lacks it; an SQLite result code
+ * (positive) when reading fails.
+ */
+static int writer_value(struct sq_store *s, struct req *q, int64_t mod_rev, char **ret,
+			size_t *ret_len)
+{
+	sqlite3_stmt *st = s->w.st[W_VALUE];
+	const char *v;
+	size_t len;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, mod_rev);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		st_done(st);
+		if (rc == SQLITE_DONE)
+			return lost_value(&q->err, q->op->key, mod_rev);
+		return rc;
+	}
+	v = col_blob(st, 0, &len);
+	*ret = xmalloc(len + 1);
+	memcpy(*ret, v, len);
+	(*ret)[len] = '\0';
+	*ret_len = len;
+	st_done(st);
+	return 0;
+}
+
+/* The key's current state for a caller that asked (q->current) after a failed compare. */
+static int report_current(struct sq_store *s, struct req *q, int64_t create_rev, int64_t mod_rev)
+{
+	cleanup_free char *v = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!q->current)
+		return 0;
+	rc = writer_value(s, q, mod_rev, &v, &len);
+	if (rc == 0)
+		store_kv_set(q->current, q->op->key, strlen(q->op->key), v, len, create_rev,
+			     mod_rev);
+	return rc;
+}
+
+/*
  * Checks and applies one op inside the writer's transaction. Returns 0 or the op's own
- * failure (-EEXIST, -ENOENT, -ESTALE: nothing written); sets *fatal on an SQL failure,
- * after which the batch must be rolled back.
+ * failure (-EEXIST, -ENOENT, -ESTALE: nothing written; -EIO: its current value is lost);
+ * sets *fatal on an SQL failure, after which the batch must be rolled back.
  */
 static int apply_one(struct sq_store *s, struct req *q, int64_t *rev, bool *fatal)
 {
@@ -425,33 +496,34 @@ static int apply_one(struct sq_store *s, struct req *q, int64_t *rev, bool *fata
 		create_rev = sqlite3_column_int64(st, 0);
 		mod_rev = sqlite3_column_int64(st, 1);
 	}
+	st_done(st);
 	if (op->kind == STORE_CREATE && exists) {
-		if (q->current)
-			row_to_kv(st, op->key, q->current);
-		st_done(st);
+		rc = report_current(s, q, create_rev, mod_rev);
+		if (rc > 0)
+			goto fail;
+		if (rc < 0)
+			return rc;
 		return err_set(&q->err, EEXIST, "create '%s': already exists", op->key);
 	}
-	if (op->kind != STORE_CREATE && !exists) {
-		st_done(st);
+	if (op->kind != STORE_CREATE && !exists)
 		return err_set(&q->err, ENOENT, "%s '%s': not found", op_verb(op->kind), op->key);
-	}
 	if (op->kind != STORE_CREATE && op->expect_rev && op->expect_rev != mod_rev) {
-		if (q->current)
-			row_to_kv(st, op->key, q->current);
-		st_done(st);
+		rc = report_current(s, q, create_rev, mod_rev);
+		if (rc > 0)
+			goto fail;
+		if (rc < 0)
+			return rc;
 		return err_set(&q->err, ESTALE, "%s '%s': modified at revision %lld, not %lld",
 			       op_verb(op->kind), op->key, (long long)mod_rev,
 			       (long long)op->expect_rev);
 	}
 	if (op->kind == STORE_DELETE) {
-		size_t len;
-		const char *old = col_blob(st, 2, &len);
-
-		q->old = xmalloc(len + 1);
-		memcpy(q->old, old, len);
-		q->old_len = len;
+		rc = writer_value(s, q, mod_rev, &q->old, &q->old_len);
+		if (rc > 0)
+			goto fail;
+		if (rc < 0)
+			return rc;
 	}
-	st_done(st);
 
 	switch (op->kind) {
 	case STORE_CREATE:
@@ -470,10 +542,8 @@ static int apply_one(struct sq_store *s, struct req *q, int64_t *rev, bool *fata
 	}
 	st = s->w.st[i];
 	sqlite3_bind_text(st, 1, op->key, -1, SQLITE_STATIC);
-	if (i != W_DELETE) {
+	if (i != W_DELETE)
 		sqlite3_bind_int64(st, 2, next);
-		sqlite3_bind_blob64(st, 3, value, op->len, SQLITE_STATIC);
-	}
 	rc = st_run(&s->w, i);
 	if (rc != SQLITE_OK)
 		goto fail;
@@ -488,6 +558,14 @@ static int apply_one(struct sq_store *s, struct req *q, int64_t *rev, bool *fata
 	rc = st_run(&s->w, W_LOG);
 	if (rc != SQLITE_OK)
 		goto fail;
+
+	/* the previous value, kept past compaction only while it was current */
+	if (op->kind != STORE_CREATE && mod_rev <= s->compacted) {
+		sqlite3_bind_int64(s->w.st[W_DROP_LOG], 1, mod_rev);
+		rc = st_run(&s->w, W_DROP_LOG);
+		if (rc != SQLITE_OK)
+			goto fail;
+	}
 
 	q->rev = next;
 	q->create_rev = create_rev;
@@ -788,7 +866,7 @@ static int sq_get(struct store *base, const char *key, struct store_kv *ret, str
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		row_to_kv(st, key, ret);
+		r = row_to_kv(st, key, ret, err);
 	else if (rc == SQLITE_DONE)
 		r = err_set(err, ENOENT, "get '%s': not found", key);
 	else
@@ -831,6 +909,10 @@ static int read_range(struct conn *c, const char *prefix, const char *after, siz
 		key = (const char *)sqlite3_column_text(st, 0);
 		if (strncmp(key, prefix, plen) != 0)
 			break;
+		if (sqlite3_column_type(st, 3) == SQLITE_NULL) {
+			r = lost_value(err, key, sqlite3_column_int64(st, 2));
+			break;
+		}
 		v = col_blob(st, 3, &len);
 		store_kv_set(store_kvs_push(out, &cap), key, (size_t)sqlite3_column_bytes(st, 0), v,
 			     len, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
@@ -977,8 +1059,8 @@ static int sq_watch_status(struct store *base, struct err *err)
 }
 
 /*
- * Removes the log up to @upto in one transaction under the commit lock: 0, or the
- * failure (nothing removed).
+ * Removes the log up to @upto, but for every key's current value, in one transaction
+ * under the commit lock: 0, or the failure (nothing removed).
  */
 static int compact_step(struct sq_store *s, int64_t upto, struct err *err)
 {
@@ -990,6 +1072,7 @@ static int compact_step(struct sq_store *s, int64_t upto, struct err *err)
 	rc = st_run(&s->w, W_BEGIN);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(s->w.st[W_COMPACT_LOG], 1, upto);
+		sqlite3_bind_int64(s->w.st[W_COMPACT_LOG], 2, s->compacted);
 		rc = st_run(&s->w, W_COMPACT_LOG);
 	}
 	if (rc == SQLITE_OK) {
@@ -1124,6 +1207,56 @@ static const struct store_ops sq_ops = {
 	.compact = sq_compact,
 };
 
+/*
+ * A database written while kv kept a copy of each current value: the values go to the log
+ * (compaction may have removed their rows there; a revision older than the compacted one
+ * is never replayed, so the unknown previous revision is left 0) and kv loses the column,
+ * in one transaction.
+ */
+static const char convert_sql[] =
+	"BEGIN IMMEDIATE;"
+	"INSERT OR IGNORE INTO log (rev, type, key, create_rev, prev_rev, value)"
+	" SELECT mod_rev, " LOG_PUT_SQL ", key, create_rev, 0, value FROM kv;"
+	"CREATE TABLE kv_new ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" create_rev INTEGER NOT NULL,"
+	" mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO kv_new (key, create_rev, mod_rev) SELECT key, create_rev, mod_rev FROM kv;"
+	"DROP TABLE kv;"
+	"ALTER TABLE kv_new RENAME TO kv;"
+	"COMMIT;";
+
+/* Converts a database whose kv has a value column (see convert_sql): 0, or the failure. */
+static int convert_kv(struct sq_store *s, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool old;
+	int rc;
+
+	rc = sqlite3_prepare_v3(s->w.db,
+				"SELECT 1 FROM pragma_table_info('kv') WHERE name = 'value'", -1, 0,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s->w.db, rc, err, "read the tables of '%s'", s->path);
+	rc = sqlite3_step(st);
+	old = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_err(s->w.db, rc, err, "read the tables of '%s'", s->path);
+	if (!old)
+		return 0;
+	log_info("store: '%s': keeping each value once, in the log (once for this database)",
+		 s->path);
+	rc = sqlite3_exec(s->w.db, convert_sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		sq_err(s->w.db, rc, err, "convert '%s' to values kept once", s->path);
+		if (!sqlite3_get_autocommit(s->w.db))
+			sqlite3_exec(s->w.db, "ROLLBACK", NULL, NULL, NULL);
+		return -err->code;
+	}
+	return 0;
+}
+
 static int load_meta(struct sq_store *s, struct err *err)
 {
 	struct conn *c;
@@ -1164,6 +1297,8 @@ int store_sqlite_open(const char *path, struct store **ret, struct err *err)
 	 */
 	r = conn_open(&s->w, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, write_sql, W_COUNT,
 		      setup_sql, err);
+	if (r == 0)
+		r = convert_kv(s, err);
 	if (r == 0)
 		r = load_meta(s, err);
 	if (r == 0)
