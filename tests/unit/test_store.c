@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -930,6 +931,66 @@ static void test_store_sqlite_compaction_keeps_current_values_only(void **state)
 	get_is(f->s, a, "a2", r1, r6);
 }
 
+/* How many of @path's pages are in the page cache, in percent. */
+static int cached_percent(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long page = sysconf(_SC_PAGESIZE);
+	size_t n, in = 0;
+	unsigned char *vec;
+	struct stat st;
+	void *m;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_size > 0);
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	n = ((size_t)st.st_size + (size_t)page - 1) / (size_t)page;
+	vec = xcalloc(n, 1);
+	assert_int_equal(mincore(m, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+	return (int)(in * 100 / n);
+}
+
+/* Drops @path's pages from the page cache (written back first). */
+static void uncache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+static void test_store_sqlite_open_reads_the_file_into_the_page_cache(void **state)
+{
+	struct fixture *f = fixture_get(state);
+	cleanup_free char *db = NULL;
+	cleanup_free char *value = xmalloc(3000);
+
+	if (backend->etcd)
+		skip();
+	db = xasprintf("%s/db/state.db", f->data_dir);
+	memset(value, 'v', 3000);
+	for (int i = 0; i < 500; i++) {
+		cleanup_free char *k = xasprintf("%sk%04d", f->prefix, i);
+
+		apply_ok(f->s, STORE_CREATE, k, value, 3000, 0);
+	}
+	store_close(f->s);
+	f->s = NULL;
+	uncache(db);
+	assert_true(cached_percent(db) < 50);
+	assert_int_equal(open_store(NULL, f->data_dir, &f->s), 0);
+	assert_int_equal(cached_percent(db), 100);
+}
+
 /*
  * A database as it was written while kv kept a copy of each value: its first value's row
  * compacted away from the log, its second's still there.
@@ -1440,6 +1501,9 @@ int main(void)
 			fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_store_sqlite_converts_a_database_with_values_in_kv, fixture_setup,
+			fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store_sqlite_open_reads_the_file_into_the_page_cache, fixture_setup,
 			fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_store_sqlite_kill_loses_no_acknowledged_write,
 						fixture_setup, fixture_teardown),
