@@ -120,6 +120,38 @@ static void test_patch_merge_follows_rfc7386(void **state)
 	}
 }
 
+/* Taking the patch gives the same results, and the result owns every value it holds. */
+static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(merge_cases) / sizeof(merge_cases[0]); i++) {
+		cleanup_json json_t *doc = load(merge_cases[i].doc);
+		cleanup_json json_t *out = NULL;
+		cleanup_free char *before = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+		cleanup_free char *after = NULL;
+		cleanup_err struct err err = ERR_INIT;
+
+		assert_int_equal(patch_merge_take(doc, load(merge_cases[i].patch), &out, &err), 0);
+		expect_json(out, merge_cases[i].result, merge_cases[i].patch);
+		after = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+		assert_string_equal(before, after);
+	}
+	{
+		cleanup_json json_t *out = NULL;
+		cleanup_err struct err err = ERR_INIT;
+		json_t *patch =
+			load("{'status':{'conditions':[{'type':'Ready'}],'phase':'Running'}}");
+		json_t *conds = json_object_get(json_object_get(patch, "status"), "conditions");
+
+		assert_int_equal(patch_merge_take(NULL, patch, &out, &err), 0);
+		/* the array moved: the result holds the only reference */
+		assert_ptr_equal(json_object_get(json_object_get(out, "status"), "conditions"),
+				 conds);
+		assert_int_equal(conds->refcount, 1);
+		assert_int_equal(patch_merge_take(NULL, NULL, &out, &err), -EINVAL);
+	}
+}
+
 /* ---- RFC 6902 ---- */
 
 static const struct triple json_patch_cases[] = {
@@ -658,6 +690,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_patch_merge_follows_rfc7386),
+		cmocka_unit_test(test_patch_merge_take_moves_the_patch_into_the_result),
 		cmocka_unit_test(test_patch_json_follows_rfc6902),
 		cmocka_unit_test(test_patch_json_errors_name_the_operation_and_path),
 		cmocka_unit_test(test_patch_strategic_merges_a_deployment),

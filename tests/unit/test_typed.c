@@ -923,6 +923,31 @@ static void test_typed_validate_pod_updates(void **state)
 			 "[{\"key\":\"a\",\"operator\":\"Exists\"}]}"),
 		POD, "spec.tolerations", CAUSE_FORBIDDEN,
 		"Forbidden: existing toleration can not be modified except its tolerationSeconds");
+	/* only tolerationSeconds of an existing toleration may change, and more may come */
+#define TOLERATING(t)                                                                              \
+	POD_WITH("{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}],\"tolerations\":[" t "]}")
+	expect_update_valid(
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"effect\":\"NoExecute\","
+			   "\"tolerationSeconds\":300}"),
+		TOLERATING("{\"key\":\"b\",\"operator\":\"Exists\"},{\"effect\":\"NoExecute\","
+			   "\"tolerationSeconds\":60,\"operator\":\"Exists\",\"key\":\"a\"}"));
+	expect_update_valid(
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"effect\":\"NoExecute\","
+			   "\"tolerationSeconds\":300}"),
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"effect\":\"NoExecute\"}"));
+	expect_update_cause(
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"effect\":\"NoExecute\","
+			   "\"tolerationSeconds\":300}"),
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\","
+			   "\"tolerationSeconds\":300}"),
+		"spec.tolerations", CAUSE_FORBIDDEN,
+		"Forbidden: existing toleration can not be modified except its tolerationSeconds");
+	expect_update_cause(
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\"}"),
+		TOLERATING("{\"key\":\"a\",\"operator\":\"Exists\",\"value\":\"\"}"),
+		"spec.tolerations", CAUSE_FORBIDDEN,
+		"Forbidden: existing toleration can not be modified except its tolerationSeconds");
+#undef TOLERATING
 	expect_update_cause(POD,
 			    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
 			    "\"other\",\"namespace\":\"default\"},\"spec\":{\"containers\":"

@@ -28,15 +28,19 @@
 
 /* ---- RFC 7386 JSON merge patch ---- */
 
-/* Takes @target (may be NULL: undefined); returns the patched value. */
-static json_t *merge_apply(json_t *target, const json_t *patch)
+/*
+ * Takes @target (may be NULL: undefined); returns the patched value. With @take, the
+ * patch's values other than objects go into the result as they are, not copied: the
+ * caller gives the patch up.
+ */
+static json_t *merge_apply(json_t *target, const json_t *patch, bool take)
 {
 	const char *key;
 	json_t *val;
 
 	if (!json_is_object(patch)) {
 		json_decref(target);
-		return json_deep_copy(patch);
+		return take ? json_incref(MUT(patch)) : json_deep_copy(patch);
 	}
 	if (!json_is_object(target)) {
 		json_decref(target);
@@ -51,7 +55,7 @@ static json_t *merge_apply(json_t *target, const json_t *patch)
 		}
 		cur = json_object_get(target, key);
 		json_incref(cur);
-		json_object_set_new(target, key, merge_apply(cur, val));
+		json_object_set_new(target, key, merge_apply(cur, val, take));
 	}
 	return target;
 }
@@ -60,7 +64,16 @@ int patch_merge(const json_t *doc, const json_t *patch, json_t **ret, struct err
 {
 	if (!patch)
 		return err_set(err, EINVAL, "apply merge patch: no patch document");
-	*ret = merge_apply(doc ? json_deep_copy(doc) : NULL, patch);
+	*ret = merge_apply(doc ? json_deep_copy(doc) : NULL, patch, false);
+	return 0;
+}
+
+int patch_merge_take(const json_t *doc, json_t *patch, json_t **ret, struct err *err)
+{
+	if (!patch)
+		return err_set(err, EINVAL, "apply merge patch: no patch document");
+	*ret = merge_apply(doc ? json_deep_copy(doc) : NULL, patch, true);
+	json_decref(patch);
 	return 0;
 }
 

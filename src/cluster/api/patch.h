@@ -25,6 +25,11 @@ struct err;
 
 /* RFC 7386; @doc may be NULL (no document yet). Fails only for a NULL @patch. */
 int patch_merge(const json_t *doc, const json_t *patch, json_t **ret, struct err *err);
+/*
+ * patch_merge() taking @patch (released, also on failure): its values move into the result
+ * instead of being copied, so the result shares nothing with anyone.
+ */
+int patch_merge_take(const json_t *doc, json_t *patch, json_t **ret, struct err *err);
 
 /*
  * RFC 6902, atomically: the first failing operation fails the whole patch. Messages name

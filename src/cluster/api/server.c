@@ -1461,6 +1461,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	cleanup_json json_t *patch = NULL;
 	struct err err = ERR_INIT;
 	json_error_t jerr;
+	bool names_rv;
 	int r;
 
 	if (!current) {
@@ -1474,10 +1475,12 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	}
 	if (!ctype)
 		ctype = "";
+	/* a patch is conditional only when it names a resourceVersion itself */
+	names_rv = patch_names_rv(patch);
 	if (strncmp(ctype, "application/json-patch+json", 27) == 0) {
 		r = patch_json(current, patch, ret, &err);
 	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0) {
-		r = patch_merge(current, patch, ret, &err);
+		r = patch_merge_take(current, TAKE_PTR(patch), ret, &err);
 	} else if (strncmp(ctype, "application/strategic-merge-patch+json", 38) == 0) {
 		r = patch_strategic(current, patch, schema_type_of(q->res), schema_patch_lookup,
 				    NULL, ret, &err);
@@ -1507,8 +1510,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 		api_reply_status(q->h, 400, "BadRequest", "the patch produced a non-object");
 		return -1;
 	}
-	/* a patch is conditional only when it names a resourceVersion itself */
-	if (!patch_names_rv(patch))
+	if (!names_rv)
 		json_object_del(json_object_get(*ret, "metadata"), "resourceVersion");
 	return 0;
 }

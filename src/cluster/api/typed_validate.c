@@ -1920,6 +1920,34 @@ static bool container_updates(const json_t *spec, const json_t *ospec, const cha
 	return true;
 }
 
+/* Members of @o other than tolerationSeconds. */
+static size_t members_but_seconds(const json_t *o)
+{
+	return json_object_size(o) - (json_object_get(o, "tolerationSeconds") != NULL);
+}
+
+/*
+ * Whether @t is @ot with only its tolerationSeconds changed (set, or removed): @ot with
+ * @t's tolerationSeconds in place of its own equals @t. A null one in @t never matches, as
+ * the value put in its place would be missing.
+ */
+static bool toleration_same_but_seconds(const json_t *ot, const json_t *t)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(ot) || !json_is_object(t))
+		return json_equal(ot, t);
+	if (json_is_null(json_object_get(t, "tolerationSeconds")) ||
+	    members_but_seconds(ot) != members_but_seconds(t))
+		return false;
+	json_object_foreach ((json_t *)ot, k, v) {
+		if (strcmp(k, "tolerationSeconds") != 0 && !json_equal(v, json_object_get(t, k)))
+			return false;
+	}
+	return true;
+}
+
 static bool tolerations_kept(const json_t *tols, const json_t *otols)
 {
 	json_t *ot, *t;
@@ -1929,14 +1957,7 @@ static bool tolerations_kept(const json_t *tols, const json_t *otols)
 		bool found = false;
 
 		json_array_foreach (tols, j, t) {
-			json_t *a = json_deep_copy(ot);
-
-			json_object_del(a, "tolerationSeconds");
-			if (present(t, "tolerationSeconds"))
-				json_object_set(a, "tolerationSeconds",
-						json_object_get(t, "tolerationSeconds"));
-			found = json_equal(a, t);
-			json_decref(a);
+			found = toleration_same_but_seconds(ot, t);
 			if (found)
 				break;
 		}
