@@ -2,6 +2,7 @@
 """What the API server acknowledged survives `kill -9`, and watches resume across
 restarts from the last revision a client saw, with no gap and no duplicate."""
 
+import http.client
 import json
 import random
 import threading
@@ -35,7 +36,8 @@ def writer(server, prefix, acked, stop):
             code, _ = server.request("POST", "/api/v1/namespaces/default/configmaps",
                                      {"apiVersion": "v1", "kind": "ConfigMap",
                                       "metadata": {"name": name}, "data": {"i": str(i)}})
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # the server died before the answer was whole: not acknowledged
             return
         if code == 201:
             acked.append(name)
