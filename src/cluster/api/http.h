@@ -34,7 +34,7 @@ struct http_config {
 	uint16_t port;        /* 0: any free port (see http_server_port) */
 	const char *cert_pem; /* serving certificate chain; NULL: plain HTTP */
 	const char *key_pem;
-	unsigned threads; /* 0: 2 */
+	unsigned threads; /* 0: one per online CPU, 2 to 8 */
 	size_t max_body;  /* 0: 3 MiB; larger bodies get 413 without reaching the handler */
 	http_handler_fn handler;
 	void *ctx;
