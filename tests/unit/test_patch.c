@@ -152,6 +152,61 @@ static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
 	}
 }
 
+/*
+ * Sharing the document gives the same results and leaves the document as it was; what the
+ * patch leaves alone is the document's own value, and the top level and metadata are new.
+ */
+static void test_patch_merge_shared_copies_only_the_patched_path(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(merge_cases) / sizeof(merge_cases[0]); i++) {
+		cleanup_json json_t *doc = load(merge_cases[i].doc);
+		cleanup_json json_t *out = NULL;
+		cleanup_free char *before = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+		cleanup_free char *after = NULL;
+		cleanup_err struct err err = ERR_INIT;
+
+		assert_int_equal(patch_merge_shared(doc, load(merge_cases[i].patch), &out, &err),
+				 0);
+		expect_json(out, merge_cases[i].result, merge_cases[i].patch);
+		after = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+		assert_string_equal(before, after);
+	}
+	{
+		cleanup_json json_t *doc =
+			load("{'metadata':{'name':'p','labels':{'a':'b'}},'spec':{'nodeName':'n'},"
+			     "'status':{'phase':'Pending','podIP':'10.0.0.2',"
+			     "'conditions':[{'type':'Ready','status':'False'}]}}");
+		cleanup_json json_t *out = NULL;
+		cleanup_err struct err err = ERR_INIT;
+		json_t *st, *ost;
+
+		assert_int_equal(patch_merge_shared(doc,
+						    load("{'status':{'phase':'Running',"
+							 "'conditions':[{'type':'Ready'}]}}"),
+						    &out, &err),
+				 0);
+		st = json_object_get(out, "status");
+		ost = json_object_get(doc, "status");
+		/* along the patch: new objects; beside it: the document's values */
+		assert_ptr_not_equal(out, doc);
+		assert_ptr_not_equal(st, ost);
+		assert_ptr_equal(json_object_get(out, "spec"), json_object_get(doc, "spec"));
+		assert_ptr_equal(json_object_get(st, "podIP"), json_object_get(ost, "podIP"));
+		assert_ptr_not_equal(json_object_get(out, "metadata"),
+				     json_object_get(doc, "metadata"));
+		assert_ptr_equal(json_object_get(json_object_get(out, "metadata"), "labels"),
+				 json_object_get(json_object_get(doc, "metadata"), "labels"));
+		assert_string_equal(json_string_value(json_object_get(ost, "phase")), "Pending");
+		assert_int_equal(json_array_size(json_object_get(ost, "conditions")), 1);
+		assert_string_equal(
+			json_string_value(json_object_get(
+				json_array_get(json_object_get(ost, "conditions"), 0), "status")),
+			"False");
+		assert_int_equal(patch_merge_shared(doc, NULL, &out, &err), -EINVAL);
+	}
+}
+
 /* ---- RFC 6902 ---- */
 
 static const struct triple json_patch_cases[] = {
@@ -691,6 +746,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_patch_merge_follows_rfc7386),
 		cmocka_unit_test(test_patch_merge_take_moves_the_patch_into_the_result),
+		cmocka_unit_test(test_patch_merge_shared_copies_only_the_patched_path),
 		cmocka_unit_test(test_patch_json_follows_rfc6902),
 		cmocka_unit_test(test_patch_json_errors_name_the_operation_and_path),
 		cmocka_unit_test(test_patch_strategic_merges_a_deployment),

@@ -77,6 +77,39 @@ int patch_merge_take(const json_t *doc, json_t *patch, json_t **ret, struct err 
 	return 0;
 }
 
+/* merge_apply() into a copy of @target's objects along the patch only, taking @patch */
+static json_t *merge_shared(const json_t *target, json_t *patch)
+{
+	const char *key;
+	json_t *val, *out;
+
+	if (!json_is_object(patch))
+		return json_incref(patch);
+	out = json_is_object(target) ? json_copy(MUT(target)) : json_object();
+	json_object_foreach (patch, key, val) {
+		if (json_is_null(val)) {
+			json_object_del(out, key);
+			continue;
+		}
+		json_object_set_new(out, key, merge_shared(json_object_get(target, key), val));
+	}
+	return out;
+}
+
+int patch_merge_shared(const json_t *doc, json_t *patch, json_t **ret, struct err *err)
+{
+	json_t *meta;
+
+	if (!patch)
+		return err_set(err, EINVAL, "apply merge patch: no patch document");
+	*ret = merge_shared(doc, patch);
+	json_decref(patch);
+	meta = json_object_get(*ret, "metadata");
+	if (json_is_object(meta) && meta == json_object_get(doc, "metadata"))
+		json_object_set_new(*ret, "metadata", json_copy(meta));
+	return 0;
+}
+
 /* ---- RFC 6902 JSON patch ---- */
 
 struct jp_op {

@@ -30,6 +30,13 @@ int patch_merge(const json_t *doc, const json_t *patch, json_t **ret, struct err
  * instead of being copied, so the result shares nothing with anyone.
  */
 int patch_merge_take(const json_t *doc, json_t *patch, json_t **ret, struct err *err);
+/*
+ * patch_merge_take() copying nothing of @doc: the result's objects along the patch's paths,
+ * its top level and its "metadata" are its own, and every other value is @doc's own,
+ * shared. For a caller that reads the result, changes it only where the patch went or in
+ * members of those objects, and keeps @doc as it is.
+ */
+int patch_merge_shared(const json_t *doc, json_t *patch, json_t **ret, struct err *err);
 
 /*
  * RFC 6902, atomically: the first failing operation fails the whole patch. Messages name

@@ -1461,7 +1461,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	cleanup_json json_t *patch = NULL;
 	struct err err = ERR_INIT;
 	json_error_t jerr;
-	bool names_rv;
+	bool names_rv, status_only = q->sub && strcmp(q->sub, "status") == 0;
 	int r;
 
 	if (!current) {
@@ -1479,6 +1479,9 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	names_rv = patch_names_rv(patch);
 	if (strncmp(ctype, "application/json-patch+json", 27) == 0) {
 		r = patch_json(current, patch, ret, &err);
+	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0 && status_only) {
+		/* update_with() keeps all but the status of the stored object, shared with it */
+		r = patch_merge_shared(current, TAKE_PTR(patch), ret, &err);
 	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0) {
 		r = patch_merge_take(current, TAKE_PTR(patch), ret, &err);
 	} else if (strncmp(ctype, "application/strategic-merge-patch+json", 38) == 0) {
