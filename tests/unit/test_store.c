@@ -4,7 +4,9 @@
  * a temporary directory and against a real etcd started here when /usr/bin/etcd exists
  * (skipped otherwise). Revisions, compare-and-swap failures, paging, watch replay and
  * live delivery, compaction, concurrent writers and opaque values up to 1 MiB; SQLite
- * alone also for reopening, surviving kill -9 and its write latency.
+ * alone also for reopening, compaction keeping exactly the current values, the file read
+ * into the page cache on opening, the conversion of a database that kept each value in kv
+ * as well, surviving kill -9, checkpoints, compaction in steps and its write latency.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -58,10 +58,22 @@
 #include "cluster/store/lib_sqlite.h"
 #include "cluster/store/store.h"
 
-/* log.type */
-#define LOG_PUT     0
-#define LOG_PUT_SQL "0"
-#define LOG_DELETE  1
+/* log.type, and LOG_PUT in SQL text */
+#define LOG_PUT    0
+#define LOG_DELETE 1
+
+#define SQL_STR_(x) #x
+#define SQL_STR(x)  SQL_STR_(x)
+#define LOG_PUT_SQL SQL_STR(LOG_PUT)
+
+/*
+ * kv's columns after the table's name (setup_sql creates it, convert_sql rebuilds it):
+ * rows of a few dozen bytes, stored in the key's own b-tree with no rowid beside it.
+ */
+#define KV_COLUMNS                                                                                 \
+	" (key TEXT PRIMARY KEY NOT NULL,"                                                         \
+	" create_rev INTEGER NOT NULL,"                                                            \
+	" mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
 
 /* rows a replay reads per read transaction before letting a checkpoint through */
 #define REPLAY_CHUNK 512
@@ -96,11 +108,8 @@ static const char setup_sql[] =
 	/* after a burst of large values, give the disk back when the WAL restarts */
 	"PRAGMA journal_size_limit = 67108864;"
 	"BEGIN IMMEDIATE;"
-	/* rows of a few dozen bytes: stored in the key's own b-tree, no rowid beside it */
-	"CREATE TABLE IF NOT EXISTS kv ("
-	" key TEXT PRIMARY KEY NOT NULL,"
-	" create_rev INTEGER NOT NULL,"
-	" mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS kv" KV_COLUMNS
+	/* every change, and the only copy of each value */
 	"CREATE TABLE IF NOT EXISTS log ("
 	" rev INTEGER PRIMARY KEY,"
 	" type INTEGER NOT NULL,"
@@ -1223,10 +1232,9 @@ static const char convert_sql[] =
 	"BEGIN IMMEDIATE;"
 	"INSERT OR IGNORE INTO log (rev, type, key, create_rev, prev_rev, value)"
 	" SELECT mod_rev, " LOG_PUT_SQL ", key, create_rev, 0, value FROM kv;"
-	"CREATE TABLE kv_new ("
-	" key TEXT PRIMARY KEY NOT NULL,"
-	" create_rev INTEGER NOT NULL,"
-	" mod_rev INTEGER NOT NULL) WITHOUT ROWID;"
+	/* kv as setup_sql makes it, without the value column */
+	"CREATE TABLE kv_new" KV_COLUMNS
+	/* the revisions only */
 	"INSERT INTO kv_new (key, create_rev, mod_rev) SELECT key, create_rev, mod_rev FROM kv;"
 	"DROP TABLE kv;"
 	"ALTER TABLE kv_new RENAME TO kv;"
