@@ -3,11 +3,12 @@
 # ab.sh A B: compares the control plane's CPU cost of two skiff builds under the scheduler
 # benchmark's load. A and B are each a skiff binary or a git revision (built in a scratch
 # worktree). Both run bench/scheduler.sh at the same time, each with NODES hollow nodes
-# (default 2500) and NODES*PER_NODE pods (default 6 per node), ROUNDS times (default 2),
+# (default 2500) and NODES*PER_NODE pods (default 6 per node), ROUNDS times (default 4),
 # the two swapping which starts first each round; prints each run's CPU per pod and the
 # ratios B/A, and the servers' peak RSS. Side by side, the two share whatever this machine's speed does meanwhile:
 # on this VM one build run after the other drifts by 10 to 30% between runs, which hides
-# any change smaller than that, while the paired ratio repeats within a few percent.
+# any change smaller than that, while the paired ratio moves by a few percent a round
+# (one binary against itself: 1.049, 1.009, 0.984, 1.024), hence four rounds.
 # Not part of `make bench`: it compares two versions of skiff, not skiff with its peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ if [ $# -ne 2 ]; then
 fi
 NODES=${NODES:-2500}
 PER_NODE=${PER_NODE:-6}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-4}
 
 work=$(mktemp -d /tmp/skiff-bench-ab.XXXXXX)
 trees=()
