@@ -120,10 +120,10 @@ static void test_patch_merge_follows_rfc7386(void **state)
 	}
 }
 
-/* Taking the patch gives the same results, and the result owns every value it holds. */
-static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
+/* The RFC 7386 cases through @merge, which takes the patch: @doc is left as it was. */
+static void merge_cases_taking(int (*merge)(const json_t *doc, json_t *patch, json_t **ret,
+					    struct err *err))
 {
-	(void)state;
 	for (size_t i = 0; i < sizeof(merge_cases) / sizeof(merge_cases[0]); i++) {
 		cleanup_json json_t *doc = load(merge_cases[i].doc);
 		cleanup_json json_t *out = NULL;
@@ -131,11 +131,18 @@ static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
 		cleanup_free char *after = NULL;
 		cleanup_err struct err err = ERR_INIT;
 
-		assert_int_equal(patch_merge_take(doc, load(merge_cases[i].patch), &out, &err), 0);
+		assert_int_equal(merge(doc, load(merge_cases[i].patch), &out, &err), 0);
 		expect_json(out, merge_cases[i].result, merge_cases[i].patch);
 		after = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
 		assert_string_equal(before, after);
 	}
+}
+
+/* Taking the patch gives the same results, and the result owns every value it holds. */
+static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
+{
+	(void)state;
+	merge_cases_taking(patch_merge_take);
 	{
 		cleanup_json json_t *out = NULL;
 		cleanup_err struct err err = ERR_INIT;
@@ -159,19 +166,7 @@ static void test_patch_merge_take_moves_the_patch_into_the_result(void **state)
 static void test_patch_merge_shared_copies_only_the_patched_path(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(merge_cases) / sizeof(merge_cases[0]); i++) {
-		cleanup_json json_t *doc = load(merge_cases[i].doc);
-		cleanup_json json_t *out = NULL;
-		cleanup_free char *before = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-		cleanup_free char *after = NULL;
-		cleanup_err struct err err = ERR_INIT;
-
-		assert_int_equal(patch_merge_shared(doc, load(merge_cases[i].patch), &out, &err),
-				 0);
-		expect_json(out, merge_cases[i].result, merge_cases[i].patch);
-		after = json_dumps(doc, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-		assert_string_equal(before, after);
-	}
+	merge_cases_taking(patch_merge_shared);
 	{
 		cleanup_json json_t *doc =
 			load("{'metadata':{'name':'p','labels':{'a':'b'}},'spec':{'nodeName':'n'},"
