@@ -1310,6 +1310,12 @@ static bool finalize_if_done(struct req *q, const char *key, json_t *obj, int64_
 
 typedef int (*mutate_fn)(struct req *q, json_t *current, json_t **ret);
 
+/* Whether @q writes the status subresource: all but the status stays as stored. */
+static bool writes_status(const struct req *q)
+{
+	return q->sub && strcmp(q->sub, "status") == 0;
+}
+
 /*
  * Update and patch: read the current object, let @mutate produce the new one, carry over
  * what the server owns, default, validate and store it comparing revisions. A request
@@ -1318,7 +1324,7 @@ typedef int (*mutate_fn)(struct req *q, json_t *current, json_t **ret);
 static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 {
 	cleanup_free char *key = api_key(q->res, q->ns, q->name);
-	bool status_only = q->sub && strcmp(q->sub, "status") == 0;
+	bool status_only = writes_status(q);
 
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
 		struct api_obj *cur = cache_get(q->api->cache, key);
@@ -1461,7 +1467,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	cleanup_json json_t *patch = NULL;
 	struct err err = ERR_INIT;
 	json_error_t jerr;
-	bool names_rv, status_only = q->sub && strcmp(q->sub, "status") == 0;
+	bool names_rv;
 	int r;
 
 	if (!current) {
@@ -1479,7 +1485,7 @@ static int mutate_patch(struct req *q, json_t *current, json_t **ret)
 	names_rv = patch_names_rv(patch);
 	if (strncmp(ctype, "application/json-patch+json", 27) == 0) {
 		r = patch_json(current, patch, ret, &err);
-	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0 && status_only) {
+	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0 && writes_status(q)) {
 		/* update_with() keeps all but the status of the stored object, shared with it */
 		r = patch_merge_shared(current, TAKE_PTR(patch), ret, &err);
 	} else if (strncmp(ctype, "application/merge-patch+json", 28) == 0) {
