@@ -3,10 +3,13 @@
  * Unit tests of the API client (cluster/client/): work queue rules on their own, then
  * requests, watches, informers and events against a real API server started in-process,
  * through both transports (kc_local and kc_remote over plain HTTP, plus one HTTPS check),
- * and an informer that resumes after 410 Gone across a server restart.
+ * an informer that resumes after 410 Gone across a server restart, the remote client's
+ * retry on a pooled connection the server closed, and a proxy variable honoured.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1471,9 +1475,114 @@ static void test_remote_client_verifies_the_cluster_ca(void **state)
 	assert_int_equal(kc_remote(url, TOKEN, ca2, &c, &err), 0);
 	assert_true(kc_request(c, "GET", "/api/v1/namespaces", NULL, NULL, NULL, &err) < 0);
 	assert_int_equal(err.code, EPROTO);
+	assert_non_null(strstr(err.msg, "x509: certificate signed by unknown authority"));
 	err_clear(&err);
 	kc_free(c);
 	api_stop(a);
+}
+
+/*
+ * A server that answers each connection's first request and closes it without saying
+ * so (as a server does with a connection idle too long): the client's next request on
+ * the pooled connection goes out again on a new one. With @mute it closes at once.
+ */
+struct closer {
+	int fd;
+	bool mute;
+	int accepted;
+	pthread_t th;
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *k = arg;
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				     "Content-Length: 12\r\n\r\n{\"kind\":\"X\"}";
+
+	for (;;) {
+		char buf[4096];
+		int fd = accept(k->fd, NULL, NULL);
+
+		if (fd < 0)
+			return NULL;
+		k->accepted++;
+		if (!k->mute && read(fd, buf, sizeof(buf)) > 0 &&
+		    write(fd, answer, sizeof(answer) - 1) < 0)
+			k->accepted = -1000;
+		close(fd);
+	}
+}
+
+static void test_remote_client_retries_a_pooled_connection_the_server_closed(void **state)
+{
+	struct closer k = {.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	socklen_t al = sizeof(a);
+	cleanup_free char *url = NULL;
+	struct err err = ERR_INIT;
+	struct kc *c = NULL;
+
+	(void)state;
+	assert_true(k.fd >= 0);
+	assert_int_equal(bind(k.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(k.fd, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(listen(k.fd, 8), 0);
+	assert_int_equal(pthread_create(&k.th, NULL, closer_main, &k), 0);
+	url = xasprintf("http://127.0.0.1:%u", ntohs(a.sin_port));
+	assert_int_equal(kc_remote(url, TOKEN, NULL, &c, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		cleanup_json json_t *body = NULL;
+
+		assert_int_equal(kc_request(c, "GET", "/x", NULL, NULL, &body, &err), 200);
+		assert_string_equal(json_string_value(json_object_get(body, "kind")), "X");
+		/* let the server's close arrive before the next request */
+		sleep_ms(50);
+	}
+	assert_int_equal(k.accepted, 3);
+
+	/* a new connection that closes before answering is an error, not retried */
+	k.mute = true;
+	sleep_ms(50);
+	assert_int_equal(kc_request(c, "POST", "/x", NULL, NULL, NULL, &err), -EIO);
+	assert_int_equal(err.code, EIO);
+	assert_non_null(strstr(err.msg, "POST http://127.0.0.1:"));
+	assert_non_null(strstr(err.msg, "/x: read the answer: connection closed"));
+	err_clear(&err);
+	/* the pooled connection (closed by the server), then one new one */
+	assert_int_equal(k.accepted, 4);
+	kc_free(c);
+	shutdown(k.fd, SHUT_RDWR);
+	pthread_join(k.th, NULL);
+	close(k.fd);
+}
+
+/* With a proxy variable set, requests go through libcurl, which honours it. */
+static void test_remote_client_honours_a_proxy_variable(void **state)
+{
+	static const char *const names[] = {"no_proxy", "NO_PROXY"};
+	cleanup_free char *url = xasprintf("http://127.0.0.1:%u", port);
+	char *saved[2];
+	struct err err = ERR_INIT;
+	struct kc *c = NULL;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		saved[i] = getenv(names[i]) ? xstrdup(getenv(names[i])) : NULL;
+		unsetenv(names[i]);
+	}
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	assert_int_equal(kc_remote(url, TOKEN, NULL, &c, &err), 0);
+	assert_int_equal(kc_request(c, "GET", "/api/v1/namespaces", NULL, NULL, NULL, &err),
+			 -ECONNREFUSED);
+	assert_non_null(strstr(err.msg, "127.0.0.1"));
+	err_clear(&err);
+	kc_free(c);
+	unsetenv("http_proxy");
+	for (int i = 0; i < 2; i++) {
+		if (saved[i])
+			setenv(names[i], saved[i], 1);
+		free(saved[i]);
+	}
 }
 
 static void test_kc_free_ends_an_idle_watch(void **state)
@@ -1642,6 +1751,8 @@ int main(void)
 		cmocka_unit_test(
 			test_compact_informer_relists_after_410_and_delivers_the_differences),
 		cmocka_unit_test(test_remote_client_verifies_the_cluster_ca),
+		cmocka_unit_test(test_remote_client_retries_a_pooled_connection_the_server_closed),
+		cmocka_unit_test(test_remote_client_honours_a_proxy_variable),
 	};
 
 	return cmocka_run_group_tests_name("client", tests, group_setup, group_teardown);

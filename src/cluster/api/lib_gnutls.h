@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * GnuTLS, loaded on first use: the certificate code (pki.c) makes and checks the server's
- * CA and serving certificates with its X.509 functions, the pod proxy (proxy.c) talks
- * TLS to node agents and the agent's HTTPS probes (agent/probe.c) to pods with its client
- * sessions. The names below are redirected to pointers that api_gnutls_load() fills in.
+ * CA and serving certificates with its X.509 functions; HTTP/1.1 client connections (h1.c)
+ * carry the pod proxy's requests to node agents and the API client's to the API server,
+ * and the agent's HTTPS probes (agent/probe.c) talk to pods, with its client sessions.
+ * The names below are redirected to pointers that api_gnutls_load() fills in.
  */
 #ifndef SKIFF_CLUSTER_API_LIB_GNUTLS_H
 #define SKIFF_CLUSTER_API_LIB_GNUTLS_H
@@ -50,11 +51,16 @@ struct err;
 	X(gnutls_set_default_priority)                                                             \
 	X(gnutls_certificate_allocate_credentials)                                                 \
 	X(gnutls_certificate_free_credentials)                                                     \
+	X(gnutls_certificate_set_x509_trust_mem)                                                   \
+	X(gnutls_certificate_set_x509_system_trust)                                                \
+	X(gnutls_session_set_verify_cert)                                                          \
+	X(gnutls_session_get_verify_cert_status)                                                   \
 	X(gnutls_credentials_set)                                                                  \
 	X(gnutls_transport_set_int2)                                                               \
 	X(gnutls_transport_set_ptr)                                                                \
 	X(gnutls_transport_set_push_function)                                                      \
 	X(gnutls_transport_set_pull_function)                                                      \
+	X(gnutls_transport_set_pull_timeout_function)                                              \
 	X(gnutls_transport_set_errno)                                                              \
 	X(gnutls_handshake)                                                                        \
 	X(gnutls_handshake_set_timeout)                                                            \

@@ -40,6 +40,7 @@
 #include "base/jx.h"
 #include "base/log.h"
 #include "cluster/api/auth.h"
+#include "cluster/api/h1.h"
 #include "cluster/api/http.h"
 #include "cluster/api/internal.h"
 #include "cluster/api/lib_gnutls.h"
@@ -55,15 +56,6 @@
 
 enum proxy_kind { PROXY_LOG, PROXY_EXEC, PROXY_ATTACH, PROXY_PORTFORWARD };
 
-/* A TLS connection to a node agent, with the bytes read from it and not yet consumed. */
-struct agent_conn {
-	int fd;
-	gnutls_session_t tls;
-	gnutls_certificate_credentials_t cred;
-	char *buf;
-	size_t off, len, cap;
-};
-
 struct proxy {
 	int refs; /* atomic */
 	enum proxy_kind kind;
@@ -73,20 +65,16 @@ struct proxy {
 
 	/* fd under lock: on_close shuts it down from another thread */
 	pthread_mutex_t lock;
-	struct agent_conn conn;
+	struct h1_conn conn; /* to the agent */
 
 	/* the outcome of proxy_prepare() */
 	unsigned fail_code; /* we answer this with fail_reason and fail_msg */
 	const char *fail_reason;
 	char *fail_msg;
-	unsigned status; /* else the agent's status */
-	char *content_type;
-	char **up_headers; /* 101: name, value, ..., NULL */
-	char *body;        /* an error's body */
+	struct h1_head head; /* else the agent's response head */
+	char **up_headers;   /* 101: name, value, ..., NULL */
+	char *body;          /* an error's body */
 	size_t body_len;
-	bool chunked;
-	int64_t remaining; /* Content-Length left; -1: until close */
-	bool body_done;
 	struct http_defer *defer; /* the worker's, until it resumes */
 };
 
@@ -94,19 +82,6 @@ static struct proxy *proxy_ref(struct proxy *p)
 {
 	__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
 	return p;
-}
-
-static void conn_close(struct agent_conn *c)
-{
-	if (c->tls)
-		gnutls_deinit(c->tls);
-	if (c->cred)
-		gnutls_certificate_free_credentials(c->cred);
-	c->tls = NULL;
-	c->cred = NULL;
-	free(c->buf);
-	c->buf = NULL;
-	c->off = c->len = c->cap = 0;
 }
 
 /* Closes the agent's connection; with the lock, so a late on_close never hits a reused fd. */
@@ -118,7 +93,7 @@ static void proxy_disconnect(struct proxy *p)
 	fd = p->conn.fd;
 	p->conn.fd = -1;
 	pthread_mutex_unlock(&p->lock);
-	conn_close(&p->conn);
+	h1_conn_clear(&p->conn);
 	if (fd >= 0)
 		close(fd);
 }
@@ -134,7 +109,7 @@ static void proxy_unref(struct proxy *p)
 	free(p->url);
 	free(p->request);
 	free(p->fail_msg);
-	free(p->content_type);
+	h1_head_clear(&p->head);
 	strv_free(p->up_headers);
 	free(p->body);
 	free(p);
@@ -203,7 +178,7 @@ static void reply_agent_error(struct http_request *req, struct proxy *p)
 
 	if (json_is_object(doc) && json_is_string(json_object_get(doc, "kind")) &&
 	    strcmp(json_string_value(json_object_get(doc, "kind")), "Status") == 0) {
-		api_reply_json(req, p->status, doc);
+		api_reply_json(req, p->head.status, doc);
 		return;
 	}
 	while (n > 0 && (p->body[n - 1] == '\n' || p->body[n - 1] == '\r' || p->body[n - 1] == ' '))
@@ -211,216 +186,11 @@ static void reply_agent_error(struct http_request *req, struct proxy *p)
 	if (n > 0)
 		msg = xasprintf("%.*s", (int)n, p->body);
 	else
-		msg = xasprintf("the node agent answered %u for %s", p->status, p->url);
-	reply_status(req, p->status, reason_of(p->status), msg, NULL, NULL);
+		msg = xasprintf("the node agent answered %u for %s", p->head.status, p->url);
+	reply_status(req, p->head.status, reason_of(p->head.status), msg, NULL, NULL);
 }
 
-/* The agent's connection: dial, TLS, send, read. */
-
-static char *go_errno(int e)
-{
-	char *s = xstrdup(strerror(e));
-
-	/* Go words socket errors in lowercase: "connect: connection refused" */
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
-}
-
-static void set_timeout(int fd, int ms)
-{
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* Connects within the dial timeout; on failure @err holds Go's wording ("dial tcp ..."). */
-static int tcp_dial(const char *host, const char *target, uint16_t port, int *ret_fd,
-		    struct err *err)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *ai = NULL;
-	char port_s[8];
-	int rc, e = ECONNREFUSED;
-	bool timed_out = false;
-
-	snprintf(port_s, sizeof(port_s), "%u", port);
-	rc = getaddrinfo(host, port_s, &hints, &ai);
-	if (rc != 0)
-		return err_set(err, EHOSTUNREACH, "dial tcp: lookup %s: no such host", host);
-	for (struct addrinfo *a = ai; a; a = a->ai_next) {
-		cleanup_close int fd = -1;
-		struct pollfd pfd;
-		socklen_t len = sizeof(e);
-
-		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			e = errno;
-			continue;
-		}
-		pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
-		do
-			rc = poll(&pfd, 1, DIAL_TIMEOUT_MS);
-		while (rc < 0 && errno == EINTR);
-		if (rc == 0) {
-			timed_out = true;
-			continue;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
-			e = errno;
-		if (e != 0)
-			continue;
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-		freeaddrinfo(ai);
-		*ret_fd = TAKE_FD(fd);
-		return 0;
-	}
-	freeaddrinfo(ai);
-	if (timed_out)
-		return err_set(err, ETIMEDOUT, "dial tcp %s: i/o timeout", target);
-	{
-		cleanup_free char *msg = go_errno(e);
-
-		return err_set(err, e, "dial tcp %s: connect: %s", target, msg);
-	}
-}
-
-/*
- * TLS without verifying the agent: its serving certificate is self-signed, and upstream's
- * API server does not verify kubelets either unless given their CA.
- */
-static int tls_start(struct agent_conn *c, const char *target, struct err *err)
-{
-	int rc;
-
-	if (gnutls_certificate_allocate_credentials(&c->cred) < 0 ||
-	    gnutls_init(&c->tls, GNUTLS_CLIENT) < 0)
-		return err_set(err, ENOMEM, "start TLS with %s", target);
-	rc = gnutls_set_default_priority(c->tls);
-	if (rc >= 0)
-		rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
-	if (rc < 0)
-		return err_set(err, EPROTO, "start TLS with %s: %s", target, gnutls_strerror(rc));
-	gnutls_transport_set_int2(c->tls, c->fd, c->fd);
-	gnutls_handshake_set_timeout(c->tls, DIAL_TIMEOUT_MS);
-	do
-		rc = gnutls_handshake(c->tls);
-	while (rc == GNUTLS_E_INTERRUPTED);
-	if (rc < 0)
-		return err_set(err, EPROTO, "TLS handshake with %s: %s", target,
-			       rc == GNUTLS_E_AGAIN ? "i/o timeout" : gnutls_strerror(rc));
-	return 0;
-}
-
-static int conn_send(struct agent_conn *c, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = gnutls_record_send(c->tls, data, len);
-
-		if (n == GNUTLS_E_INTERRUPTED)
-			continue;
-		if (n < 0)
-			return n == GNUTLS_E_AGAIN ? -ETIMEDOUT : -EPIPE;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads more into the buffer: > 0 bytes, 0 at the end, -errno. */
-static ssize_t conn_fill(struct agent_conn *c)
-{
-	ssize_t n;
-
-	if (c->off > 0 && c->len == 0)
-		c->off = 0;
-	if (c->off + c->len == c->cap) {
-		if (c->off > 0) {
-			memmove(c->buf, c->buf + c->off, c->len);
-			c->off = 0;
-		} else {
-			c->cap = c->cap ? c->cap * 2 : 16384;
-			c->buf = xrealloc(c->buf, c->cap);
-		}
-	}
-	do
-		n = gnutls_record_recv(c->tls, c->buf + c->off + c->len, c->cap - c->off - c->len);
-	while (n == GNUTLS_E_INTERRUPTED);
-	if (n == GNUTLS_E_PREMATURE_TERMINATION || n == 0)
-		return 0;
-	if (n < 0)
-		return n == GNUTLS_E_AGAIN ? -ETIMEDOUT : -EPIPE;
-	c->len += (size_t)n;
-	return n;
-}
-
-static size_t conn_take(struct agent_conn *c, char *out, size_t max)
-{
-	size_t n = c->len < max ? c->len : max;
-
-	memcpy(out, c->buf + c->off, n);
-	c->off += n;
-	c->len -= n;
-	return n;
-}
-
-/* A CRLF-terminated line (without it), shorter than @max; -EPROTO when longer. */
-static int conn_line(struct agent_conn *c, char *out, size_t max)
-{
-	for (;;) {
-		char *nl = c->len ? memchr(c->buf + c->off, '\n', c->len) : NULL;
-		ssize_t r;
-
-		if (nl) {
-			size_t used = (size_t)(nl - (c->buf + c->off)) + 1, n = used - 1;
-
-			if (n >= max)
-				return -EPROTO;
-			memcpy(out, c->buf + c->off, n);
-			if (n > 0 && out[n - 1] == '\r')
-				n--;
-			out[n] = '\0';
-			c->off += used;
-			c->len -= used;
-			return 0;
-		}
-		if (c->len >= max)
-			return -EPROTO;
-		r = conn_fill(c);
-		if (r <= 0)
-			return r == 0 ? -EPIPE : (int)r;
-	}
-}
-
-static const char *io_error(int r)
-{
-	switch (r) {
-	case -ETIMEDOUT:
-		return "i/o timeout";
-	case -EPROTO:
-		return "malformed HTTP response";
-	default:
-		return "connection closed by the node agent";
-	}
-}
-
-/* The value of header line @line when it is header @name, or NULL. */
-static const char *header_value(const char *line, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncasecmp(line, name, n) != 0 || line[n] != ':')
-		return NULL;
-	line += n + 1;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	return line;
-}
+/* The agent's response (its connection: h1.c). */
 
 /* Headers of the agent's 101 that the client's 101 carries. */
 static const char *const relayed_up[] = {"Upgrade", "Sec-WebSocket-Accept",
@@ -434,149 +204,32 @@ static void strv_push(char ***v, size_t *n, const char *s)
 	(*v)[*n] = NULL;
 }
 
-static int parse_head(struct proxy *p, char *head, struct err *err)
+/* Keeps the headers of a 101 that the client's 101 relays. */
+static void relay_header(void *arg, const struct h1_head *h, const char *line)
 {
-	char *save = NULL, *line = strtok_r(head, "\r\n", &save);
+	struct proxy *p = arg;
 	size_t n_up = 0;
-	unsigned status;
+	const char *v;
 
-	if (!line || sscanf(line, "HTTP/1.%*u %3u", &status) != 1 || status < 100 || status > 599)
-		return err_set(err, EPROTO, "malformed HTTP response");
-	p->status = status;
-	p->remaining = -1;
-	while ((line = strtok_r(NULL, "\r\n", &save))) {
-		const char *v;
-
-		if ((v = header_value(line, "Content-Type"))) {
-			free(p->content_type);
-			p->content_type = xstrdup(v);
-		} else if ((v = header_value(line, "Content-Length"))) {
-			p->remaining = strtoll(v, NULL, 10);
-			if (p->remaining < 0)
-				return err_set(err, EPROTO, "malformed HTTP response");
-		} else if ((v = header_value(line, "Transfer-Encoding"))) {
-			p->chunked = strcasestr(v, "chunked") != NULL;
-		}
-		for (size_t i = 0; status == 101 && relayed_up[i]; i++) {
-			if (!(v = header_value(line, relayed_up[i])))
-				continue;
-			strv_push(&p->up_headers, &n_up, relayed_up[i]);
-			strv_push(&p->up_headers, &n_up, v);
-		}
-	}
-	if (p->chunked)
-		p->remaining = -1;
-	if (status == 101 || status == 204 || status == 304 || status < 200)
-		p->body_done = true;
-	return 0;
-}
-
-static int read_head(struct proxy *p, struct err *err)
-{
-	struct agent_conn *c = &p->conn;
-	cleanup_free char *head = NULL;
-	char *end;
-	size_t n;
-
-	for (;;) {
-		ssize_t r;
-
-		end = c->len ? memmem(c->buf + c->off, c->len, "\r\n\r\n", 4) : NULL;
-		if (end)
-			break;
-		if (c->len > MAX_HEAD)
-			return err_set(err, EPROTO, "response header too large");
-		r = conn_fill(c);
-		if (r <= 0)
-			return err_set(err, r == 0 ? EPIPE : (int)-r, "%s",
-				       io_error(r == 0 ? -EPIPE : (int)r));
-	}
-	n = (size_t)(end - (c->buf + c->off));
-	head = xstrndup(c->buf + c->off, n);
-	c->off += n + 4;
-	c->len -= n + 4;
-	return parse_head(p, head, err);
-}
-
-/* Body bytes as the agent frames them: > 0, 0 at the end, -errno. */
-static ssize_t body_read(struct proxy *p, char *out, size_t max, int64_t *chunk_left,
-			 bool *chunk_crlf)
-{
-	struct agent_conn *c = &p->conn;
-	char line[256];
-	int64_t limit;
-	int r;
-
-	if (p->body_done)
-		return 0;
-	if (p->chunked) {
-		if (*chunk_crlf) {
-			r = conn_line(c, line, sizeof(line));
-			if (r < 0)
-				return r;
-			*chunk_crlf = false;
-		}
-		if (*chunk_left == 0) {
-			char *endp;
-
-			r = conn_line(c, line, sizeof(line));
-			if (r < 0)
-				return r;
-			*chunk_left = (int64_t)strtoull(line, &endp, 16);
-			if (endp == line)
-				return -EPROTO;
-			if (*chunk_left == 0) {
-				/* trailers, up to the empty line */
-				do
-					r = conn_line(c, line, sizeof(line));
-				while (r == 0 && line[0]);
-				p->body_done = true;
-				return r < 0 ? r : 0;
-			}
-		}
-		limit = *chunk_left;
-	} else if (p->remaining >= 0) {
-		if (p->remaining == 0) {
-			p->body_done = true;
-			return 0;
-		}
-		limit = p->remaining;
-	} else {
-		limit = INT64_MAX;
-	}
-	if (c->len == 0) {
-		ssize_t n = conn_fill(c);
-
-		if (n == 0 && limit == INT64_MAX) {
-			p->body_done = true;
-			return 0;
-		}
-		if (n <= 0)
-			return n == 0 ? -EPIPE : n;
-	}
-	{
-		size_t n = conn_take(c, out, (uint64_t)limit < max ? (size_t)limit : max);
-
-		if (p->chunked) {
-			*chunk_left -= (int64_t)n;
-			*chunk_crlf = *chunk_left == 0;
-		} else if (p->remaining > 0) {
-			p->remaining -= (int64_t)n;
-		}
-		return (ssize_t)n;
+	if (h->status != 101)
+		return;
+	while (p->up_headers && p->up_headers[n_up])
+		n_up++;
+	for (size_t i = 0; relayed_up[i]; i++) {
+		if (!(v = h1_header_value(line, relayed_up[i])))
+			continue;
+		strv_push(&p->up_headers, &n_up, relayed_up[i]);
+		strv_push(&p->up_headers, &n_up, v);
 	}
 }
 
 /* The agent's error body, bounded, for relaying. */
 static void read_error_body(struct proxy *p)
 {
-	int64_t chunk_left = 0;
-	bool chunk_crlf = false;
-
 	p->body = xmalloc(MAX_ERROR_BODY + 1);
 	while (p->body_len < MAX_ERROR_BODY) {
-		ssize_t n = body_read(p, p->body + p->body_len, MAX_ERROR_BODY - p->body_len,
-				      &chunk_left, &chunk_crlf);
+		ssize_t n = h1_body_read(&p->conn, &p->head, p->body + p->body_len,
+					 MAX_ERROR_BODY - p->body_len);
 
 		if (n <= 0)
 			break;
@@ -603,35 +256,36 @@ static void proxy_prepare(struct proxy *p)
 
 	if (colon)
 		port = (uint16_t)atoi(colon + 1);
-	if (api_gnutls_load(&err) < 0 || tcp_dial(p->host, p->target, port, &fd, &err) < 0)
+	if (api_gnutls_load(&err) < 0 ||
+	    h1_dial(p->host, p->target, port, DIAL_TIMEOUT_MS, &fd, &err) < 0)
 		goto fail;
 	pthread_mutex_lock(&p->lock);
 	p->conn.fd = fd;
 	pthread_mutex_unlock(&p->lock);
-	set_timeout(fd, HEAD_TIMEOUT_MS);
-	if (tls_start(&p->conn, p->target, &err) < 0)
+	h1_set_timeout(fd, HEAD_TIMEOUT_MS);
+	if (h1_tls_start(&p->conn, NULL, NULL, p->target, DIAL_TIMEOUT_MS, &err) < 0)
 		goto fail;
-	if (conn_send(&p->conn, p->request, strlen(p->request)) < 0) {
+	if (h1_send(&p->conn, p->request, strlen(p->request)) < 0) {
 		err_set(&err, EPIPE, "send request to %s: connection closed", p->target);
 		goto fail;
 	}
-	if (read_head(p, &err) < 0) {
+	if (h1_read_head(&p->conn, MAX_HEAD, false, relay_header, p, &p->head, NULL, &err) < 0) {
 		err_wrap(&err, "read response from %s", p->target);
 		goto fail;
 	}
-	if (p->status == 101 && (p->kind == PROXY_LOG || !has_upgrade(p->up_headers))) {
+	if (p->head.status == 101 && (p->kind == PROXY_LOG || !has_upgrade(p->up_headers))) {
 		err_set(&err, EPROTO, "read response from %s: a 101 without Upgrade header",
 			p->target);
 		goto fail;
 	}
-	if (p->status == 101) {
+	if (p->head.status == 101) {
 		/* a session may idle for hours */
-		set_timeout(fd, 0);
+		h1_set_timeout(fd, 0);
 		return;
 	}
-	if (p->kind == PROXY_LOG && p->status / 100 == 2) {
+	if (p->kind == PROXY_LOG && p->head.status / 100 == 2) {
 		/* a followed log may idle for hours */
-		set_timeout(fd, 0);
+		h1_set_timeout(fd, 0);
 		return;
 	}
 	read_error_body(p);
@@ -673,7 +327,7 @@ static int write_all(int fd, const char *data, size_t len)
 }
 
 /* Hands what the agent sent on to the client. */
-static int flush_agent(struct agent_conn *c, int fd)
+static int flush_agent(struct h1_conn *c, int fd)
 {
 	int r = write_all(fd, c->buf + c->off, c->len);
 
@@ -685,14 +339,14 @@ static int flush_agent(struct agent_conn *c, int fd)
 static void proxy_splice(void *arg, int fd, const char *extra, size_t extra_len)
 {
 	struct proxy *p = arg;
-	struct agent_conn *c = &p->conn;
+	struct h1_conn *c = &p->conn;
 	char buf[PUMP_BLOCK];
 
 	if (fd < 0) {
 		proxy_unref(p);
 		return;
 	}
-	if ((extra_len > 0 && conn_send(c, extra, extra_len) < 0) || flush_agent(c, fd) < 0)
+	if ((extra_len > 0 && h1_send(c, extra, extra_len) < 0) || flush_agent(c, fd) < 0)
 		goto out;
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN},
@@ -711,11 +365,11 @@ static void proxy_splice(void *arg, int fd, const char *extra, size_t extra_len)
 
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
-			if (n <= 0 || conn_send(c, buf, (size_t)n) < 0)
+			if (n <= 0 || h1_send(c, buf, (size_t)n) < 0)
 				break;
 		}
 		if (pfd[1].revents) {
-			if (conn_fill(c) <= 0 || flush_agent(c, fd) < 0)
+			if (h1_fill(c) <= 0 || flush_agent(c, fd) < 0)
 				break;
 		}
 	}
@@ -733,11 +387,9 @@ static void *pump_main(void *arg)
 {
 	struct pump *pu = arg;
 	cleanup_free char *buf = xmalloc(PUMP_BLOCK);
-	int64_t chunk_left = 0;
-	bool chunk_crlf = false;
 
 	for (;;) {
-		ssize_t n = body_read(pu->p, buf, PUMP_BLOCK, &chunk_left, &chunk_crlf);
+		ssize_t n = h1_body_read(&pu->p->conn, &pu->p->head, buf, PUMP_BLOCK);
 
 		if (n <= 0 || http_stream_write(pu->st, buf, (size_t)n, STREAM_MAX_QUEUED) < 0)
 			break;
@@ -789,15 +441,16 @@ static void proxy_resume(void *arg, struct http_request *req)
 	}
 	if (p->fail_code) {
 		reply_status(req, p->fail_code, p->fail_reason, p->fail_msg, NULL, NULL);
-	} else if (p->status == 101) {
+	} else if (p->head.status == 101) {
 		http_respond_upgrade(req, (const char *const *)p->up_headers, proxy_splice, p);
 		return;
-	} else if (p->kind == PROXY_LOG && p->status / 100 == 2) {
+	} else if (p->kind == PROXY_LOG && p->head.status / 100 == 2) {
 		struct pump *pu = xcalloc(1, sizeof(*pu));
 
 		pu->p = proxy_ref(p);
-		pu->st = http_respond_stream(req, p->status,
-					     p->content_type ? p->content_type : "text/plain",
+		pu->st = http_respond_stream(req, p->head.status,
+					     p->head.content_type ? p->head.content_type
+								  : "text/plain",
 					     stream_closed, proxy_ref(p));
 		int rc = spawn(pump_main, pu);
 
@@ -807,9 +460,10 @@ static void proxy_resume(void *arg, struct http_request *req)
 			proxy_unref(pu->p);
 			free(pu);
 		}
-	} else if (p->status / 100 == 2) {
+	} else if (p->head.status / 100 == 2) {
 		/* the agent answered an upgrade request without upgrading */
-		http_respond(req, p->status, p->content_type ? p->content_type : "text/plain",
+		http_respond(req, p->head.status,
+			     p->head.content_type ? p->head.content_type : "text/plain",
 			     p->body ? p->body : "", p->body_len);
 	} else {
 		reply_agent_error(req, p);
