@@ -68,8 +68,9 @@ int h1_dial(const char *host, const char *target, uint16_t port, int timeout_ms,
 
 /*
  * TLS on c->fd (already connected). With @trust, the peer's certificate must chain to it
- * and name @server (a DNS name, also sent as SNI, or an IP address); without, the peer is
- * not verified (node agents' self-signed serving certificates). -EPROTO on failure, with
+ * and name @server (a DNS name, also sent as SNI, or an IP address; GnuTLS keeps the
+ * pointer, so it must outlive the connection); without, the peer is not verified (node
+ * agents' self-signed serving certificates). -EPROTO on failure, with
  * the reason in @err ("x509: certificate signed by unknown authority" and the like).
  */
 int h1_tls_start(struct h1_conn *c, gnutls_certificate_credentials_t trust, const char *server,
