@@ -498,7 +498,8 @@ int h1_read_head(struct h1_conn *c, size_t max, bool head_request,
 		if (c->len > max)
 			return err_set(err, EPROTO, "response header too large");
 		r = h1_fill(c);
-		if (r == 0 && !got && nothing)
+		/* a stale connection shows as the end or as a reset */
+		if ((r == 0 || r == -EPIPE) && !got && nothing)
 			*nothing = true;
 		if (r <= 0)
 			return err_set(err, r == 0 ? EPIPE : (int)-r, "%s",

@@ -100,9 +100,9 @@ const char *h1_header_value(const char *line, const char *name);
  * Reads a response head of at most @max bytes and parses its status line and framing into
  * @h (cleared first; h1_head_clear() frees it). @head_request: the response to a HEAD,
  * which has no body whatever it says. @each, when not NULL, sees every header line.
- * Returns 0, -EPIPE when the peer closed before a whole head (@nothing set when it had
- * sent no byte of it), -ETIMEDOUT, or -EPROTO for a malformed or too long head; @err
- * says which.
+ * Returns 0, -EPIPE when the peer closed or reset the connection before a whole head
+ * (@nothing set when it had sent no byte of it), -ETIMEDOUT, or -EPROTO for a malformed
+ * or too long head; @err says which.
  */
 int h1_read_head(struct h1_conn *c, size_t max, bool head_request,
 		 void (*each)(void *arg, const struct h1_head *h, const char *line), void *arg,
