@@ -26,6 +26,7 @@
 #include "base/err.h"
 #include "base/jx.h"
 #include "cluster/agent/probe.h"
+#include "cluster/api/h1.h"
 #include "cluster/api/lib_gnutls.h"
 
 #define HTTP_MAX_HEADER (64 * 1024)
@@ -45,16 +46,6 @@ const char *probe_kind_name(enum probe_kind kind)
 		return "Startup";
 	}
 	return "Unknown";
-}
-
-/* Go spells syscall errors in lower case ("connection refused"). */
-static char *go_strerror(int e)
-{
-	char *s = xstrdup(strerror(e));
-
-	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
-		s[0] = (char)(s[0] - 'A' + 'a');
-	return s;
 }
 
 static char *host_port(const char *host, int port)
@@ -130,7 +121,7 @@ static int dial(const char *host, int port, int64_t deadline, char **ret_msg, bo
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		cleanup_free char *s = go_strerror(errno);
+		cleanup_free char *s = h1_go_strerror(errno);
 
 		*ret_msg = xasprintf("dial tcp %s: socket: %s", hp, s);
 		return -1;
@@ -153,7 +144,7 @@ static int dial(const char *host, int port, int64_t deadline, char **ret_msg, bo
 			e = errno;
 	}
 	if (e) {
-		cleanup_free char *s = go_strerror(e);
+		cleanup_free char *s = h1_go_strerror(e);
 
 		close(fd);
 		*ret_msg = xasprintf("dial tcp %s: connect: %s", hp, s);
@@ -286,7 +277,7 @@ static int tls_start(struct conn *c, const char *host, int64_t deadline, char **
 				return -1;
 			}
 			if (w < 0) {
-				cleanup_free char *e = go_strerror(-w);
+				cleanup_free char *e = h1_go_strerror(-w);
 
 				*ret_msg = xasprintf("tls: %s", e);
 				return -1;
@@ -538,7 +529,7 @@ io_error:
 		*ret_msg = xstrdup("context deadline exceeded (Client.Timeout exceeded while "
 				   "awaiting headers)");
 	} else {
-		cleanup_free char *s = go_strerror((int)-k);
+		cleanup_free char *s = h1_go_strerror((int)-k);
 
 		*ret_msg = xasprintf("%s: %s", request && !buf ? "write" : "read", s);
 	}

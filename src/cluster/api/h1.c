@@ -96,11 +96,10 @@ void h1_set_timeout(int fd, int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static char *go_errno(int e)
+char *h1_go_strerror(int e)
 {
 	char *s = xstrdup(strerror(e));
 
-	/* Go words socket errors in lowercase: "connect: connection refused" */
 	if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
 		s[0] = (char)(s[0] - 'A' + 'a');
 	return s;
@@ -154,7 +153,7 @@ int h1_dial(const char *host, const char *target, uint16_t port, int timeout_ms,
 	if (timed_out)
 		return err_set(err, ETIMEDOUT, "dial tcp %s: i/o timeout", target);
 	{
-		cleanup_free char *msg = go_errno(e);
+		cleanup_free char *msg = h1_go_strerror(e);
 
 		return err_set(err, e, "dial tcp %s: connect: %s", target, msg);
 	}

@@ -56,6 +56,9 @@ struct h1_url {
 int h1_url_parse(const char *url, struct h1_url *ret, struct err *err);
 void h1_url_clear(struct h1_url *u);
 
+/* strerror(@e) as Go spells syscall errors, in lower case ("connection refused"); heap. */
+char *h1_go_strerror(int e);
+
 /* Send and receive timeouts of @fd, in ms (0: none). */
 void h1_set_timeout(int fd, int ms);
 
@@ -70,8 +73,8 @@ int h1_dial(const char *host, const char *target, uint16_t port, int timeout_ms,
  * TLS on c->fd (already connected). With @trust, the peer's certificate must chain to it
  * and name @server (a DNS name, also sent as SNI, or an IP address; GnuTLS keeps the
  * pointer, so it must outlive the connection); without, the peer is not verified (node
- * agents' self-signed serving certificates). -EPROTO on failure, with
- * the reason in @err ("x509: certificate signed by unknown authority" and the like).
+ * agents' self-signed serving certificates). -EPROTO on failure, with the reason in @err
+ * ("x509: certificate signed by unknown authority" and the like).
  */
 int h1_tls_start(struct h1_conn *c, gnutls_certificate_credentials_t trust, const char *server,
 		 const char *target, int timeout_ms, struct err *err);

@@ -192,7 +192,7 @@ static int direct_setup(struct kc *c, struct err *err)
 			return r;
 		if (gnutls_certificate_allocate_credentials(&c->trust) < 0) {
 			c->trust = NULL;
-			return err_set(err, ENOMEM, "TLS credentials");
+			return err_set(err, ENOMEM, "allocate TLS credentials");
 		}
 		if (c->ca_pem) {
 			gnutls_datum_t pem = {(unsigned char *)c->ca_pem,
@@ -741,7 +741,10 @@ static int direct_body(struct h1_conn *conn, struct h1_head *h, char **ret, size
 	for (;;) {
 		ssize_t n;
 
-		if (cap - len < 4096) {
+		/* grown only when full, and not for the end of a body of known length */
+		if (len + 1 == cap) {
+			if (!h->chunked && h->remaining == 0)
+				break;
 			cap *= 2;
 			data = xrealloc(data, cap);
 		}
