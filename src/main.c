@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/allocator.h"
+#include "base/sched.h"
 #include "cmd/cmd.h"
 
 char **skiff_argv;
@@ -16,7 +17,7 @@ char **skiff_argv;
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	bool daemon; /* the control plane: mimalloc (base/allocator.h) */
+	bool daemon; /* the control plane: mimalloc and SCHED_BATCH (base/allocator.h, sched.h) */
 };
 
 static const struct cmd commands[] = {
@@ -52,8 +53,10 @@ int main(int argc, char **argv)
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	const struct cmd *c;
 
-	if (argc >= 2 && (c = find(argv[1])) && c->daemon)
+	if (argc >= 2 && (c = find(argv[1])) && c->daemon) {
 		allocator_daemon(argv);
+		sched_daemon_batch();
+	}
 	/* commands reorder their argv while parsing flags: keep the original for re-exec */
 	skiff_argv = xcalloc((size_t)argc + 1, sizeof(char *));
 	memcpy(skiff_argv, argv, (size_t)argc * sizeof(char *));

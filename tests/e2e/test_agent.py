@@ -96,6 +96,31 @@ def test_the_servers_allocator_stays_out_of_containers(node):
     delete(node, "envcheck")
 
 
+def policy_in_stat(stat):
+    """The scheduling policy in a /proc/PID/stat line: its 41st field, 3 for SCHED_BATCH."""
+    return int(stat[stat.rindex(")") + 2:].split()[38])
+
+
+def test_the_servers_batch_scheduling_stays_out_of_containers(node):
+    # every thread of the server runs SCHED_BATCH; what it starts runs under the default
+    tids = os.listdir(f"/proc/{node.proc.pid}/task")
+    assert len(tids) > 10, tids
+    for tid in tids:
+        assert os.sched_getscheduler(int(tid)) == os.SCHED_BATCH, tid
+    node.apply(pod("policy", [ctr(node, "main", "sleep 3600")]))
+    node.wait_running("policy")
+    shims = subprocess.run(["pgrep", "-f", "skiff shim"], capture_output=True,
+                           text=True).stdout.split()
+    assert shims
+    for pid in shims:
+        assert os.sched_getscheduler(int(pid)) == os.SCHED_OTHER, pid
+    # the container's first process, and one started by exec
+    for path in ("/proc/1/stat", "/proc/self/stat"):
+        stat = node.kubectl("exec", "policy", "--", "cat", path).stdout
+        assert policy_in_stat(stat) == os.SCHED_OTHER, (path, stat)
+    delete(node, "policy")
+
+
 def test_containers_share_localhost(node):
     node.apply(pod("duo", [
         ctr(node, "web", "mkdir -p /www && echo served-by-web > /www/index.html && "
