@@ -38,8 +38,7 @@
 
 struct pending {
 	struct pending *next;
-	char *key;      /* what makes two events the same */
-	char *spam_key; /* the source and the object: one token bucket */
+	char *key; /* what makes two events the same */
 	char *ns;
 	char *obj_name;
 	json_t *involved;
@@ -100,7 +99,6 @@ static void pending_free(struct pending *p)
 	if (!p)
 		return;
 	free(p->key);
-	free(p->spam_key);
 	free(p->ns);
 	free(p->obj_name);
 	json_decref(p->involved);
@@ -196,15 +194,15 @@ static void spam_forget(struct kc_events *ev, struct spam *b)
 }
 
 /* Takes a token from the bucket of @p's source and object: false when there is none. */
-static bool spam_allow(struct kc_events *ev, const struct pending *p)
+static bool spam_allow(struct kc_events *ev, const char *key, time_t when)
 {
-	struct spam *b = kc_map_get(&ev->spam, p->spam_key);
+	struct spam *b = kc_map_get(&ev->spam, key);
 
 	if (!b) {
 		b = xcalloc(1, sizeof(*b));
-		b->key = xstrdup(p->spam_key);
+		b->key = xstrdup(key);
 		b->tokens = SPAM_BURST;
-		b->last = p->when;
+		b->last = when;
 		kc_map_put(&ev->spam, b->key, b);
 		if (ev->spam.n > SPAM_MAX)
 			spam_forget(ev, (struct spam *)ev->spam_lru.tail);
@@ -212,11 +210,11 @@ static bool spam_allow(struct kc_events *ev, const struct pending *p)
 		lru_unlink(&ev->spam_lru, &b->link);
 	}
 	lru_front(&ev->spam_lru, &b->link);
-	if (p->when > b->last) {
-		b->tokens += (double)(p->when - b->last) / SPAM_REFILL_S;
+	if (when > b->last) {
+		b->tokens += (double)(when - b->last) / SPAM_REFILL_S;
 		if (b->tokens > SPAM_BURST)
 			b->tokens = SPAM_BURST;
-		b->last = p->when;
+		b->last = when;
 	}
 	if (b->tokens < 1)
 		return false;
@@ -395,7 +393,12 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 	const json_t *meta = json_object_get(obj, "metadata");
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
 	const char *name = json_string_value(json_object_get(meta, "name"));
+	const char *kind = json_string_value(json_object_get(obj, "kind")) ?: "";
+	const char *uid = json_string_value(json_object_get(meta, "uid")) ?: "";
 	struct kc_events *ev;
+	cleanup_free char *spam_key = NULL;
+	const char *dropped = NULL;
+	time_t when = time(NULL);
 	struct pending *p;
 	va_list ap;
 
@@ -404,18 +407,39 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 	ev = kc_client_events(c);
 	if (!ev || !ev->started)
 		return;
+	if (!ns || !*ns)
+		ns = "default";
+	/*
+	 * Dropped before anything is built, as upstream's broadcaster drops at its full queue
+	 * before its correlator filters: under load most events go this way. The spam filter
+	 * then keeps a burst about one object from crowding out the others.
+	 */
+	spam_key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", component, kind, ns, name, uid,
+			     json_string_value(json_object_get(obj, "apiVersion")) ?: "");
+	pthread_mutex_lock(&ev->lock);
+	if (ev->stop || ev->n >= QUEUE_MAX)
+		dropped = "queue full";
+	else if (!spam_allow(ev, spam_key, when))
+		dropped = "too many about it lately";
+	pthread_mutex_unlock(&ev->lock);
+	if (dropped) {
+		log_debug("client: event %s %s about %s: %s, dropping", type, reason, name,
+			  dropped);
+		return;
+	}
+
 	p = xcalloc(1, sizeof(*p));
 	va_start(ap, fmt);
 	p->message = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (strlen(p->message) > MESSAGE_MAX)
 		p->message[MESSAGE_MAX] = '\0';
-	p->ns = xstrdup(ns && *ns ? ns : "default");
+	p->ns = xstrdup(ns);
 	p->obj_name = xstrdup(name);
 	p->type = xstrdup(type);
 	p->reason = xstrdup(reason);
 	p->component = xstrdup(component);
-	p->when = time(NULL);
+	p->when = when;
 	p->involved = json_object();
 	set_str(p->involved, "kind", json_object_get(obj, "kind"));
 	set_str(p->involved, "namespace", json_object_get(meta, "namespace"));
@@ -423,24 +447,11 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 	set_str(p->involved, "uid", json_object_get(meta, "uid"));
 	set_str(p->involved, "apiVersion", json_object_get(obj, "apiVersion"));
 	set_str(p->involved, "resourceVersion", json_object_get(meta, "resourceVersion"));
-	p->key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s",
-			   json_string_value(json_object_get(obj, "kind")) ?: "",
-			   json_string_value(json_object_get(meta, "uid")) ?: "", p->ns, name, type,
-			   reason, component, p->message);
-	p->spam_key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", component,
-				json_string_value(json_object_get(obj, "kind")) ?: "", p->ns, name,
-				json_string_value(json_object_get(meta, "uid")) ?: "",
-				json_string_value(json_object_get(obj, "apiVersion")) ?: "");
+	p->key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s", kind, uid, p->ns, name, type, reason,
+			   component, p->message);
 
 	pthread_mutex_lock(&ev->lock);
-	/* before the queue: a burst about one object must not crowd out the others */
-	if (!ev->stop && !spam_allow(ev, p)) {
-		pthread_mutex_unlock(&ev->lock);
-		log_debug("client: event %s %s about %s: too many about it lately, dropping", type,
-			  reason, name);
-		pending_free(p);
-		return;
-	}
+	/* filled meanwhile by other threads: dropped all the same */
 	if (ev->stop || ev->n >= QUEUE_MAX) {
 		pthread_mutex_unlock(&ev->lock);
 		log_debug("client: event %s %s about %s: queue full, dropping", type, reason, name);
