@@ -1035,6 +1035,29 @@ static json_t *find_events(struct kc *c, const char *ns, const char *reason)
 	return list;
 }
 
+/* A success's body is not parsed; a failure's Status is, with its message in err. */
+static void test_failure_body_requests_parse_failures_only(void **state)
+{
+	struct transport *t = *state;
+	cleanup_json json_t *cm = configmap(t->ns, "failure-body", "1");
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/%s/configmaps", t->ns);
+	cleanup_json json_t *before = json_object();
+	json_t *resp = before;
+	struct err err = ERR_INIT;
+
+	/* set to NULL, not left as it was */
+	assert_int_equal(kc_request_failure_body(t->c, "POST", path, NULL, cm, &resp, &err), 201);
+	assert_null(resp);
+	assert_null(err.msg);
+	assert_int_equal(kc_request_failure_body(t->c, "POST", path, NULL, cm, &resp, &err), 409);
+	assert_string_equal(json_string_value(json_object_get(resp, "reason")), "AlreadyExists");
+	assert_non_null(strstr(err.msg, "\"failure-body\" already exists"));
+	assert_int_equal(err.code, EEXIST);
+	json_decref(resp);
+	err_clear(&err);
+	assert_int_equal(delete_cm(t->c, t->ns, "failure-body"), 200);
+}
+
 static void test_events_are_written_and_repeats_counted(void **state)
 {
 	struct transport *t = *state;
@@ -1095,8 +1118,13 @@ static void test_events_about_one_object_are_capped(void **state)
 
 	assert_int_equal(create_cm(t->c, t->ns, "spammed", "1", &cm), 201);
 	assert_int_equal(create_cm(t->c, t->ns, "quiet", "1", &other), 201);
+	assert_true(kc_event_wanted(t->c, cm, "test-controller"));
 	for (int i = 0; i < 40; i++)
 		kc_event(t->c, cm, "Normal", reason, "test-controller", "step %d", i);
+	/* what kc_event() would do next, told beforehand */
+	assert_false(kc_event_wanted(t->c, cm, "test-controller"));
+	assert_true(kc_event_wanted(t->c, other, "test-controller"));
+	assert_true(kc_event_wanted(t->c, cm, "other-controller"));
 	/* another object, and another source about the same object, have buckets of their own */
 	kc_event(t->c, other, "Normal", reason, "test-controller", "step %d", 0);
 	kc_event(t->c, cm, "Normal", reason, "other-controller", "step %d", 0);
@@ -1758,6 +1786,7 @@ int main(void)
 		BOTH(test_compact_informer_hands_the_previous_version_as_old),
 		BOTH(test_informer_pages_a_large_list),
 		BOTH(test_informers_on_one_path_share_one_list_and_watch),
+		BOTH(test_failure_body_requests_parse_failures_only),
 		BOTH(test_events_are_written_and_repeats_counted),
 		BOTH(test_events_about_one_object_are_capped),
 		BOTH(test_kc_free_ends_an_idle_watch),

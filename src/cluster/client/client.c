@@ -366,15 +366,19 @@ static int status_errno(unsigned status)
  * Decodes a response; takes @body. Sets @err for a status >= 400 (with the Status
  * object's message) and for a body that does not parse.
  */
+/* @failure_only: a success's body is not parsed (*@ret_body is set to NULL). */
 static int decode(const char *method, const char *path, unsigned status, const char *ctype,
-		  char *body, size_t len, json_t **ret_body, struct err *err)
+		  char *body, size_t len, json_t **ret_body, bool failure_only, struct err *err)
 {
 	cleanup_free char *owned = body;
 	json_t *doc = NULL;
 
 	/* a success nobody reads is not parsed: most writes answer with the whole object */
-	if (!ret_body && status < 400)
+	if ((!ret_body || failure_only) && status < 400) {
+		if (ret_body)
+			*ret_body = NULL;
 		return (int)status;
+	}
 	if (len > 0 && ctype && !strstr(ctype, "json")) {
 		doc = json_stringn_nocheck(body, len);
 	} else if (len > 0) {
@@ -449,7 +453,7 @@ static void la_end(void *arg)
 
 static int local_request(struct kc *c, const char *token, const char *method, const char *path,
 			 const char *ctype, const char *body, size_t len, json_t **ret_body,
-			 struct err *err)
+			 bool failure_only, struct err *err)
 {
 	struct local_answer a = {0};
 	const struct api_local_sink sink = {la_respond, la_stream, la_write, la_end, &a};
@@ -463,7 +467,7 @@ static int local_request(struct kc *c, const char *token, const char *method, co
 	if (a.st)
 		api_local_release(a.st);
 	ct = a.ctype;
-	return decode(method, path, a.status, ct, a.body, a.len, ret_body, err);
+	return decode(method, path, a.status, ct, a.body, a.len, ret_body, failure_only, err);
 }
 
 /* Remote requests. */
@@ -589,7 +593,7 @@ static int curl_errno(CURLcode rc)
 
 static int remote_request(struct kc *c, const char *token, const char *method, const char *path,
 			  const char *ctype, const char *body, size_t len, json_t **ret_body,
-			  struct err *err)
+			  bool failure_only, struct err *err)
 {
 	cleanup_free char *url = xasprintf("%s%s", c->server, path);
 	struct curl_slist *hdrs = remote_headers(c, token, body ? ctype : NULL);
@@ -632,7 +636,8 @@ static int remote_request(struct kc *c, const char *token, const char *method, c
 		return err_set(err, curl_errno(rc), "%s %s%s: %s", method, c->server, path,
 			       x.errbuf[0] ? x.errbuf : curl_easy_strerror(rc));
 	}
-	return decode(method, path, (unsigned)status, ct, x.data, x.len, ret_body, err);
+	return decode(method, path, (unsigned)status, ct, x.data, x.len, ret_body, failure_only,
+		      err);
 }
 
 /* The direct transport. */
@@ -770,7 +775,7 @@ static int direct_body(struct h1_conn *conn, struct h1_head *h, char **ret, size
  */
 static int direct_request(struct kc *c, const char *token, const char *method, const char *path,
 			  const char *ctype, const char *body, size_t len, json_t **ret_body,
-			  struct err *err)
+			  bool failure_only, struct err *err)
 {
 	bool head_only = strcmp(method, "HEAD") == 0;
 	size_t msg_len;
@@ -817,7 +822,8 @@ static int direct_request(struct kc *c, const char *token, const char *method, c
 		else
 			direct_put(c, d);
 		explicit_bzero(msg, msg_len);
-		r = decode(method, path, h.status, h.content_type, data, data_len, ret_body, err);
+		r = decode(method, path, h.status, h.content_type, data, data_len, ret_body,
+			   failure_only, err);
 		h1_head_clear(&h);
 		return r;
 	}
@@ -830,8 +836,9 @@ static int direct_request(struct kc *c, const char *token, const char *method, c
 	return r;
 }
 
-int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
-		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err)
+static int request(struct kc *c, const char *token, const char *method, const char *path,
+		   const char *content_type, const json_t *body, json_t **ret_body,
+		   bool failure_only, struct err *err)
 {
 	cleanup_free char *data = NULL;
 	size_t len = 0;
@@ -850,19 +857,35 @@ int kc_request_as(struct kc *c, const char *token, const char *method, const cha
 	if (r < 0)
 		return err_set(err, -r, "%s %s: the client is closing", method, path);
 	if (c->api)
-		r = local_request(c, token, method, path, content_type, data, len, ret_body, err);
+		r = local_request(c, token, method, path, content_type, data, len, ret_body,
+				  failure_only, err);
 	else if (c->direct)
-		r = direct_request(c, token, method, path, content_type, data, len, ret_body, err);
+		r = direct_request(c, token, method, path, content_type, data, len, ret_body,
+				   failure_only, err);
 	else
-		r = remote_request(c, token, method, path, content_type, data, len, ret_body, err);
+		r = remote_request(c, token, method, path, content_type, data, len, ret_body,
+				   failure_only, err);
 	leave(c);
 	return r;
+}
+
+int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
+		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err)
+{
+	return request(c, token, method, path, content_type, body, ret_body, false, err);
 }
 
 int kc_request(struct kc *c, const char *method, const char *path, const char *content_type,
 	       const json_t *body, json_t **ret_body, struct err *err)
 {
-	return kc_request_as(c, NULL, method, path, content_type, body, ret_body, err);
+	return request(c, NULL, method, path, content_type, body, ret_body, false, err);
+}
+
+int kc_request_failure_body(struct kc *c, const char *method, const char *path,
+			    const char *content_type, const json_t *body, json_t **ret_body,
+			    struct err *err)
+{
+	return request(c, NULL, method, path, content_type, body, ret_body, true, err);
 }
 
 /* Watches. */
@@ -1124,7 +1147,7 @@ static int local_watch(struct watch *w, const char *target, struct err *err)
 		cleanup_free char *ct = w->answer.ctype;
 
 		return decode("GET", target, w->answer.status, ct, w->answer.body, w->answer.len,
-			      NULL, err);
+			      NULL, false, err);
 	}
 	for (;;) {
 		char *buf;
@@ -1225,7 +1248,7 @@ static int remote_watch(struct watch *w, const char *target, struct err *err)
 			    errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (w->status != 200)
 		r = decode("GET", target, w->status, "application/json", TAKE_PTR(w->ebody.data),
-			   w->ebody.len, NULL, err);
+			   w->ebody.len, NULL, false, err);
 	else
 		/* the stream ended: by the server, the callback or a broken connection */
 		r = 200;

@@ -45,6 +45,14 @@ void kc_free(struct kc *c);
 int kc_request(struct kc *c, const char *method, const char *path, const char *content_type,
 	       const json_t *body, json_t **ret_body, struct err *err);
 
+/*
+ * kc_request() for a caller that reads only a failure's Status: a success's body (most
+ * writes answer with the whole object) is not parsed, and *@ret_body is NULL after one.
+ */
+int kc_request_failure_body(struct kc *c, const char *method, const char *path,
+			    const char *content_type, const json_t *body, json_t **ret_body,
+			    struct err *err);
+
 /* The same with an explicit bearer token (hollow nodes: one credential per node). */
 int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
 		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err);
@@ -145,5 +153,11 @@ char *kc_key(const json_t *obj);
  */
 void kc_event(struct kc *c, const json_t *obj, const char *type, const char *reason,
 	      const char *component, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/*
+ * Whether an event about @obj from @component would be recorded now, not dropped at a
+ * full queue or by the spam filter (each source and object may record 25 events, then
+ * one every 5 minutes): for a caller whose message costs something to make.
+ */
+bool kc_event_wanted(struct kc *c, const json_t *obj, const char *component);
 
 #endif

@@ -194,6 +194,19 @@ static void spam_forget(struct kc_events *ev, struct spam *b)
 }
 
 /* Takes a token from the bucket of @p's source and object: false when there is none. */
+/* The tokens of a bucket last filled at @last, at @when (without changing it). */
+static double spam_tokens(const struct spam *b, time_t when)
+{
+	double tokens = b->tokens;
+
+	if (when > b->last) {
+		tokens += (double)(when - b->last) / SPAM_REFILL_S;
+		if (tokens > SPAM_BURST)
+			tokens = SPAM_BURST;
+	}
+	return tokens;
+}
+
 static bool spam_allow(struct kc_events *ev, const char *key, time_t when)
 {
 	struct spam *b = kc_map_get(&ev->spam, key);
@@ -211,9 +224,7 @@ static bool spam_allow(struct kc_events *ev, const char *key, time_t when)
 	}
 	lru_front(&ev->spam_lru, &b->link);
 	if (when > b->last) {
-		b->tokens += (double)(when - b->last) / SPAM_REFILL_S;
-		if (b->tokens > SPAM_BURST)
-			b->tokens = SPAM_BURST;
+		b->tokens = spam_tokens(b, when);
 		b->last = when;
 	}
 	if (b->tokens < 1)
@@ -387,6 +398,37 @@ static void set_str(json_t *o, const char *key, const json_t *from)
 		json_object_set_new(o, key, json_string(v));
 }
 
+/* The source and the object: what one token bucket is for. */
+static char *spam_key_of(const json_t *obj, const char *component)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+
+	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s", component,
+			 json_string_value(json_object_get(obj, "kind")) ?: "",
+			 ns && *ns ? ns : "default",
+			 json_string_value(json_object_get(meta, "name")) ?: "",
+			 json_string_value(json_object_get(meta, "uid")) ?: "",
+			 json_string_value(json_object_get(obj, "apiVersion")) ?: "");
+}
+
+bool kc_event_wanted(struct kc *c, const json_t *obj, const char *component)
+{
+	struct kc_events *ev = kc_client_events(c);
+	cleanup_free char *key = NULL;
+	const struct spam *b;
+	bool wanted;
+
+	if (!ev || !ev->started || !component)
+		return false;
+	key = spam_key_of(obj, component);
+	pthread_mutex_lock(&ev->lock);
+	b = kc_map_get(&ev->spam, key);
+	wanted = !ev->stop && ev->n < QUEUE_MAX && (!b || spam_tokens(b, time(NULL)) >= 1);
+	pthread_mutex_unlock(&ev->lock);
+	return wanted;
+}
+
 void kc_event(struct kc *c, const json_t *obj, const char *type, const char *reason,
 	      const char *component, const char *fmt, ...)
 {
@@ -414,8 +456,7 @@ void kc_event(struct kc *c, const json_t *obj, const char *type, const char *rea
 	 * before its correlator filters: under load most events go this way. The spam filter
 	 * then keeps a burst about one object from crowding out the others.
 	 */
-	spam_key = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", component, kind, ns, name, uid,
-			     json_string_value(json_object_get(obj, "apiVersion")) ?: "");
+	spam_key = spam_key_of(obj, component);
 	pthread_mutex_lock(&ev->lock);
 	if (ev->stop || ev->n >= QUEUE_MAX)
 		dropped = "queue full";
