@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/err.h"
 #include "cluster/api/patch.h"
 #include "cluster/api/resources.h"
 #include "cluster/api/schema.h"
@@ -253,6 +254,42 @@ static void lookup(const char *type, const char *field, struct patch_field *ret)
 {
 	memset(ret, 0xff, sizeof(*ret));
 	assert_true(schema_patch_lookup(NULL, type, field, ret));
+}
+
+/*
+ * An update's values shared with the stored object (a status merge patch leaves them so)
+ * were checked when it was stored: only what the patch brought is checked again. A copy
+ * equal to the stored values is checked all the same.
+ */
+static void test_schema_check_update_skips_the_stored_objects_own_values(void **state)
+{
+	cleanup_json json_t *old =
+		parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},"
+		      "\"spec\":{\"containers\":[{\"name\":\"c\",\"imagee\":\"x\"}]},"
+		      "\"status\":{\"phase\":\"Pending\"}}");
+	cleanup_json json_t *patch = parse("{\"status\":{\"phase\":\"Running\",\"bogus\":1}}");
+	cleanup_json json_t *updated = NULL, *copy = NULL;
+	struct causes c = {0};
+	struct err err = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(patch_merge_shared(old, TAKE_PTR(patch), &updated, &err), 0);
+	assert_ptr_equal(json_object_get(updated, "spec"), json_object_get(old, "spec"));
+	schema_check_update(POD, updated, old, true, &c);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.v[0].field, "status.bogus");
+	causes_free(&c);
+
+	copy = json_deep_copy(updated);
+	schema_check_update(POD, copy, old, true, &c);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.v[0].field, "spec.containers[0].imagee");
+	assert_string_equal(c.v[1].field, "status.bogus");
+	causes_free(&c);
+
+	schema_check(POD, updated, true, &c);
+	assert_int_equal(c.n, 2);
+	causes_free(&c);
 }
 
 static void test_schema_patch_lookup_gives_merge_keys(void **state)
@@ -502,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_schema_check_validates_quantities),
 		cmocka_unit_test(test_schema_check_validates_times_and_base64),
 		cmocka_unit_test(test_schema_check_reports_a_non_object_body),
+		cmocka_unit_test(test_schema_check_update_skips_the_stored_objects_own_values),
 		cmocka_unit_test(test_schema_patch_lookup_gives_merge_keys),
 		cmocka_unit_test(test_schema_patch_lookup_gives_strategies),
 		cmocka_unit_test(test_schema_type_of_names_every_served_kind),

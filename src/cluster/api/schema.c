@@ -575,9 +575,12 @@ static void check_quantity(struct checker *c, const json_t *v)
 			 "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
 }
 
-static void check_value(struct checker *c, const struct schema_texpr *t, const json_t *v);
+static void check_value(struct checker *c, const struct schema_texpr *t, const json_t *v,
+			const json_t *was);
 
-static void check_object(struct checker *c, const struct schema_def *d, const json_t *v)
+/* @was: the value in the same place of the stored object, or NULL. */
+static void check_object(struct checker *c, const struct schema_def *d, const json_t *v,
+			 const json_t *was)
 {
 	const char *key;
 	json_t *val;
@@ -591,7 +594,7 @@ static void check_object(struct checker *c, const struct schema_def *d, const js
 		size_t old = path_push_field(c, key);
 
 		if (f)
-			check_value(c, f->type, val);
+			check_value(c, f->type, val, json_object_get(was, key));
 		else if (c->strict)
 			causes_add(c->out, CAUSE_UNKNOWN_FIELD, c->path, "unknown field \"%s\"",
 				   c->path);
@@ -661,21 +664,27 @@ static void check_primitive(struct checker *c, enum schema_kind kind, const json
 	}
 }
 
-static void check_value(struct checker *c, const struct schema_texpr *t, const json_t *v)
+/*
+ * @was: the value in the same place of the stored object, or NULL. A value that is that
+ * very value (a patch shares what it leaves alone with the stored object) was checked when
+ * it was stored.
+ */
+static void check_value(struct checker *c, const struct schema_texpr *t, const json_t *v,
+			const json_t *was)
 {
 	const char *key;
 	json_t *val;
 	size_t i, old;
 
 	/* Go's decoder leaves the zero value for null, whatever the type */
-	if (json_is_null(v))
+	if (json_is_null(v) || v == was)
 		return;
 	switch (t->kind) {
 	case SK_REF:
 		if (t->def->is_alias)
 			check_primitive(c, t->def->alias_kind, v);
 		else
-			check_object(c, t->def, v);
+			check_object(c, t->def, v, was);
 		break;
 	case SK_ARRAY:
 		if (!json_is_array(v)) {
@@ -684,7 +693,7 @@ static void check_value(struct checker *c, const struct schema_texpr *t, const j
 		}
 		json_array_foreach (v, i, val) {
 			old = path_push_index(c, i);
-			check_value(c, t->elem, val);
+			check_value(c, t->elem, val, json_array_get(was, i));
 			path_pop(c, old);
 		}
 		break;
@@ -695,7 +704,7 @@ static void check_value(struct checker *c, const struct schema_texpr *t, const j
 		}
 		json_object_foreach ((json_t *)v, key, val) {
 			old = path_push_key(c, key);
-			check_value(c, t->elem, val);
+			check_value(c, t->elem, val, json_object_get(was, key));
 			path_pop(c, old);
 		}
 		break;
@@ -705,7 +714,8 @@ static void check_value(struct checker *c, const struct schema_texpr *t, const j
 	}
 }
 
-void schema_check(const char *type, const json_t *obj, bool strict, struct causes *out)
+void schema_check_update(const char *type, const json_t *obj, const json_t *old, bool strict,
+			 struct causes *out)
 {
 	const struct schema_def *d = schema_def_find(type);
 	struct checker c = {.strict = strict, .out = out};
@@ -715,6 +725,11 @@ void schema_check(const char *type, const json_t *obj, bool strict, struct cause
 		return;
 	c.cap = 128;
 	c.path = xcalloc(1, c.cap);
-	check_value(&c, &t, obj);
+	check_value(&c, &t, obj, old);
 	free(c.path);
+}
+
+void schema_check(const char *type, const json_t *obj, bool strict, struct causes *out)
+{
+	schema_check_update(type, obj, NULL, strict, out);
 }

@@ -33,6 +33,13 @@ bool schema_has_type(const char *type);
  * anywhere, as upstream's decoder does. An unknown @type adds nothing.
  */
 void schema_check(const char *type, const json_t *obj, bool strict, struct causes *out);
+/*
+ * schema_check() of an update of @old (a tree of the stored object): parts of @obj that
+ * are @old's own values, which a patch shares with the object it changes, are not checked
+ * again. Equal copies are.
+ */
+void schema_check_update(const char *type, const json_t *obj, const json_t *old, bool strict,
+			 struct causes *out);
 
 /*
  * How @field of @type merges in a strategic merge patch (a patch_lookup_fn; @ctx unused).

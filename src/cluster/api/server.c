@@ -520,13 +520,14 @@ static void prune(json_t *doc, const char *path)
  * Schema check: with Strict, unknown fields fail the request; with Warn they become
  * Warning headers and are dropped; type errors always fail.
  */
-static int check_schema(struct req *q, json_t *obj)
+/* @old: the stored object @obj updates (its values that @obj shares are not checked again) */
+static int check_schema(struct req *q, json_t *obj, const json_t *old)
 {
 	struct causes cs = {0};
 	struct causes hard = {0};
 	int r = 0;
 
-	schema_check(schema_type_of(q->res), obj, true, &cs);
+	schema_check_update(schema_type_of(q->res), obj, old, true, &cs);
 	for (size_t i = 0; i < cs.n; i++) {
 		if (strcmp(cs.v[i].type, CAUSE_UNKNOWN_FIELD) == 0 && !q->strict) {
 			if (q->warn) {
@@ -1175,7 +1176,7 @@ static void do_create(struct req *q)
 			return;
 		}
 	}
-	if (check_schema(q, obj) < 0)
+	if (check_schema(q, obj, NULL) < 0)
 		return;
 	name = jstr(obj, "metadata", "name");
 	gen = jstr(obj, "metadata", "generateName");
@@ -1374,7 +1375,7 @@ static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 		if (!old) {
 			/* PUT creating the object (allowed for a few kinds, as upstream) */
 			json_object_del(meta_of(obj), "resourceVersion");
-			if (check_schema(q, obj) < 0)
+			if (check_schema(q, obj, NULL) < 0)
 				return;
 			if (api_namespaced(q->res) && check_namespace(q, q->ns) < 0)
 				return;
@@ -1389,7 +1390,7 @@ static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 				reply_doc(q, 201, obj, rev);
 			return;
 		}
-		if (check_schema(q, obj) < 0)
+		if (check_schema(q, obj, old) < 0)
 			return;
 		carry_over(q, obj, old, status_only);
 		if (strcmp(q->res->kind, "Service") == 0 && !status_only)
