@@ -364,9 +364,9 @@ static int status_errno(unsigned status)
 
 /*
  * Decodes a response; takes @body. Sets @err for a status >= 400 (with the Status
- * object's message) and for a body that does not parse.
+ * object's message) and for a body that does not parse. With @failure_only, a success's
+ * body is not parsed and *@ret_body is set to NULL.
  */
-/* @failure_only: a success's body is not parsed (*@ret_body is set to NULL). */
 static int decode(const char *method, const char *path, unsigned status, const char *ctype,
 		  char *body, size_t len, json_t **ret_body, bool failure_only, struct err *err)
 {

@@ -193,8 +193,7 @@ static void spam_forget(struct kc_events *ev, struct spam *b)
 	free(b);
 }
 
-/* Takes a token from the bucket of @p's source and object: false when there is none. */
-/* The tokens of a bucket last filled at @last, at @when (without changing it). */
+/* The tokens @b holds at @when, refilled since it was last looked at (@b unchanged). */
 static double spam_tokens(const struct spam *b, time_t when)
 {
 	double tokens = b->tokens;
@@ -207,6 +206,7 @@ static double spam_tokens(const struct spam *b, time_t when)
 	return tokens;
 }
 
+/* Takes a token from the bucket of @key (a source and an object): false when it has none. */
 static bool spam_allow(struct kc_events *ev, const char *key, time_t when)
 {
 	struct spam *b = kc_map_get(&ev->spam, key);
