@@ -206,6 +206,42 @@ def test_selectors(server, ns):
     assert p.returncode != 0
 
 
+def test_field_selectors_of_counts_and_flags(server, ns):
+    # upstream's field sets format a bool or a count whether the object holds it or not,
+    # and a Job's status.successful is its status.succeeded
+    cordoned, schedulable = f"{ns}-cordoned", f"{ns}-open"
+    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": cordoned},
+              "spec": {"unschedulable": True}},
+             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": schedulable}}]
+    server.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                          "items": nodes}))
+    try:
+        def node_names(sel):
+            out = server.kubectl("get", "nodes", "--field-selector", sel, "-o",
+                                 "jsonpath={.items[*].metadata.name}").stdout.split()
+            return sorted(n for n in out if n in (cordoned, schedulable))
+        assert node_names("spec.unschedulable=true") == [cordoned]
+        assert node_names("spec.unschedulable=false") == [schedulable]
+        assert node_names("spec.unschedulable!=true") == [schedulable]
+    finally:
+        server.kubectl("delete", "node", cordoned, schedulable)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "done"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+               {"name": "c", "image": "busybox", "command": ["true"]}]}}}}
+    server.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(job))
+    job["metadata"]["name"] = "fresh"
+    server.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(job))
+    server.kubectl("patch", "-n", ns, "job", "done", "--subresource=status", "--type=merge",
+                   "-p", '{"status":{"succeeded":2}}')
+
+    def job_names(sel):
+        return sorted(server.kubectl("get", "-n", ns, "jobs", "--field-selector", sel, "-o",
+                                     "jsonpath={.items[*].metadata.name}").stdout.split())
+    assert job_names("status.successful=2") == ["done"]
+    assert job_names("status.successful=0") == ["fresh"]
+    assert job_names("status.successful!=0") == ["done"]
+
+
 def test_label_annotate_patch(server, ns):
     server.kubectl("apply", "-n", ns, "-f", "-", input=DEPLOY)
     server.kubectl("label", "-n", ns, "deploy", "web", "team=blue")

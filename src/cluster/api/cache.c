@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <search.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -129,11 +130,7 @@ void api_obj_unref(struct api_obj *o)
 	free(o->pod_cidr);
 	strv_free(o->owners);
 	json_decref(o->labels);
-	if (o->fields) {
-		for (size_t i = 0; o->res->fields[i]; i++)
-			free(o->fields[i]);
-		free(o->fields);
-	}
+	free(o->fields);
 	free(o);
 }
 
@@ -162,33 +159,78 @@ char *api_json_with_rev(const char *json, size_t len, int64_t rev, size_t *ret_l
 	return out;
 }
 
-static char *field_value(const json_t *doc, const char *path)
+/*
+ * Selectable fields that are not their object's path, or whose value when unset is not
+ * "": upstream's field sets format a bool or a count whatever the object holds.
+ */
+static const struct {
+	const char *field, *path, *unset;
+} field_paths[] = {
+	{"source", "source.component", ""},
+	{"status.successful", "status.succeeded", "0"},
+	{"status.replicas", "status.replicas", "0"},
+	{"spec.unschedulable", "spec.unschedulable", "false"},
+	{"spec.hostNetwork", "spec.hostNetwork", "false"},
+};
+
+/* The value of @field in @doc as a selector sees it: @doc's own, @num's, or a constant. */
+static const char *field_value(const json_t *doc, const char *field, char num[24])
 {
 	const json_t *v = doc;
-	char buf[128];
-	const char *p = path;
+	const char *path = field, *unset = "", *p;
 
-	if (strcmp(path, "source") == 0)
-		path = "source.component";
+	for (size_t i = 0; i < sizeof(field_paths) / sizeof(field_paths[0]); i++)
+		if (strcmp(field, field_paths[i].field) == 0) {
+			path = field_paths[i].path;
+			unset = field_paths[i].unset;
+			break;
+		}
 	p = path;
 	while (v && *p) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
 
-		if (n >= sizeof(buf))
-			return xstrdup("");
-		memcpy(buf, p, n);
-		buf[n] = '\0';
-		v = json_is_object(v) ? json_object_get(v, buf) : NULL;
+		v = json_is_object(v) ? json_object_getn(v, p, n) : NULL;
 		p = dot ? dot + 1 : p + n;
 	}
 	if (json_is_string(v))
-		return xstrdup(json_string_value(v));
+		return json_string_value(v);
 	if (json_is_boolean(v))
-		return xstrdup(json_is_true(v) ? "true" : "false");
-	if (json_is_integer(v))
-		return xasprintf("%lld", (long long)json_integer_value(v));
-	return xstrdup("");
+		return json_is_true(v) ? "true" : "false";
+	if (json_is_integer(v)) {
+		snprintf(num, 24, "%lld", (long long)json_integer_value(v));
+		return num;
+	}
+	return unset;
+}
+
+/* The most fields a resource offers to field selectors (resources.c: events' 11). */
+#define MAX_FIELDS 16
+
+/* The values of @r's fields in @doc, as one allocation: the pointers, then the strings. */
+static char **field_values(const struct api_resource *r, const json_t *doc)
+{
+	const char *vals[MAX_FIELDS];
+	size_t lens[MAX_FIELDS], n = 0, bytes = 0;
+	char nums[MAX_FIELDS][24];
+	char **out, *at;
+
+	for (; r->fields[n]; n++) {
+		if (n == MAX_FIELDS)
+			abort(); /* resources.c grew a longer list than MAX_FIELDS */
+		vals[n] = field_value(doc, r->fields[n], nums[n]);
+		lens[n] = strlen(vals[n]);
+		bytes += lens[n] + 1;
+	}
+	out = xmalloc((n + 1) * sizeof(char *) + bytes);
+	at = (char *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = at;
+		memcpy(at, vals[i], lens[i] + 1);
+		at += lens[i] + 1;
+	}
+	out[n] = NULL;
+	return out;
 }
 
 /*
@@ -201,7 +243,6 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 {
 	struct api_obj *o;
 	json_t *meta;
-	size_t nfields = 0;
 
 	o = xcalloc(1, sizeof(*o));
 	atomic_init(&o->refs, 1);
@@ -238,11 +279,7 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 
 		o->pod_cidr = cidr ? xstrdup(cidr) : NULL;
 	}
-	while (r->fields[nfields])
-		nfields++;
-	o->fields = xcalloc(nfields + 1, sizeof(char *));
-	for (size_t i = 0; i < nfields; i++)
-		o->fields[i] = field_value(doc, r->fields[i]);
+	o->fields = field_values(r, doc);
 	return o;
 }
 
