@@ -12,6 +12,8 @@
 # PERF_TXT names a file to keep perf script's output in, for bench/perf_fold.py --thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/loaded.sh
+. bench/loaded.sh
 
 NODES=${NODES:-5000}
 PER_NODE=${PER_NODE:-6}
@@ -20,31 +22,12 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-12}
 PROFILE_AFTER=${PROFILE_AFTER:-8}
 TOP=${TOP:-40}
 
-case "$TARGET" in
-server) pattern="server --data-dir /tmp/skiff-bench-sched" ;;
-sim) pattern="sim nodes --count" ;;
-*)
-	echo "profile: TARGET is server or sim, not '$TARGET'" >&2
-	exit 2
-	;;
-esac
 if ! command -v perf >/dev/null; then
 	echo "profile: perf is missing (package linux-perf): run scripts/install-deps.sh as root" >&2
 	exit 1
 fi
 
-work=$(mktemp -d /tmp/skiff-bench-profile.XXXXXX)
-bench=""
-cleanup() {
-	if [ -n "$bench" ]; then
-		kill "$bench" 2>/dev/null || true
-		wait "$bench" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 130" INT
-trap "exit 143" TERM
+loaded_init profile
 
 if [ -z "${SKIFF:-}" ]; then
 	echo "profile: building with frame pointers in $work/build"
@@ -56,25 +39,8 @@ if [ -z "${SKIFF:-}" ]; then
 	SKIFF=$work/build/skiff
 fi
 
-SKIFF=$SKIFF NODES=$NODES PER_NODE=$PER_NODE bash bench/scheduler.sh >"$work/bench.log" 2>&1 &
-bench=$!
-for _ in $(seq 600); do
-	grep -q "Ready after" "$work/bench.log" && break
-	kill -0 "$bench" 2>/dev/null || break
-	sleep 1
-done
-if ! grep -q "Ready after" "$work/bench.log"; then
-	cat "$work/bench.log" >&2
-	echo "profile: the hollow nodes did not become Ready" >&2
-	exit 1
-fi
 # the pods' creation starts after the nodes are Ready: record the middle of the load
-sleep "$PROFILE_AFTER"
-pid=$(pgrep -f -- "$SKIFF $pattern" | head -1 || true)
-if [ -z "$pid" ]; then
-	echo "profile: no '$TARGET' process of $SKIFF is running" >&2
-	exit 1
-fi
+loaded_start "$PROFILE_AFTER"
 # the whole machine, not -p: attaching to each thread fails while threads come and go
 if ! perf record -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" \
 	-- sleep "$PROFILE_SECONDS" >"$work/perf.log" 2>&1; then
@@ -82,9 +48,7 @@ if ! perf record -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" \
 	echo "profile: perf record of the $TARGET (pid $pid) failed" >&2
 	exit 1
 fi
-wait "$bench"
-bench=""
-cat "$work/bench.log"
+loaded_finish
 perf script -i "$work/perf.data" --pid "$pid" -F comm,ip,sym >"$work/perf.txt" 2>/dev/null
 [ -z "${PERF_TXT:-}" ] || cp "$work/perf.txt" "$PERF_TXT"
 /usr/bin/python3 bench/perf_fold.py --top "$TOP" "$work/perf.txt"

@@ -7,10 +7,13 @@
 # (server, or sim for the hollow nodes) SWITCH_AFTER seconds (default 6) after the nodes are
 # Ready and again SWITCH_SECONDS (default 8) later, and prints the benchmark's own lines,
 # then the differences per thread name and per pod (the window's length times the run's
-# scheduling rate). Involuntary switches are preemptions. Not part of `make bench`: it
-# measures how skiff spends its time, not how fast it is.
+# scheduling rate: a load that ends within the window makes the per-pod figures too low).
+# Involuntary switches are preemptions. Not part of `make bench`: it measures how skiff
+# spends its time, not how fast it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/loaded.sh
+. bench/loaded.sh
 
 NODES=${NODES:-5000}
 PER_NODE=${PER_NODE:-6}
@@ -19,31 +22,12 @@ SWITCH_AFTER=${SWITCH_AFTER:-6}
 SWITCH_SECONDS=${SWITCH_SECONDS:-8}
 SKIFF=${SKIFF:-$PWD/build/skiff}
 
-case "$TARGET" in
-server) pattern="server --data-dir /tmp/skiff-bench-sched" ;;
-sim) pattern="sim nodes --count" ;;
-*)
-	echo "switches: TARGET is server or sim, not '$TARGET'" >&2
-	exit 2
-	;;
-esac
 if [ ! -x "$SKIFF" ]; then
 	echo "switches: no skiff binary at $SKIFF: run make first, or set SKIFF" >&2
 	exit 1
 fi
 
-work=$(mktemp -d /tmp/skiff-bench-switches.XXXXXX)
-bench=""
-cleanup() {
-	if [ -n "$bench" ]; then
-		kill "$bench" 2>/dev/null || true
-		wait "$bench" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 130" INT
-trap "exit 143" TERM
+loaded_init switches
 
 # one line per thread: tid name voluntary involuntary cpu-ticks
 snapshot() {
@@ -58,30 +42,11 @@ snapshot() {
 	done
 }
 
-SKIFF=$SKIFF NODES=$NODES PER_NODE=$PER_NODE bash bench/scheduler.sh >"$work/bench.log" 2>&1 &
-bench=$!
-for _ in $(seq 600); do
-	grep -q "Ready after" "$work/bench.log" && break
-	kill -0 "$bench" 2>/dev/null || break
-	sleep 1
-done
-if ! grep -q "Ready after" "$work/bench.log"; then
-	cat "$work/bench.log" >&2
-	echo "switches: the hollow nodes did not become Ready" >&2
-	exit 1
-fi
-sleep "$SWITCH_AFTER"
-pid=$(pgrep -f -- "$SKIFF $pattern" | head -1 || true)
-if [ -z "$pid" ]; then
-	echo "switches: no '$TARGET' process of $SKIFF is running" >&2
-	exit 1
-fi
+loaded_start "$SWITCH_AFTER"
 snapshot "$pid" >"$work/before"
 sleep "$SWITCH_SECONDS"
 snapshot "$pid" >"$work/after"
-wait "$bench"
-bench=""
-cat "$work/bench.log"
+loaded_finish
 rate=$(sed -n 's/.*scheduling \([0-9]*\) pods\/s.*/\1/p' "$work/bench.log" | head -1)
 /usr/bin/python3 - "$work/before" "$work/after" "$SWITCH_SECONDS" "${rate:-0}" \
 	"$(getconf CLK_TCK)" "$TARGET" <<'EOF'
