@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "base/keyidx.h"
+
 #include "cluster/sim/sim.h"
 
 struct kc;
@@ -87,7 +89,7 @@ struct sim {
 	size_t registered;
 
 	/* pods.c, guarded by mu */
-	void *pods; /* tsearch tree of struct sim_pod, by key */
+	struct keyidx pods; /* key -> struct sim_pod; zeroed is empty */
 	size_t npods;
 	unsigned list_gen;
 	pthread_t watcher;

@@ -8,7 +8,6 @@
  * grace period 0 under a uid precondition.
  */
 #include <errno.h>
-#include <search.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/keyidx.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/sim/internal.h"
@@ -60,7 +60,7 @@ struct cond_state {
 };
 
 struct sim_pod {
-	char *key; /* first: the tree compares on it */
+	char *key;
 	char *ns, *name, *uid;
 	size_t node;
 	char ip[16];
@@ -73,11 +73,6 @@ struct sim_pod {
 	struct cond_state cond[3]; /* Initialized, ContainersReady (and Ready), ReadyToStart */
 	unsigned seen;             /* list generation that last saw the pod */
 };
-
-static int cmp_pod(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void run_done(struct run *r)
 {
@@ -111,9 +106,7 @@ static void pod_free(struct sim_pod *p)
 
 static struct sim_pod *pod_find(struct sim *s, const char *key)
 {
-	void **n = tfind(&key, &s->pods, cmp_pod);
-
-	return n ? *n : NULL;
+	return keyidx_get(&s->pods, key);
 }
 
 /* Pod addresses: .2 to .254 of the node's /24 (locked). */
@@ -175,7 +168,7 @@ static void release_ip(struct sim *s, struct sim_pod *p)
 
 static void pod_remove(struct sim *s, struct sim_pod *p)
 {
-	tdelete(p, &s->pods, cmp_pod);
+	keyidx_del(&s->pods, p->key);
 	s->npods--;
 	release_ip(s, p);
 	pod_free(p);
@@ -736,7 +729,7 @@ static void pod_seen(struct sim *s, const json_t *obj, unsigned gen)
 		p = pod_new(s, obj, node);
 		if (!deleting)
 			adopt(s, p, obj);
-		tsearch(p, &s->pods, cmp_pod);
+		keyidx_put(&s->pods, p->key, p);
 		s->npods++;
 		if (!deleting)
 			schedule_pod(s, SIM_POD_START, p, 0, 0);
@@ -813,13 +806,8 @@ struct sweep {
 	size_t n, cap;
 };
 
-static void sweep_visit(const void *node, VISIT which, void *arg)
+static void sweep_visit(struct sweep *sw, struct sim_pod *p)
 {
-	struct sweep *sw = arg;
-	struct sim_pod *p = *(struct sim_pod *const *)node;
-
-	if (which != postorder && which != leaf)
-		return;
 	if (p->seen == sw->gen)
 		return;
 	if (sw->n == sw->cap) {
@@ -839,6 +827,8 @@ static int relist(struct sim *s)
 {
 	cleanup_free char *rv = NULL;
 	struct sweep sw = {0};
+	struct keyidx_iter it;
+	void *val;
 	unsigned gen;
 
 	pthread_mutex_lock(&s->mu);
@@ -849,7 +839,9 @@ static int relist(struct sim *s)
 		return -EIO;
 	pthread_mutex_lock(&s->mu);
 	sw.gen = gen;
-	twalk_r(s->pods, sweep_visit, &sw);
+	keyidx_seek(&s->pods, NULL, &it);
+	while (keyidx_next(&it, NULL, &val))
+		sweep_visit(&sw, val);
 	for (size_t i = 0; i < sw.n; i++)
 		pod_remove(s, sw.gone[i]);
 	set_rv(s, rv);
@@ -904,7 +896,7 @@ int sim_pods_start(struct sim *s)
 	return 0;
 }
 
-static void pod_free_node(void *p)
+static void pod_free_val(void *p)
 {
 	pod_free(p);
 }
@@ -914,7 +906,6 @@ void sim_pods_stop(struct sim *s)
 	if (s->watching)
 		pthread_join(s->watcher, NULL);
 	s->watching = false;
-	tdestroy(s->pods, pod_free_node);
-	s->pods = NULL;
+	keyidx_done(&s->pods, pod_free_val);
 	s->npods = 0;
 }
