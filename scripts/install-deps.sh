@@ -18,7 +18,7 @@ required=(
 	containerd docker.io
 )
 # Installed when the archive has them; nothing fails without them.
-optional=(hyperfine linux-perf)
+optional=(hyperfine linux-perf heaptrack)
 
 # Print the packages among "$@" that dpkg does not list as installed.
 not_installed() {
