@@ -173,6 +173,73 @@ static bool put_value(struct writer *w, const json_t *v)
 	}
 }
 
+static bool leading(const char *const *keys, const char *key)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (strcmp(keys[i], key) == 0)
+			return true;
+	return false;
+}
+
+/* jdump_s_lead() through a tree built for jansson: what the fast path gives up on. */
+static char *lead_by_jansson(const json_t *obj, const char *const *keys, json_t *const *vals)
+{
+	json_t *out = json_object(), *member;
+	const char *key;
+	char *s;
+
+	for (size_t i = 0; keys[i]; i++)
+		if (vals[i])
+			json_object_set(out, keys[i], vals[i]);
+	json_object_foreach ((json_t *)obj, key, member)
+		if (!leading(keys, key))
+			json_object_set(out, key, member);
+	s = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	return s;
+}
+
+char *jdump_s_lead(const json_t *obj, const char *const *keys, json_t *const *vals)
+{
+	struct writer w = {.cap = 4096, .depth = 1};
+	const char *key;
+	size_t key_len;
+	json_t *member;
+	bool first = true, ok = true;
+
+	w.buf = malloc(w.cap);
+	if (!w.buf)
+		abort();
+	put_char(&w, '{');
+	for (size_t i = 0; ok && keys[i]; i++) {
+		if (!vals[i])
+			continue;
+		if (!first)
+			put_char(&w, ',');
+		first = false;
+		ok = put_string(&w, keys[i], strlen(keys[i])) && (put_char(&w, ':'), true) &&
+		     put_value(&w, vals[i]);
+	}
+	json_object_keylen_foreach((json_t *)obj, key, key_len, member)
+	{
+		if (!ok)
+			break;
+		if (leading(keys, key))
+			continue;
+		if (!first)
+			put_char(&w, ',');
+		first = false;
+		ok = put_string(&w, key, key_len) && (put_char(&w, ':'), true) &&
+		     put_value(&w, member);
+	}
+	if (!ok) {
+		free(w.buf);
+		return lead_by_jansson(obj, keys, vals);
+	}
+	put(&w, "}", 2);
+	return w.buf;
+}
+
 char *jdump_s(const json_t *v, size_t flags)
 {
 	struct writer w = {.cap = 1024};
