@@ -25,7 +25,24 @@ for tool in heaptrack heaptrack_print; do
 done
 
 work=$(mktemp -d /tmp/skiff-bench-allocs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# The benchmark stops the server by signalling what it started, here heaptrack's script,
+# which leaves the server itself running: it is stopped by its data directory.
+stop_server() {
+	local dir
+	dir=$(cat "$work/server.data-dir" 2>/dev/null || true)
+	[ -n "$dir" ] || return 0
+	pkill -TERM -f -- "server --data-dir $dir( |\$)" || true
+	for _ in $(seq 600); do
+		pgrep -f -- "server --data-dir $dir( |\$)" >/dev/null || return 0
+		sleep 0.2
+	done
+	pkill -KILL -f -- "server --data-dir $dir( |\$)" || true
+}
+cleanup() {
+	stop_server
+	rm -rf "$work"
+}
+trap cleanup EXIT
 trap "exit 130" INT
 trap "exit 143" TERM
 
@@ -44,6 +61,11 @@ SKIFF=$(realpath "$SKIFF")
 cat >"$work/skiff" <<WRAP
 #!/bin/sh
 if [ "\$1" = server ]; then
+	prev=
+	for a in "\$@"; do
+		[ "\$prev" = --data-dir ] && echo "\$a" >"$work/server.data-dir"
+		prev=\$a
+	done
 	SKIFF_MALLOC=libc exec heaptrack -o "$work/server" "$SKIFF" "\$@"
 fi
 exec "$SKIFF" "\$@"
@@ -52,6 +74,7 @@ chmod +x "$work/skiff"
 
 SKIFF=$work/skiff NODES=$NODES PER_NODE=$PER_NODE LATENCY_PODS=0 bash bench/scheduler.sh |
 	grep -v -e 'CPU server' -e 'peak RSS'
+stop_server
 # heaptrack writes its file once the server has exited
 data=""
 for _ in $(seq 100); do
