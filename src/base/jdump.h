@@ -13,12 +13,4 @@
 /* As json_dumps(): a malloc'ed string, or NULL when jansson would refuse the value. */
 char *jdump_s(const json_t *v, size_t flags);
 
-/*
- * Object @obj written compactly with the members @keys (NULL-terminated) first, valued
- * @vals (a NULL value leaves its member out), followed by @obj's own members but those of
- * the same names: the bytes json_dumps() writes for such an object, without building it.
- * NULL when jansson would refuse it.
- */
-char *jdump_s_lead(const json_t *obj, const char *const *keys, json_t *const *vals);
-
 #endif

@@ -9,7 +9,6 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,68 +297,6 @@ static void test_jdump_writes_random_values_as_jansson_does(void **state)
 	}
 }
 
-/* jdump_s_lead(@obj) against the object it stands for, built and written by jansson. */
-static void check_lead(const json_t *obj, const char *const *keys, json_t *const *vals)
-{
-	json_t *built = json_object(), *member;
-	const char *key;
-	char *a = jdump_s_lead(obj, keys, vals), *b;
-
-	for (size_t i = 0; keys[i]; i++)
-		if (vals[i])
-			json_object_set(built, keys[i], vals[i]);
-	json_object_foreach ((json_t *)obj, key, member) {
-		bool lead = false;
-
-		for (size_t i = 0; keys[i]; i++)
-			lead = lead || strcmp(keys[i], key) == 0;
-		if (!lead)
-			json_object_set(built, key, member);
-	}
-	b = json_dumps(built, JSON_COMPACT);
-	if (!a != !b || (a && strcmp(a, b) != 0))
-		fail_msg("wrote %s, jansson %s", a ? a : "(null)", b ? b : "(null)");
-	free(a);
-	free(b);
-	json_decref(built);
-}
-
-static void test_jdump_lead_writes_members_first_as_jansson_would(void **state)
-{
-	static const char *const keys[] = {"apiVersion", "kind", "metadata", NULL};
-	unsigned seed = 20261127;
-
-	(void)state;
-	for (int i = 0; i < 2000; i++) {
-		json_t *obj = json_object(), *meta = random_value(&seed, 1);
-		json_t *av = json_string("v1"), *kind = i % 7 ? json_string("Pod") : NULL;
-		json_t *vals[] = {av, kind, meta};
-
-		/* the object's own members of the leading names are left out */
-		if (i % 3 == 0)
-			json_object_set_new(obj, "kind", json_string("Other"));
-		json_object_set_new(obj, "spec", random_value(&seed, 0));
-		if (i % 2)
-			json_object_set_new(obj, "metadata", json_string("old"));
-		json_object_set_new(obj, "status", random_value(&seed, 0));
-		check_lead(obj, keys, vals);
-		json_decref(obj);
-		json_decref(meta);
-		json_decref(av);
-		json_decref(kind);
-	}
-	{
-		/* a byte beyond ASCII and a real: written by jansson, the same bytes */
-		json_t *obj = json_pack("{s:s, s:f}", "name", "caf\xc3\xa9", "ratio", 0.5);
-		json_t *v = json_string("v1");
-		json_t *vals[] = {v, NULL, NULL};
-
-		check_lead(obj, keys, vals);
-		json_decref(obj);
-		json_decref(v);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,7 +306,6 @@ int main(void)
 		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),
-		cmocka_unit_test(test_jdump_lead_writes_members_first_as_jansson_would),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -321,14 +321,20 @@ static char *generated_name(const char *prefix)
 /* api_json_with_rev finds the top-level metadata by its coming first. */
 char *api_serialize(const struct api_resource *r, json_t *obj, size_t *len)
 {
-	static const char *const lead[] = {"apiVersion", "kind", "metadata", NULL};
-	cleanup_json json_t *av = json_string(r->api_version), *kind = json_string(r->kind);
-	json_t *meta = meta_of(obj);
-	json_t *const vals[] = {av, kind, meta};
+	cleanup_json json_t *out = json_object();
+	const char *k;
+	json_t *v;
 	char *s;
 
-	json_object_del(meta, "resourceVersion");
-	s = jdump_s_lead(obj, lead, vals);
+	json_object_set_new(out, "apiVersion", json_string(r->api_version));
+	json_object_set_new(out, "kind", json_string(r->kind));
+	json_object_set(out, "metadata", meta_of(obj));
+	json_object_del(meta_of(obj), "resourceVersion");
+	json_object_foreach (obj, k, v) {
+		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata"))
+			json_object_set(out, k, v);
+	}
+	s = jdump_s(out, JSON_COMPACT);
 	if (!s)
 		abort();
 	*len = strlen(s);
