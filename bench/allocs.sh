@@ -12,6 +12,8 @@
 # Not part of `make bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/loaded.sh
+. bench/loaded.sh
 
 NODES=${NODES:-1000}
 PER_NODE=${PER_NODE:-10}
@@ -46,15 +48,7 @@ trap cleanup EXIT
 trap "exit 130" INT
 trap "exit 143" TERM
 
-if [ -z "${SKIFF:-}" ]; then
-	echo "allocs: building with debug info in $work/build"
-	if ! CFLAGS="-O2 -g -fno-omit-frame-pointer" make -j2 BUILD="$work/build" \
-		"$work/build/skiff" >"$work/build.log" 2>&1; then
-		cat "$work/build.log" >&2
-		exit 1
-	fi
-	SKIFF=$work/build/skiff
-fi
+loaded_build allocs "$work"
 SKIFF=$(realpath "$SKIFF")
 
 # the server under heaptrack, everything else as it is

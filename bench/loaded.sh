@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# loaded.sh, sourced by profile.sh and switches.sh: the scheduler benchmark's load run in
-# the background, and the process under study found in it.
+# loaded.sh, sourced by profile.sh, switches.sh and allocs.sh: the scheduler benchmark's
+# load run in the background, and the process under study found in it.
 #
+# loaded_build NAME DIR: unless SKIFF is set, builds skiff with frame pointers and debug
+#   info into DIR/build (for perf's and heaptrack's stacks) and sets SKIFF to it.
 # loaded_init NAME: checks TARGET (server, or sim for the hollow nodes) and sets $pattern,
 #   makes the scratch directory $work (/tmp/skiff-bench-NAME.*), and removes it and stops
 #   the benchmark on exit. Messages start with NAME.
@@ -10,6 +12,17 @@
 #   $work/bench.log, waits for the hollow nodes to be Ready and then AFTER seconds (the
 #   pods are created meanwhile), and sets $pid to TARGET's process.
 # loaded_finish: waits for the benchmark to end and prints its lines.
+
+loaded_build() {
+	[ -z "${SKIFF:-}" ] || return 0
+	echo "$1: building with frame pointers and debug info in $2/build"
+	if ! CFLAGS="-O2 -g -fno-omit-frame-pointer" make -j2 BUILD="$2/build" \
+		"$2/build/skiff" >"$2/build.log" 2>&1; then
+		cat "$2/build.log" >&2
+		exit 1
+	fi
+	SKIFF=$2/build/skiff
+}
 
 loaded_init() {
 	loaded_name=$1

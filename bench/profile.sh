@@ -29,15 +29,7 @@ fi
 
 loaded_init profile
 
-if [ -z "${SKIFF:-}" ]; then
-	echo "profile: building with frame pointers in $work/build"
-	if ! CFLAGS="-O2 -g -fno-omit-frame-pointer" make -j2 BUILD="$work/build" \
-		"$work/build/skiff" >"$work/build.log" 2>&1; then
-		cat "$work/build.log" >&2
-		exit 1
-	fi
-	SKIFF=$work/build/skiff
-fi
+loaded_build profile "$work"
 
 # the pods' creation starts after the nodes are Ready: record the middle of the load
 loaded_start "$PROFILE_AFTER"
