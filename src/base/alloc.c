@@ -122,18 +122,6 @@ static enum conv conv_at(const char *f, size_t *n)
 	}
 }
 
-static bool ours(const char *fmt)
-{
-	for (const char *f = fmt; (f = strchr(f, '%'));) {
-		size_t n;
-
-		if (conv_at(f + 1, &n) == C_NONE)
-			return false;
-		f += 1 + n;
-	}
-	return true;
-}
-
 /* Writes @v's digits ending at @end; returns where they start. */
 static char *digits(char *end, unsigned long long v)
 {
@@ -145,8 +133,9 @@ static char *digits(char *end, unsigned long long v)
 
 /*
  * One pass over @fmt with @ap: writes into @out when it is not NULL, and returns the
- * length. A NULL string prints "(null)", as glibc's does; under a precision it goes to
- * vasprintf() (whose output then depends on the precision), which *@fallback says.
+ * length. A conversion not ours, and a NULL string under a precision (whose output
+ * depends on it in glibc; a plain %s of NULL prints "(null)" here as there), stop the
+ * pass with *@fallback set: the whole format goes to vasprintf() instead.
  */
 static size_t format(char *out, const char *fmt, va_list ap, bool *fallback)
 {
@@ -170,6 +159,9 @@ static size_t format(char *out, const char *fmt, va_list ap, bool *fallback)
 			return len;
 		c = conv_at(pct + 1, &n);
 		switch (c) {
+		case C_NONE:
+			*fallback = true;
+			return 0;
 		case C_PCT:
 			str = "%";
 			sl = 1;
@@ -210,7 +202,7 @@ static size_t format(char *out, const char *fmt, va_list ap, bool *fallback)
 			str = s;
 			sl = (size_t)(num + sizeof(num) - s);
 			break;
-		default: /* the unsigned ones: ours() let nothing else through */
+		default: /* the unsigned ones */
 			u = c == C_UINT    ? va_arg(ap, unsigned)
 			    : c == C_ULONG ? va_arg(ap, unsigned long)
 			    : c == C_USIZE ? va_arg(ap, size_t)
@@ -239,18 +231,17 @@ char *xvasprintf(const char *fmt, va_list ap)
 	size_t len;
 	va_list a;
 
-	if (ours(fmt)) {
+	/* the measuring pass decides: the writing pass meets what it met */
+	va_copy(a, ap);
+	len = format(NULL, fmt, a, &fallback);
+	va_end(a);
+	if (!fallback) {
+		p = xmalloc(len + 1);
 		va_copy(a, ap);
-		len = format(NULL, fmt, a, &fallback);
+		format(p, fmt, a, &fallback);
 		va_end(a);
-		if (!fallback) {
-			p = xmalloc(len + 1);
-			va_copy(a, ap);
-			format(p, fmt, a, &fallback);
-			va_end(a);
-			p[len] = '\0';
-			return p;
-		}
+		p[len] = '\0';
+		return p;
 	}
 	if (vasprintf(&p, fmt, ap) < 0)
 		oom();
