@@ -503,6 +503,30 @@ static void test_rolling_scale_down_keeps_minimum_available(void **state)
 	assert_int_equal(sizes[0], 2);
 }
 
+/*
+ * An old RS just scaled from 3 to 2 still reports the 3 pods it counted before deleting
+ * one. Counting those 3 would take both remaining old pods while only the 2 new ones are
+ * up: 2 available where 3 are required.
+ */
+static void test_rolling_scale_down_ignores_replicas_about_to_go(void **state)
+{
+	cleanup_json json_t *d = deploy_new(3, "1", "0");
+	cleanup_json json_t *old = rs_new("old", 2, 3, 0, NULL);
+	cleanup_json json_t *nrs = rs_new("new", 2, 2, 10, NULL);
+	json_t *all[] = {old, nrs};
+	json_t *olds[] = {old};
+	int32_t sizes[1];
+
+	(void)state;
+	assert_int_equal(wl_max_scaled_down(d, all, 2, nrs), 1);
+	assert_int_equal(wl_plan_scale_down_old(d, all, 2, olds, 1, sizes), 1);
+	assert_int_equal(sizes[0], 1);
+
+	/* The same for a new RS that was scaled down (a scale of the Deployment). */
+	json_object_set_new(json_object_get(nrs, "status"), "availableReplicas", json_integer(4));
+	assert_int_equal(wl_max_scaled_down(d, all, 2, nrs), 1);
+}
+
 static void test_proportional_scaling_spreads_new_replicas(void **state)
 {
 	cleanup_json json_t *d = deploy_new(12, "3", "0");
@@ -1454,6 +1478,7 @@ int main(void)
 		cmocka_unit_test(test_index_finds_owned_and_orphans),
 		cmocka_unit_test(test_new_rs_replicas_stay_within_surge),
 		cmocka_unit_test(test_rolling_scale_down_keeps_minimum_available),
+		cmocka_unit_test(test_rolling_scale_down_ignores_replicas_about_to_go),
 		cmocka_unit_test(test_proportional_scaling_spreads_new_replicas),
 		cmocka_unit_test(test_new_and_old_replica_sets_are_found_by_template),
 		cmocka_unit_test(test_revision_annotations_follow_upstream),

@@ -1672,11 +1672,23 @@ int32_t wl_plan_cleanup_unhealthy(json_t **old, size_t n, int32_t max_cleanup, i
 	return total;
 }
 
+/*
+ * Available replicas an RS will still have once it has acted on its spec. A ReplicaSet
+ * reports the pods it counted before deleting the surplus, so right after a scale-down
+ * its status can claim more available pods than it is about to keep.
+ */
+static int32_t rs_available_kept(const json_t *rs)
+{
+	int32_t avail = wl_rs_status(rs, "availableReplicas"), want = wl_rs_replicas(rs);
+
+	return avail < want ? avail : want;
+}
+
 int32_t wl_max_scaled_down(const json_t *d, json_t *const *all, size_t n, const json_t *new_rs)
 {
 	int32_t all_pods = wl_rs_sum(all, n, NULL), new_pods = wl_rs_replicas(new_rs);
 	int32_t min_available = wl_d_replicas(d) - wl_d_max_unavailable(d);
-	int32_t new_unavailable = new_pods - wl_rs_status(new_rs, "availableReplicas");
+	int32_t new_unavailable = new_pods - rs_available_kept(new_rs);
 	int32_t max;
 
 	if (all_pods - new_pods <= 0)
@@ -1689,9 +1701,11 @@ int32_t wl_plan_scale_down_old(const json_t *d, json_t *const *all, size_t nall,
 			       size_t n, int32_t *ret_sizes)
 {
 	int32_t min_available = wl_d_replicas(d) - wl_d_max_unavailable(d);
-	int32_t available = wl_rs_sum(all, nall, "availableReplicas");
-	int32_t total = 0, target;
+	int32_t available = 0, total = 0, target;
 
+	for (size_t i = 0; i < nall; i++)
+		if (all[i])
+			available += rs_available_kept(all[i]);
 	wl_rs_sort(old, n, WL_BY_CREATION);
 	for (size_t i = 0; i < n; i++)
 		ret_sizes[i] = wl_rs_replicas(old[i]);
