@@ -6,6 +6,7 @@
  * on anything it does not decide exactly as jansson would, for jansson to read instead.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,287 @@ struct reader {
 };
 
 static json_t *read_value(struct reader *r);
+
+/*
+ * String values that Kubernetes objects repeat everywhere: field values the API defines
+ * or defaults (policies, phases, condition types and statuses, well-known keys and
+ * taints) and the kinds and versions of the objects skiff serves. A pod carries some 30
+ * of them. Each is decoded as one shared string that lives as long as the process,
+ * instead of two allocations per occurrence. Its reference count is (size_t)-1, which
+ * json_incref() and json_decref() leave alone, as for json_true(); jansson changes a
+ * string's value only through json_string_set(), which skiff never calls.
+ */
+static const char *const common_strings[] = {
+	/* object kinds, versions, namespaces */
+	"v1",
+	"apps/v1",
+	"batch/v1",
+	"coordination.k8s.io/v1",
+	"discovery.k8s.io/v1",
+	"events.k8s.io/v1",
+	"policy/v1",
+	"networking.k8s.io/v1",
+	"Pod",
+	"Node",
+	"ReplicaSet",
+	"Deployment",
+	"DaemonSet",
+	"StatefulSet",
+	"Job",
+	"CronJob",
+	"Lease",
+	"Service",
+	"Endpoints",
+	"EndpointSlice",
+	"Event",
+	"ControllerRevision",
+	"Namespace",
+	"Binding",
+	"default",
+	"kube-system",
+	"kube-node-lease",
+	"kube-public",
+	"",
+	/* pod spec: defaults and enumerations */
+	"/dev/termination-log",
+	"File",
+	"FallbackToLogsOnError",
+	"IfNotPresent",
+	"Always",
+	"Never",
+	"OnFailure",
+	"ClusterFirst",
+	"ClusterFirstWithHostNet",
+	"Default",
+	"None",
+	"default-scheduler",
+	"PreemptLowerPriority",
+	"Exists",
+	"Equal",
+	"NoExecute",
+	"NoSchedule",
+	"PreferNoSchedule",
+	"node.kubernetes.io/not-ready",
+	"node.kubernetes.io/unreachable",
+	"node.kubernetes.io/unschedulable",
+	"TCP",
+	"UDP",
+	"SCTP",
+	"BestEffort",
+	"Burstable",
+	"Guaranteed",
+	"kubernetes.io/hostname",
+	"topology.kubernetes.io/zone",
+	"topology.kubernetes.io/region",
+	"DoNotSchedule",
+	"ScheduleAnyway",
+	"In",
+	"NotIn",
+	"DoesNotExist",
+	"Gt",
+	"Lt",
+	"RuntimeDefault",
+	"Unconfined",
+	/* pod status */
+	"Pending",
+	"Running",
+	"Succeeded",
+	"Failed",
+	"Unknown",
+	"True",
+	"False",
+	"Initialized",
+	"Ready",
+	"ContainersReady",
+	"PodScheduled",
+	"PodReadyToStartContainers",
+	"DisruptionTarget",
+	"Unschedulable",
+	"ContainersNotReady",
+	"PodCompleted",
+	"Completed",
+	"Error",
+	"ContainerCreating",
+	"CrashLoopBackOff",
+	"OOMKilled",
+	"ImagePullBackOff",
+	"ErrImagePull",
+	"Evicted",
+	/* nodes */
+	"MemoryPressure",
+	"DiskPressure",
+	"PIDPressure",
+	"NetworkUnavailable",
+	"KubeletReady",
+	"KubeletNotReady",
+	"KubeletHasSufficientMemory",
+	"KubeletHasNoDiskPressure",
+	"KubeletHasSufficientPID",
+	"NodeStatusUnknown",
+	"kubelet is posting ready status",
+	"kubelet has sufficient memory available",
+	"kubelet has no disk pressure",
+	"kubelet has sufficient PID available",
+	"Kubelet stopped posting node status.",
+	"InternalIP",
+	"ExternalIP",
+	"Hostname",
+	"amd64",
+	"arm64",
+	"linux",
+	"kubernetes.io/arch",
+	"kubernetes.io/os",
+	"beta.kubernetes.io/arch",
+	"beta.kubernetes.io/os",
+	"node-role.kubernetes.io/control-plane",
+	/* workloads */
+	"RollingUpdate",
+	"Recreate",
+	"OnDelete",
+	"OrderedReady",
+	"Parallel",
+	"Retain",
+	"Delete",
+	"Allow",
+	"Forbid",
+	"Replace",
+	"25%",
+	"Available",
+	"Progressing",
+	"ReplicaFailure",
+	"Complete",
+	"Suspended",
+	"FailureTarget",
+	"SuccessCriteriaMet",
+	"MinimumReplicasAvailable",
+	"MinimumReplicasUnavailable",
+	"NewReplicaSetAvailable",
+	"ReplicaSetUpdated",
+	"NewReplicaSetCreated",
+	"FoundNewReplicaSet",
+	"ProgressDeadlineExceeded",
+	"DeploymentPaused",
+	"DeploymentResumed",
+	"Deployment has minimum availability.",
+	"Deployment does not have minimum availability.",
+	"pod-template-hash",
+	"controller-revision-hash",
+	"NonIndexed",
+	"Indexed",
+	/* services and events */
+	"ClusterIP",
+	"NodePort",
+	"LoadBalancer",
+	"ExternalName",
+	"SingleStack",
+	"PreferDualStack",
+	"IPv4",
+	"IPv6",
+	"Cluster",
+	"Local",
+	"http",
+	"https",
+	"Normal",
+	"Warning",
+	"Scheduled",
+	"FailedScheduling",
+	"SuccessfulCreate",
+	"SuccessfulDelete",
+	"ScalingReplicaSet",
+	"Pulled",
+	"Created",
+	"Started",
+	"Killing",
+};
+
+/* An open-addressed table of common_strings; built once, then only read. */
+#define COMMON_SLOTS   512
+#define COMMON_MAX_LEN 48
+
+static struct {
+	const char *s;
+	size_t n;
+	json_t *v;
+} common_table[COMMON_SLOTS];
+static pthread_once_t common_once = PTHREAD_ONCE_INIT;
+
+/* Cheap on purpose: most strings looked up are not common, and leave at the first slot. */
+static size_t common_hash(const char *s, size_t n)
+{
+	size_t h = n * 0x9e3779b1u;
+
+	if (n > 0)
+		h ^= (size_t)(unsigned char)s[0] * 0x85ebca6bu ^
+		     (size_t)(unsigned char)s[n - 1] * 0xc2b2ae35u ^
+		     (size_t)(unsigned char)s[n / 2] * 0x27d4eb2fu;
+	return (h ^ h >> 15) & (COMMON_SLOTS - 1);
+}
+
+static void common_build(void)
+{
+	for (size_t i = 0; i < sizeof(common_strings) / sizeof(common_strings[0]); i++) {
+		const char *v = common_strings[i];
+		size_t n = strlen(v), slot = common_hash(v, n);
+		json_t *str;
+
+		while (common_table[slot].v && strcmp(common_table[slot].s, v) != 0)
+			slot = (slot + 1) & (COMMON_SLOTS - 1);
+		if (n > COMMON_MAX_LEN)
+			abort(); /* never looked up */
+		if (common_table[slot].v)
+			continue; /* listed twice */
+		str = json_stringn_nocheck(v, n);
+		if (!str)
+			abort();
+		str->refcount = (size_t)-1;
+		common_table[slot].s = v;
+		common_table[slot].n = n;
+		common_table[slot].v = str;
+	}
+}
+
+/*
+ * Small integers (grace periods, toleration seconds, priorities, restart counts, ports)
+ * are shared the same way, each made on its first use.
+ */
+#define SMALL_INTS 1024
+
+static json_t *small_ints[SMALL_INTS];
+
+static json_t *integer(int64_t v)
+{
+	json_t *cur, *mine;
+
+	if (v < 0 || v >= SMALL_INTS)
+		return json_integer(v);
+	cur = __atomic_load_n(&small_ints[v], __ATOMIC_ACQUIRE);
+	if (cur)
+		return cur;
+	mine = json_integer(v);
+	if (!mine)
+		return NULL;
+	mine->refcount = (size_t)-1;
+	if (__atomic_compare_exchange_n(&small_ints[v], &cur, mine, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return mine;
+	/* another thread made it first: ours goes, by the count jansson frees at */
+	mine->refcount = 1;
+	json_decref(mine);
+	return cur;
+}
+
+/* The shared string of @s if it is a common one, else NULL. */
+static json_t *common_string(const char *s, size_t n)
+{
+	if (n > COMMON_MAX_LEN)
+		return NULL;
+	pthread_once(&common_once, common_build);
+	for (size_t slot = common_hash(s, n); common_table[slot].v;
+	     slot = (slot + 1) & (COMMON_SLOTS - 1))
+		if (common_table[slot].n == n && memcmp(common_table[slot].s, s, n) == 0)
+			return common_table[slot].v;
+	return NULL;
+}
 
 static void skip_space(struct reader *r)
 {
@@ -173,7 +455,7 @@ static json_t *read_number(struct reader *r)
 			r->p++;
 	}
 	if (!real)
-		return json_integer(neg ? -v : v);
+		return integer(neg ? -v : v);
 	if ((size_t)(r->p - start) > MAX_NUMBER)
 		return NULL;
 	memcpy(buf, start, (size_t)(r->p - start));
@@ -304,6 +586,8 @@ static json_t *read_value(struct reader *r)
 		r->p++;
 		if (read_string(r, false, &s, &n) < 0)
 			return NULL;
+		if ((v = common_string(s, n)))
+			return v;
 		return json_stringn_nocheck(s, n);
 	}
 	case 't':

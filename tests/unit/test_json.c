@@ -7,6 +7,7 @@
  * jansson, and values jansson refuses to write are refused too. Documents and values come
  * from lists of edge cases and from random trees.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,107 @@ static void test_jdump_writes_random_values_as_jansson_does(void **state)
 	}
 }
 
+/*
+ * Values Kubernetes objects repeat (phases, condition statuses, defaulted policies, small
+ * integers) are decoded as one shared value that outlives every tree; any other value is
+ * the tree's own, and both read as jansson's.
+ */
+static void test_jload_shares_common_values_and_only_those(void **state)
+{
+	static const char doc[] =
+		"{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+		"\"True\"},{\"type\":\"ContainersReady\",\"status\":\"True\"}],\"name\":"
+		"\"Runnin\",\"other\":\"Running!\",\"escaped\":\"kubernetes.io\\/hostname\","
+		"\"policy\":\"IfNotPresent\",\"grace\":30,\"big\":1024,\"neg\":-1}";
+	json_t *a = jload_b(doc, strlen(doc), 0, NULL), *b, *conds;
+	json_t *running;
+
+	(void)state;
+	check_read(doc);
+	assert_non_null(a);
+	b = jload_b(doc, strlen(doc), 0, NULL);
+	assert_non_null(b);
+	running = json_object_get(a, "phase");
+	assert_ptr_equal(running, json_object_get(b, "phase"));
+	conds = json_object_get(a, "conditions");
+	assert_ptr_equal(json_object_get(json_array_get(conds, 0), "status"),
+			 json_object_get(json_array_get(conds, 1), "status"));
+	assert_ptr_equal(json_object_get(a, "policy"), json_object_get(b, "policy"));
+	assert_ptr_equal(json_object_get(a, "grace"), json_object_get(b, "grace"));
+	/* near misses, unlisted values and other integers are the tree's own */
+	assert_ptr_not_equal(json_object_get(a, "big"), json_object_get(b, "big"));
+	assert_ptr_not_equal(json_object_get(a, "neg"), json_object_get(b, "neg"));
+	assert_ptr_not_equal(json_object_get(a, "name"), json_object_get(b, "name"));
+	assert_ptr_not_equal(json_object_get(a, "other"), json_object_get(b, "other"));
+	/* also when written with escapes */
+	assert_ptr_equal(json_object_get(a, "escaped"), json_object_get(b, "escaped"));
+	assert_string_equal(json_string_value(json_object_get(a, "escaped")),
+			    "kubernetes.io/hostname");
+	/* a shared value survives the trees that held it, however often it was released */
+	json_decref(a);
+	for (int i = 0; i < 3; i++)
+		json_decref(json_incref(running));
+	json_decref(b);
+	a = jload_b(doc, strlen(doc), 0, NULL);
+	assert_ptr_equal(json_object_get(a, "phase"), running);
+	assert_string_equal(json_string_value(running), "Running");
+	json_decref(a);
+}
+
+static char *ints_doc(void)
+{
+	size_t cap = 8192, n = 0;
+	char *doc = malloc(cap);
+
+	assert_non_null(doc);
+	doc[n++] = '[';
+	for (int i = 0; i < 1100; i++) {
+		int w = snprintf(doc + n, cap - n, "%s%d", i ? "," : "", i);
+
+		assert_true(w > 0 && (size_t)w < cap - n - 2);
+		n += (size_t)w;
+	}
+	doc[n++] = ']';
+	doc[n] = '\0';
+	return doc;
+}
+
+static void *decode_ints(void *arg)
+{
+	const char *doc = arg;
+
+	for (int round = 0; round < 20; round++)
+		json_decref(jload_b(doc, strlen(doc), 0, NULL));
+	return NULL;
+}
+
+/* Threads making the shared integers at once end with one of each, all others freed. */
+static void test_jload_shares_small_integers_across_threads(void **state)
+{
+	char *doc = ints_doc();
+	pthread_t th[4];
+	json_t *a, *b;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, decode_ints, doc), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	a = jload_b(doc, strlen(doc), 0, NULL);
+	b = jload_b(doc, strlen(doc), 0, NULL);
+	assert_int_equal(json_array_size(a), 1100);
+	for (size_t i = 0; i < 1100; i++) {
+		assert_int_equal(json_integer_value(json_array_get(a, i)), (json_int_t)i);
+		if (i < 1024)
+			assert_ptr_equal(json_array_get(a, i), json_array_get(b, i));
+		else
+			assert_ptr_not_equal(json_array_get(a, i), json_array_get(b, i));
+	}
+	json_decref(a);
+	json_decref(b);
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),
+		cmocka_unit_test(test_jload_shares_common_values_and_only_those),
+		cmocka_unit_test(test_jload_shares_small_integers_across_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
