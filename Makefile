@@ -107,6 +107,8 @@ check-lint: check-headers
 		{ echo "check-lint: '//' comments are not used"; exit 1; }
 	@! grep -nE '\b(printf|puts|fprintf)\(' $(filter-out src/cmd/% src/base/log.c src/main.c,$(SRCS)) || \
 		{ echo "check-lint: printing is for src/cmd/ and src/base/log.c"; exit 1; }
+	@! grep -nE '\bjson_(string|integer|real)_set' $(SRCS) $(HEADERS) || \
+		{ echo "check-lint: decoded values may be shared (base/jload.c): replace them instead of changing them"; exit 1; }
 
 check: check-format check-lint unit
 
