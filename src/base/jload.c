@@ -254,10 +254,10 @@ static void common_build(void)
 		size_t n = strlen(v), slot = common_hash(v, n);
 		json_t *str;
 
+		if (n > COMMON_MAX_LEN)
+			abort(); /* would never be looked up */
 		while (common_table[slot].v && strcmp(common_table[slot].s, v) != 0)
 			slot = (slot + 1) & (COMMON_SLOTS - 1);
-		if (n > COMMON_MAX_LEN)
-			abort(); /* never looked up */
 		if (common_table[slot].v)
 			continue; /* listed twice */
 		str = json_stringn_nocheck(v, n);
@@ -300,12 +300,11 @@ static json_t *integer(int64_t v)
 	return cur;
 }
 
-/* The shared string of @s if it is a common one, else NULL. */
+/* The shared string of @s if it is a common one, else NULL (jload_b built the table). */
 static json_t *common_string(const char *s, size_t n)
 {
 	if (n > COMMON_MAX_LEN)
 		return NULL;
-	pthread_once(&common_once, common_build);
 	for (size_t slot = common_hash(s, n); common_table[slot].v;
 	     slot = (slot + 1) & (COMMON_SLOTS - 1))
 		if (common_table[slot].n == n && memcmp(common_table[slot].s, s, n) == 0)
@@ -608,6 +607,7 @@ json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error)
 	json_t *v = NULL;
 
 	if (buf && !(flags & ~(size_t)(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES))) {
+		pthread_once(&common_once, common_build);
 		skip_space(&r);
 		if ((flags & JSON_DECODE_ANY) || (r.p < r.end && (*r.p == '{' || *r.p == '[')))
 			v = read_value(&r);
