@@ -66,7 +66,13 @@ def test_memory_limit_is_written_and_counts_oom_kills(runtime, bundle, cid):
     require_controller("memory")
     limit_memory(bundle, 32 * MIB)
     add_allocator(bundle)
-    bundle.shell("sh /alloc.sh; echo child=$?; exec sleep 600")
+    # The shell that reports must outlive the kill: once the allocating child is chosen,
+    # its `head` can fault again before the child's memory is reclaimed, and the kernel
+    # then picks among what is left. The child and what it starts mark themselves the
+    # first to go (raising one's own score needs no privilege).
+    bundle.shell(
+        "sh -c 'echo 1000 >/proc/self/oom_score_adj; . /alloc.sh'; echo child=$?; exec sleep 600"
+    )
     runtime.start_container(bundle, cid)
     try:
         out = wait_for_text(runtime.output_paths(cid)[0], "child=", timeout=30)
