@@ -41,6 +41,6 @@ if ! perf record -a -F 499 --call-graph dwarf,16384 -o "$work/perf.data" \
 	exit 1
 fi
 loaded_finish
-perf script -i "$work/perf.data" --pid "$pid" -F comm,ip,sym >"$work/perf.txt" 2>/dev/null
+perf script -i "$work/perf.data" --pid "$pid" -F comm,ip,sym,dso >"$work/perf.txt" 2>/dev/null
 [ -z "${PERF_TXT:-}" ] || cp "$work/perf.txt" "$PERF_TXT"
 /usr/bin/python3 bench/perf_fold.py --top "$TOP" "$work/perf.txt"
