@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "base/jdump.h"
+#include "base/jhash.h"
 #include "base/jload.h"
 
 /* ---- reading ---- */
@@ -399,6 +400,122 @@ static void test_jload_shares_small_integers_across_threads(void **state)
 	free(doc);
 }
 
+/* ---- digests ---- */
+
+/* An equal copy of @v with every object's members in the reverse order. */
+static json_t *reversed(const json_t *v)
+{
+	if (json_is_array(v)) {
+		json_t *out = json_array();
+
+		for (size_t i = 0; i < json_array_size(v); i++)
+			json_array_append_new(out, reversed(json_array_get(v, i)));
+		return out;
+	}
+	if (json_is_object(v)) {
+		json_t *out = json_object();
+		const char *keys[64];
+		size_t n = 0;
+		const char *k;
+		json_t *m;
+
+		json_object_foreach ((json_t *)v, k, m)
+			if (n < 64)
+				keys[n++] = k;
+		assert_int_equal(n, json_object_size(v));
+		while (n--)
+			json_object_set_new(out, keys[n], reversed(json_object_get(v, keys[n])));
+		return out;
+	}
+	return json_deep_copy(v);
+}
+
+static int by_digest(const void *a, const void *b)
+{
+	uint64_t x = jhash(*(json_t *const *)a), y = jhash(*(json_t *const *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+static void test_jhash_agrees_with_json_equal(void **state)
+{
+	enum { N = 3000 };
+	static const char *const distinct[] = {
+		"1",
+		"1.0",
+		"\"1\"",
+		"[1]",
+		"{\"1\":1}",
+		"null",
+		"true",
+		"false",
+		"[]",
+		"{}",
+		"\"\"",
+		"[[]]",
+		"[{}]",
+		"{\"a\":\"b\"}",
+		"{\"b\":\"a\"}",
+		"[1,2]",
+		"[2,1]",
+		"{\"a\":1,\"b\":2}",
+		"{\"a\":2,\"b\":1}",
+		"{\"a\":{}}",
+		"\"abcdefgh\"",
+		"\"abcdefgh\\u0000\"",
+		"\"abcdefghi\"",
+		"-1",
+		"0",
+	};
+	json_t *vals[N];
+	unsigned seed = 20261128;
+	size_t nd = sizeof(distinct) / sizeof(distinct[0]);
+
+	(void)state;
+	/* the few values that look alike all differ, and an absent value is not null */
+	for (size_t i = 0; i < nd; i++) {
+		json_t *a = json_loads(distinct[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+		assert_non_null(a);
+		for (size_t j = i + 1; j < nd; j++) {
+			json_t *b = json_loads(distinct[j], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+			if (jhash(a) == jhash(b))
+				fail_msg("%s and %s have one digest", distinct[i], distinct[j]);
+			json_decref(b);
+		}
+		json_decref(a);
+	}
+	assert_true(jhash(NULL) != jhash(json_null()));
+	{
+		json_t *z = json_real(0.0), *nz = json_real(-0.0);
+
+		assert_true(jhash(z) == jhash(nz));
+		json_decref(z);
+		json_decref(nz);
+	}
+	/* equal values, whatever their members' order, have one digest; unequal ones not */
+	for (int i = 0; i < N; i++) {
+		json_t *r;
+
+		vals[i] = random_value(&seed, 0);
+		r = reversed(vals[i]);
+		assert_true(json_equal(vals[i], r));
+		assert_true(jhash(vals[i]) == jhash(r));
+		json_decref(r);
+	}
+	qsort(vals, N, sizeof(vals[0]), by_digest);
+	for (int i = 1; i < N; i++)
+		if (jhash(vals[i - 1]) == jhash(vals[i]) && !json_equal(vals[i - 1], vals[i])) {
+			char *a = json_dumps(vals[i - 1], JSON_ENCODE_ANY);
+			char *b = json_dumps(vals[i], JSON_ENCODE_ANY);
+
+			fail_msg("%s and %s have one digest", a, b);
+		}
+	for (int i = 0; i < N; i++)
+		json_decref(vals[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),
 		cmocka_unit_test(test_jload_shares_common_values_and_only_those),
 		cmocka_unit_test(test_jload_shares_small_integers_across_threads),
+		cmocka_unit_test(test_jhash_agrees_with_json_equal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
