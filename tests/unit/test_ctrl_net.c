@@ -768,6 +768,18 @@ static void test_endpoints_follow_pod_readiness(void **state)
 			 200);
 	assert_true(WAIT_FOR(ep_is("ep", "web", "", "10.42.0.3"), 5000));
 
+	/* a pod relabelled out of the selector leaves, and comes back with its label */
+	assert_int_equal(request("PATCH", "/api/v1/namespaces/ep/pods/b",
+				 "application/merge-patch+json",
+				 "{\"metadata\":{\"labels\":{\"app\":\"other\"}}}", NULL),
+			 200);
+	assert_true(WAIT_FOR(ep_is("ep", "web", "", ""), 5000));
+	assert_int_equal(
+		request("PATCH", "/api/v1/namespaces/ep/pods/b", "application/merge-patch+json",
+			"{\"metadata\":{\"labels\":{\"app\":\"web\",\"tier\":\"x\"}}}", NULL),
+		200);
+	assert_true(WAIT_FOR(ep_is("ep", "web", "", "10.42.0.3"), 5000));
+
 	/* a service without a selector keeps the endpoints its owner writes */
 	create("/api/v1/namespaces/ep/services",
 	       "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"manual\"},"

@@ -415,6 +415,75 @@ static void test_status_reports_keep_a_bound_pod_accounted(void **state)
 	scheduler_stop(s);
 }
 
+/* How many times events say the scheduler did @reason to @pod (their counts summed). */
+static int64_t event_count(const char *pod, const char *reason)
+{
+	cleanup_json json_t *list = get("/api/v1/namespaces/" NS "/events");
+	const json_t *ev;
+	int64_t n = 0;
+	size_t k;
+
+	json_array_foreach (json_object_get(list, "items"), k, ev) {
+		const json_t *io = json_object_get(ev, "involvedObject");
+
+		if (strcmp(json_string_value(json_object_get(io, "name")), pod) == 0 &&
+		    strcmp(json_string_value(json_object_get(ev, "reason")), reason) == 0)
+			n += json_integer_value(json_object_get(ev, "count")) ?: 1;
+	}
+	return n;
+}
+
+/*
+ * A pod that fits nowhere is tried again when its own spec changes in a way that may let
+ * it fit (a toleration added), not only when the cluster does; a change to its metadata
+ * alone does not count as such a change.
+ */
+static void test_a_waiting_pod_is_tried_again_when_its_spec_changes(void **state)
+{
+	struct scheduler *s = NULL;
+	cleanup_err struct err err = ERR_INIT;
+	cleanup_json json_t *pod = json_pack(
+		"{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:[{s:s, s:s}]}}", "apiVersion", "v1", "kind",
+		"Pod", "metadata", "name", "tol", "namespace", NS, "spec", "nodeSelector",
+		"kubernetes.io/hostname", "tol-cp", "containers", "name", "c", "image", "busybox");
+	cleanup_json json_t *patch = json_pack("[{s:s, s:s, s:{s:s, s:s, s:s}}]", "op", "add",
+					       "path", "/spec/tolerations/-", "value", "key",
+					       "node-role.kubernetes.io/control-plane", "operator",
+					       "Exists", "effect", "NoSchedule");
+	cleanup_json json_t *note = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", "x", "y");
+	cleanup_json json_t *waiting = NULL, *again = NULL;
+	cleanup_free char *node = NULL;
+	const json_t *cond = NULL;
+	int64_t tries;
+
+	(void)state;
+	add_node("tol-cp", "2", true);
+	assert_int_equal(scheduler_start(kc, &s, &err), 0);
+	assert_int_equal(
+		kc_request(kc, "POST", "/api/v1/namespaces/" NS "/pods", NULL, pod, NULL, &err),
+		201);
+	waiting = wait_unschedulable("tol", &cond);
+	assert_non_null(cond);
+	assert_true(has_event("tol", "FailedScheduling",
+			      json_string_value(json_object_get(cond, "message"))));
+	tries = event_count("tol", "FailedScheduling");
+	assert_int_equal(kc_request(kc, "PATCH", "/api/v1/namespaces/" NS "/pods/tol",
+				    "application/merge-patch+json", note, NULL, &err),
+			 200);
+	/* past the first retry's backoff (1 s), had it been tried again */
+	usleep(2000 * 1000);
+	again = get("/api/v1/namespaces/" NS "/pods/tol");
+	assert_null(node_of(again));
+	assert_int_equal(event_count("tol", "FailedScheduling"), tries);
+	assert_int_equal(kc_request(kc, "PATCH", "/api/v1/namespaces/" NS "/pods/tol",
+				    "application/json-patch+json", patch, NULL, &err),
+			 200);
+	node = wait_bound("tol");
+	assert_non_null(node);
+	assert_string_equal(node, "tol-cp");
+	scheduler_stop(s);
+}
+
 static int group_setup(void **state)
 {
 	struct api_config cfg = {
@@ -456,6 +525,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
+		cmocka_unit_test(test_a_waiting_pod_is_tried_again_when_its_spec_changes),
 		cmocka_unit_test(test_concurrent_bindings_of_a_pod_have_one_winner),
 		cmocka_unit_test(test_new_pods_are_bound_while_the_shared_informer_is_behind),
 		cmocka_unit_test(test_status_reports_keep_a_bound_pod_accounted),

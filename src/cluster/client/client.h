@@ -76,10 +76,18 @@ const char *kc_watch_object_text(size_t *len);
 /* Informers. */
 
 struct informer;
+/* An update's previous version, read only when a handler asks for it. */
+struct informer_old;
 
 struct informer_handlers {
 	void (*add)(void *arg, json_t *obj);
 	void (*update)(void *arg, json_t *old, json_t *obj);
+	/*
+	 * Instead of update, for handlers that mostly decide from what they hold themselves:
+	 * informer_old_get(@old) gives the previous version, which a compact copy parses
+	 * again only when some handler of the change asks for it.
+	 */
+	void (*update_lazy)(void *arg, struct informer_old *old, json_t *obj);
 	void (*del)(void *arg, json_t *obj);
 	void *arg;
 	/*
@@ -101,6 +109,8 @@ struct informer_handlers {
  */
 int informer_start(struct kc *c, const char *path, const struct informer_handlers *h,
 		   struct informer **ret, struct err *err);
+/* Inside update_lazy: the previous version (borrowed until the handler returns). */
+json_t *informer_old_get(struct informer_old *old);
 /* Whether the first list has been delivered. */
 bool informer_synced(struct informer *inf);
 /* Waits (up to @timeout_ms) for the first list; false on timeout. */

@@ -7,7 +7,12 @@
  * with bookmarks, and every event and bookmark advances the revision the next watch
  * resumes from. A 410 Gone (the server's history no longer reaches back that far) means
  * a relist, after which the handlers get the differences from the local copy: adds,
- * updates and deletes. Failures back off from 200 ms to 30 s.
+ * updates and deletes, and for an object replaced under the same name (another uid) a
+ * delete and an add, as a watch would have shown it, so that an update's two versions are
+ * always one object. Failures back off from 200 ms to 30 s.
+ *
+ * An update's previous version is parsed again (in a compact copy) only when a handler
+ * asks for it: an update_lazy handler through informer_old_get(), an update handler always.
  *
  * Informers are shared: every informer_start() on the same client and path after the
  * first adds a subscriber (a handle with its handlers) to the informer already running,
@@ -104,6 +109,16 @@ static const char *rv_of(const json_t *obj)
 		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
+static const char *uid_of(const json_t *obj)
+{
+	return json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
+}
+
+static bool streq0(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* A revision as a number, or -1 when it is not one. */
 static long long rv_num(const char *rv)
 {
@@ -191,14 +206,29 @@ static bool stopping(struct shared *s)
 
 enum change { CHANGE_ADD, CHANGE_UPDATE, CHANGE_DEL };
 
-static void call(struct informer *sub, enum change what, json_t *old, json_t *obj)
+/* The version an update replaces: its entry, parsed once the first handler asks. */
+struct informer_old {
+	const struct entry *e;
+	json_t *tree;
+};
+
+json_t *informer_old_get(struct informer_old *old)
+{
+	if (!old->tree)
+		old->tree = entry_tree(old->e);
+	return old->tree;
+}
+
+static void call(struct informer *sub, enum change what, struct informer_old *old, json_t *obj)
 {
 	const struct informer_handlers *h = &sub->h;
 
 	if (what == CHANGE_ADD && h->add)
 		h->add(h->arg, obj);
+	else if (what == CHANGE_UPDATE && h->update_lazy)
+		h->update_lazy(h->arg, old, obj);
 	else if (what == CHANGE_UPDATE && h->update)
-		h->update(h->arg, old, obj);
+		h->update(h->arg, informer_old_get(old), obj);
 	else if (what == CHANGE_DEL && h->del)
 		h->del(h->arg, obj);
 }
@@ -217,8 +247,9 @@ static struct informer *next_ready(struct shared *s, uint64_t seq)
  * subscribers may come and go meanwhile: one that came waits for its initial adds (which
  * include this change), one that left is no longer in the list.
  */
-static void deliver(struct shared *s, enum change what, json_t *old, json_t *obj)
+static void deliver(struct shared *s, enum change what, const struct entry *old_e, json_t *obj)
 {
+	struct informer_old old = {old_e, NULL};
 	struct informer *sub;
 	uint64_t seq = 0;
 
@@ -227,12 +258,13 @@ static void deliver(struct shared *s, enum change what, json_t *old, json_t *obj
 		seq = sub->seq;
 		s->calling = sub;
 		pthread_mutex_unlock(&s->lock);
-		call(sub, what, old, obj);
+		call(sub, what, &old, obj);
 		pthread_mutex_lock(&s->lock);
 		s->calling = NULL;
 		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
+	json_decref(old.tree);
 }
 
 static struct informer *first_pending(struct shared *s)
@@ -302,7 +334,6 @@ static void on_put(struct shared *s, json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
 	struct entry *old, *e = NULL;
-	json_t *old_obj;
 
 	pthread_mutex_lock(&s->lock);
 	old = kc_map_get(&s->objs, key);
@@ -317,9 +348,7 @@ static void on_put(struct shared *s, json_t *obj)
 	pthread_mutex_unlock(&s->lock);
 	if (!e)
 		return;
-	old_obj = entry_tree(old);
-	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old_obj, obj);
-	json_decref(old_obj);
+	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
 	entry_free(old);
 }
 
@@ -450,14 +479,23 @@ static void deliver_new(void *arg, const char *key, void *value)
 {
 	struct diff *d = arg;
 	const struct entry *old = kc_map_get(d->other, key), *e = value;
-	json_t *obj, *old_obj;
+	json_t *obj;
 
 	if (old && old->rv >= 0 && old->rv == e->rv)
 		return;
 	obj = entry_tree(e);
-	old_obj = entry_tree(old);
-	deliver(d->s, old ? CHANGE_UPDATE : CHANGE_ADD, old_obj, obj);
-	json_decref(old_obj);
+	if (old) {
+		cleanup_json json_t *was = entry_tree(old);
+
+		if (!streq0(uid_of(was), uid_of(obj))) {
+			/* another object under the same name: the watch would have shown a
+			 * deletion and a creation, and handlers may rely on an update's two
+			 * versions being one object */
+			deliver(d->s, CHANGE_DEL, NULL, was);
+			old = NULL;
+		}
+	}
+	deliver(d->s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
 	json_decref(obj);
 }
 

@@ -687,11 +687,12 @@ struct ep_ctl {
 	bool stopping;
 	pthread_mutex_t mu;
 	/* guarded by mu; every map is a JSON object used as a hash table */
-	json_t *pod_idx;   /* "ns\x1fkey=value" -> {pod name: true} */
-	json_t *svc_idx;   /* "ns\x1fkey=value" -> {service name: true} */
-	json_t *selectors; /* "ns/service" -> its selector */
-	json_t *by_svc;    /* "ns/service" -> {slice name: true} (managed slices) */
-	json_t *expect;    /* "ns/service" -> {slice name: resourceVersion written, -1: deleted} */
+	json_t *pod_idx;    /* "ns\x1fkey=value" -> {pod name: true} */
+	json_t *pod_labels; /* "ns/pod" -> its labels (the pod's own, shared), when it has any */
+	json_t *svc_idx;    /* "ns\x1fkey=value" -> {service name: true} */
+	json_t *selectors;  /* "ns/service" -> its selector */
+	json_t *by_svc;     /* "ns/service" -> {slice name: true} (managed slices) */
+	json_t *expect;     /* "ns/service" -> {slice name: resourceVersion written, -1: deleted} */
 };
 
 static int64_t rv_of(const json_t *obj)
@@ -876,32 +877,55 @@ static json_t *pod_digest(const json_t *pod)
 			 "subdomain", str_at(spec, "subdomain", NULL), "ports", ports);
 }
 
+/* Records @obj's labels as the ones its next update replaces (locked). */
+static void hold_labels(struct ep_ctl *st, const char *key, const json_t *labels)
+{
+	if (labels)
+		json_object_set(st->pod_labels, key, (json_t *)labels);
+	else
+		json_object_del(st->pod_labels, key);
+}
+
 static void on_pod_add(void *arg, json_t *obj)
 {
 	struct ep_ctl *st = arg;
 	cleanup_json json_t *keys = json_object();
 	const json_t *labels = labels_of(obj);
+	cleanup_free char *key = kc_key(obj);
 
 	pthread_mutex_lock(&st->mu);
+	hold_labels(st, key, labels);
 	index_labels(st->pod_idx, obj, labels, true);
 	services_selecting(st, or_empty(str_at(obj, "metadata", "namespace")), labels, keys);
 	pthread_mutex_unlock(&st->mu);
 	enqueue_all(st, keys);
 }
 
-static void on_pod_update(void *arg, json_t *old, json_t *obj)
+/*
+ * The previous version's labels are the ones held (an update is one pod, of the same
+ * namespace and name); the previous version itself is read only for a pod that services
+ * select, to tell whether its endpoint changed.
+ */
+static void on_pod_update(void *arg, struct informer_old *old, json_t *obj)
 {
 	struct ep_ctl *st = arg;
 	cleanup_json json_t *keys = json_object();
+	cleanup_json json_t *ol = NULL;
+	cleanup_free char *key = kc_key(obj);
 	const char *ns = or_empty(str_at(obj, "metadata", "namespace"));
-	const json_t *ol = labels_of(old), *nl = labels_of(obj);
-	bool relabelled = (ol || nl) && !(ol && nl && json_equal((json_t *)ol, (json_t *)nl));
+	const json_t *nl = labels_of(obj);
+	bool relabelled;
 
 	pthread_mutex_lock(&st->mu);
+	ol = json_incref(json_object_get(st->pod_labels, key));
+	relabelled = (ol || nl) && !(ol && nl && json_equal(ol, (json_t *)nl));
 	if (relabelled) {
-		index_labels(st->pod_idx, old, ol, false);
+		hold_labels(st, key, nl);
+		index_labels(st->pod_idx, obj, ol, false);
 		index_labels(st->pod_idx, obj, nl, true);
 		services_selecting(st, ns, ol, keys);
+	} else if (ol != nl) {
+		hold_labels(st, key, nl); /* the same labels: keep the newer tree's */
 	}
 	services_selecting(st, ns, nl, keys);
 	pthread_mutex_unlock(&st->mu);
@@ -909,7 +933,7 @@ static void on_pod_update(void *arg, json_t *old, json_t *obj)
 	if (json_object_size(keys) == 0)
 		return;
 	if (!relabelled) {
-		cleanup_json json_t *a = pod_digest(old), *b = pod_digest(obj);
+		cleanup_json json_t *a = pod_digest(informer_old_get(old)), *b = pod_digest(obj);
 
 		if (json_equal(a, b))
 			return;
@@ -922,8 +946,10 @@ static void on_pod_del(void *arg, json_t *obj)
 	struct ep_ctl *st = arg;
 	cleanup_json json_t *keys = json_object();
 	const json_t *labels = labels_of(obj);
+	cleanup_free char *key = kc_key(obj);
 
 	pthread_mutex_lock(&st->mu);
+	json_object_del(st->pod_labels, key);
 	index_labels(st->pod_idx, obj, labels, false);
 	services_selecting(st, or_empty(str_at(obj, "metadata", "namespace")), labels, keys);
 	pthread_mutex_unlock(&st->mu);
@@ -1353,6 +1379,7 @@ void endpoints_stop(void *state)
 		informer_stop(st->nodes);
 	wq_free(st->q);
 	json_decref(st->pod_idx);
+	json_decref(st->pod_labels);
 	json_decref(st->svc_idx);
 	json_decref(st->selectors);
 	json_decref(st->by_svc);
@@ -1368,7 +1395,7 @@ int endpoints_start(struct kc *c, const struct controllers_config *cfg, void **r
 	const struct informer_handlers svc_h = {
 		.add = on_svc_add, .update = on_svc_update, .del = on_svc_del, .arg = st};
 	const struct informer_handlers pod_h = {.add = on_pod_add,
-						.update = on_pod_update,
+						.update_lazy = on_pod_update,
 						.del = on_pod_del,
 						.arg = st,
 						.compact = true};
@@ -1383,6 +1410,7 @@ int endpoints_start(struct kc *c, const struct controllers_config *cfg, void **r
 	st->q = wq_new();
 	pthread_mutex_init(&st->mu, NULL);
 	st->pod_idx = json_object();
+	st->pod_labels = json_object();
 	st->svc_idx = json_object();
 	st->selectors = json_object();
 	st->by_svc = json_object();

@@ -353,7 +353,7 @@ static void on_add(void *arg, json_t *obj)
 	observe(arg, obj);
 }
 
-static void on_update(void *arg, json_t *old, json_t *obj)
+static void on_update(void *arg, struct informer_old *old, json_t *obj)
 {
 	(void)old;
 	observe(arg, obj);
@@ -819,7 +819,7 @@ void gc_stop(void *state)
 static int start_watches(struct gc *gc, struct err *err)
 {
 	const struct informer_handlers h = {
-		.add = on_add, .update = on_update, .del = on_del, .arg = NULL};
+		.add = on_add, .update_lazy = on_update, .del = on_del, .arg = NULL};
 
 	gc->watches = xcalloc(gc->kinds.n, sizeof(*gc->watches));
 	for (size_t i = 0; i < gc->kinds.n; i++) {

@@ -505,10 +505,14 @@ static void on_pod_add(void *arg, json_t *obj)
 	pod_track(arg, obj, true);
 }
 
-static void on_pod_update(void *arg, json_t *old, json_t *obj)
+/*
+ * An update is one pod (the informer shows another under the same name as a deletion and
+ * a creation), and a pod's spec.nodeName is only ever set, by its binding: the previous
+ * version was on the same node or on none, so it need not be read.
+ */
+static void on_pod_update(void *arg, struct informer_old *old, json_t *obj)
 {
-	if (!streq(str_at(old, "spec", "nodeName"), str_at(obj, "spec", "nodeName")))
-		pod_track(arg, old, false);
+	(void)old;
 	pod_track(arg, obj, true);
 }
 
@@ -990,7 +994,7 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 	const struct informer_handlers lease_h = {
 		.add = on_lease_add, .update = on_lease_update, .del = NULL, .arg = st};
 	const struct informer_handlers pod_h = {.add = on_pod_add,
-						.update = on_pod_update,
+						.update_lazy = on_pod_update,
 						.del = on_pod_del,
 						.arg = st,
 						.compact = true};

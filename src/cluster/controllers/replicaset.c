@@ -239,10 +239,25 @@ static bool same_for_replicaset(const json_t *old, const json_t *cur)
 			 json_object_get(cc, "lastTransitionTime"));
 }
 
-static void on_pod_update(void *arg, json_t *old, json_t *cur)
+/*
+ * The previous version as this controller holds it (its index keeps what a sync reads:
+ * labels, owners, deletion, phase, conditions), so the informer need not parse it again.
+ */
+static json_t *held_version(struct rs_ctrl *c, const char *key, struct informer_old *old)
+{
+	json_t *held;
+
+	pthread_mutex_lock(&c->lock);
+	held = json_incref(wl_index_get(c->pods, key));
+	pthread_mutex_unlock(&c->lock);
+	return held ? held : json_incref(informer_old_get(old));
+}
+
+static void on_pod_update(void *arg, struct informer_old *prev, json_t *cur)
 {
 	struct rs_ctrl *c = arg;
 	cleanup_free char *key = wl_key(cur);
+	cleanup_json json_t *old = held_version(c, key, prev);
 	const json_t *cref = wl_controller_ref(cur), *oref = wl_controller_ref(old);
 	bool labels_changed =
 		!same_json(wl_get(old, "metadata.labels"), wl_get(cur, "metadata.labels"));
@@ -892,7 +907,7 @@ int replicaset_start(struct kc *kc, const struct controllers_config *cfg, void *
 	struct informer_handlers rh = {
 		.add = on_rs_add, .update = on_rs_update, .del = on_rs_del, .arg = c};
 	struct informer_handlers ph = {.add = on_pod_add,
-				       .update = on_pod_update,
+				       .update_lazy = on_pod_update,
 				       .del = on_pod_del,
 				       .arg = c,
 				       .compact = true};

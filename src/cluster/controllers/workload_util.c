@@ -290,6 +290,13 @@ void wl_index_del(struct wl_index *ix, const char *key)
 	ix_entry_free(e);
 }
 
+json_t *wl_index_get(const struct wl_index *ix, const char *key)
+{
+	const struct ix_entry *e = wl_map_get(ix->all, key);
+
+	return e ? e->obj : NULL;
+}
+
 static void copy_keys(json_t *to, const json_t *from, const char *const *keys)
 {
 	for (; *keys; keys++) {

@@ -94,6 +94,8 @@ void wl_index_free(struct wl_index *ix);
 /* Adds or replaces the object under @key ("ns/name"). */
 void wl_index_put(struct wl_index *ix, const char *key, json_t *obj);
 void wl_index_del(struct wl_index *ix, const char *key);
+/* The object held under @key (for a pod index, what it keeps of the pod); borrowed. */
+json_t *wl_index_get(const struct wl_index *ix, const char *key);
 /* Records the controller's view (wl_pod_facts.owner_*) of the pod under @key. */
 void wl_index_set_owner_view(struct wl_index *ix, const char *key, bool selects, bool labeled,
 			     int64_t generation);

@@ -26,6 +26,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jhash.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/scheduler/internal.h"
@@ -57,8 +58,11 @@ struct qpod {
 	int attempts;
 	int64_t backoff_until, unsched_since;
 	bool pod_sensitive;
-	bool assumed;    /* accounted on the node its binding targets */
-	long long rv;    /* resourceVersion of the version applied */
+	bool assumed;         /* accounted on the node its binding targets */
+	long long rv;         /* resourceVersion of the version applied */
+	uint64_t meta_digest; /* of that version's uid, labels, owners and deletion */
+	uint64_t spec_digest; /* of its spec and labels, when spec_known */
+	bool spec_known;
 	bool cond_false; /* has PodScheduled=False */
 	char *cond_msg;  /* ... with this message */
 };
@@ -431,16 +435,6 @@ static void forget_pod(struct scheduler *s, struct qpod *q)
 		move_all(s, false);
 }
 
-static bool spec_changed(const json_t *old, const json_t *obj)
-{
-	const json_t *om = json_object_get(old, "metadata"), *nm = json_object_get(obj, "metadata");
-
-	return !json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")) ||
-	       !json_equal(
-		       json_object_get(om, "labels") ? json_object_get(om, "labels") : json_null(),
-		       json_object_get(nm, "labels") ? json_object_get(nm, "labels") : json_null());
-}
-
 static long long rv_of(const json_t *obj)
 {
 	const char *rv = json_string_value(
@@ -449,28 +443,30 @@ static long long rv_of(const json_t *obj)
 	return rv ? strtoll(rv, NULL, 10) : 0;
 }
 
-static bool same_or_both_absent(const json_t *a, const json_t *b)
+/*
+ * Digests of what the scheduler reads of a pod beyond its status, compared with those of
+ * the version it holds instead of reading the previous version. Of a bound pod, the
+ * metadata that other pods' placement reads: its uid, labels, owners and deletion. Its
+ * spec cannot change in any way that counts for the scheduler: the API server allows a
+ * pod's spec to change only in images, deadlines and added tolerations, and sets
+ * spec.nodeName only by binding. Of a pod waiting for a node, also the spec and labels
+ * it is placed by (added tolerations, removed scheduling gates).
+ */
+static uint64_t meta_digest(const json_t *obj)
 {
-	return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+	const json_t *m = json_object_get(obj, "metadata");
+
+	return jhash_mix(jhash_mix(jhash_mix(jhash(json_object_get(m, "uid")),
+					     jhash(json_object_get(m, "labels"))),
+				   jhash(json_object_get(m, "ownerReferences"))),
+			 jhash(json_object_get(m, "deletionTimestamp")));
 }
 
-/*
- * Whether @obj, the version after @old, leaves a bound pod as the scheduler holds it:
- * spec, labels, owners and deletion as they were (a status report, mostly). @q must hold
- * @old itself, so nothing another informer brought in between is skipped over.
- */
-static bool bound_and_unchanged(const struct qpod *q, const json_t *old, const json_t *obj)
+static uint64_t placement_digest(const json_t *obj)
 {
-	const json_t *om = json_object_get(old, "metadata"), *nm = json_object_get(obj, "metadata");
-	static const char *const keys[] = {"uid", "ownerReferences", "deletionTimestamp", NULL};
+	const json_t *m = json_object_get(obj, "metadata");
 
-	if (!old || !q->p->node_name || q->assumed || q->rv != rv_of(old) || spec_changed(old, obj))
-		return false;
-	for (size_t i = 0; keys[i]; i++)
-		if (!same_or_both_absent(json_object_get(om, keys[i]),
-					 json_object_get(nm, keys[i])))
-			return false;
-	return true;
+	return jhash_mix(jhash(json_object_get(obj, "spec")), jhash(json_object_get(m, "labels")));
 }
 
 /* Moves the accounting of @q to its new version @np (takes @np). */
@@ -501,14 +497,15 @@ static void account(struct scheduler *s, struct qpod *q, struct sched_pod *np, b
 }
 
 /* A version of a pod from either informer: applied unless one as new was already. */
-static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
+static void on_pod(struct scheduler *s, const json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
 	long long rv = rv_of(obj);
+	uint64_t meta = meta_digest(obj);
 	struct sched_pod *np;
 	struct smap_ent *e;
 	struct qpod *q;
-	bool added;
+	bool added, spec_moved = false;
 
 	pthread_mutex_lock(&s->lock);
 	e = smap_find(&s->pods, key);
@@ -518,8 +515,9 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
-	if (q && bound_and_unchanged(q, old, obj)) {
-		/* accounted as it is: only the revision and the conditions move */
+	if (q && q->p->node_name && !q->assumed && q->meta_digest == meta) {
+		/* a bound pod accounted as it is: only the revision and the conditions move
+		 * (a status report, mostly) */
 		q->rv = rv;
 		read_condition(q, obj);
 		pthread_mutex_unlock(&s->lock);
@@ -535,9 +533,20 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 		q = xcalloc(1, sizeof(*q));
 		q->key = xstrdup(key);
 		smap_add(&s->pods, key)->v.p = q;
-		old = NULL;
+	}
+	if (sched_pod_pending(np)) {
+		/* one that waits for a change that may let it fit looks for one to what it
+		 * is placed by */
+		uint64_t d = placement_digest(obj);
+
+		spec_moved = q->spec_known && q->spec_digest != d;
+		q->spec_digest = d;
+		q->spec_known = true;
+	} else {
+		q->spec_known = false;
 	}
 	q->rv = rv;
+	q->meta_digest = meta;
 	read_condition(q, obj);
 	account(s, q, np, &added);
 	if (added && sched_pod_has_affinity(np))
@@ -546,7 +555,7 @@ static void on_pod(struct scheduler *s, const json_t *old, const json_t *obj)
 		dequeue(s, q);
 	} else if (q->state == Q_NONE && !q->assumed) {
 		to_active(s, q);
-	} else if (q->state == Q_UNSCHED && old && spec_changed(old, obj)) {
+	} else if (q->state == Q_UNSCHED && spec_moved) {
 		requeue(s, q);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -566,17 +575,20 @@ static bool terminated(const json_t *pod)
 static void pod_add(void *arg, json_t *obj)
 {
 	if (!terminated(obj))
-		on_pod(arg, NULL, obj);
+		on_pod(arg, obj);
 }
 
-static void pod_update(void *arg, json_t *old, json_t *obj)
+/*
+ * The previous version is not read: the scheduler compares a pod with the version it
+ * holds, and holds none of an ended pod (pod_del forgets one that was not held).
+ */
+static void pod_update(void *arg, struct informer_old *old, json_t *obj)
 {
-	if (terminated(obj)) {
-		if (!terminated(old))
-			pod_del(arg, obj);
-		return;
-	}
-	on_pod(arg, terminated(old) ? NULL : old, obj);
+	(void)old;
+	if (terminated(obj))
+		pod_del(arg, obj);
+	else
+		on_pod(arg, obj);
 }
 
 /*
@@ -761,10 +773,13 @@ static void scheduler_free(struct scheduler *s)
 
 int scheduler_start(struct kc *c, struct scheduler **ret, struct err *err)
 {
-	static const struct informer_handlers pod_h = {
-		.add = pod_add, .update = pod_update, .del = pod_del, .arg = NULL, .compact = true};
+	static const struct informer_handlers pod_h = {.add = pod_add,
+						       .update_lazy = pod_update,
+						       .del = pod_del,
+						       .arg = NULL,
+						       .compact = true};
 	static const struct informer_handlers pending_h = {.add = pod_add,
-							   .update = pod_update,
+							   .update_lazy = pod_update,
 							   .del = pending_gone,
 							   .arg = NULL,
 							   .compact = true};
