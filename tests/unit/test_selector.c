@@ -18,6 +18,7 @@
 
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "cluster/api/internal.h"
 #include "cluster/api/selector.h"
 
 static json_t *labels_of(const char *text)
@@ -418,6 +419,77 @@ static void test_label_key_and_value_rules(void **state)
 	assert_string_equal(why, "name part must be non-empty");
 }
 
+/*
+ * What the cache extracts of a stored object for selectors and lookups: identity, labels,
+ * owners, and each selectable field of its resource, nested, formatted or defaulted as
+ * upstream's field sets do.
+ */
+static void test_stored_objects_expose_their_selectable_fields(void **state)
+{
+	static const char pod[] =
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		"\"namespace\":\"ns1\",\"uid\":\"u-1\",\"labels\":{\"app\":\"web\"},"
+		"\"ownerReferences\":[{\"uid\":\"o-1\"},{\"uid\":\"o-2\"}],"
+		"\"finalizers\":[\"f\"]},\"spec\":{\"nodeName\":\"n1\",\"restartPolicy\":"
+		"\"Never\"},\"status\":{\"phase\":\"Running\"}}";
+	static const char event[] =
+		"{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"metadata\":{\"name\":\"e\","
+		"\"namespace\":\"ns1\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\","
+		"\"namespace\":\"ns1\"},\"reason\":\"Scheduled\",\"type\":\"Normal\","
+		"\"source\":{\"component\":\"default-scheduler\"}}";
+	static const char node[] = "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":"
+				   "{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.0.1.0/24\"}}";
+	static const char job[] =
+		"{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"j\","
+		"\"namespace\":\"ns1\"},\"status\":{\"succeeded\":3}}";
+	struct api_obj *o;
+
+	(void)state;
+	o = api_obj_new("/registry/pods/ns1/p", pod, strlen(pod), 7, 5);
+	assert_non_null(o);
+	assert_string_equal(o->key, "/registry/pods/ns1/p");
+	assert_string_equal(o->ns, "ns1");
+	assert_string_equal(o->name, "p");
+	assert_string_equal(o->uid, "u-1");
+	assert_string_equal(json_string_value(json_object_get(o->labels, "app")), "web");
+	assert_string_equal(o->owners[0], "o-1");
+	assert_string_equal(o->owners[1], "o-2");
+	assert_null(o->owners[2]);
+	assert_true(o->has_finalizers);
+	assert_false(o->deleting);
+	assert_non_null(strstr(o->json, "\"resourceVersion\":\"7\""));
+	assert_string_equal(api_obj_field(o, "spec.nodeName"), "n1");
+	assert_string_equal(api_obj_field(o, "spec.restartPolicy"), "Never");
+	assert_string_equal(api_obj_field(o, "spec.schedulerName"), "");
+	assert_string_equal(api_obj_field(o, "status.phase"), "Running");
+	assert_string_equal(api_obj_field(o, "metadata.namespace"), "ns1");
+	api_obj_unref(o);
+
+	o = api_obj_new("/registry/events/ns1/e", event, strlen(event), 8, 8);
+	assert_non_null(o);
+	assert_string_equal(api_obj_field(o, "involvedObject.kind"), "Pod");
+	assert_string_equal(api_obj_field(o, "involvedObject.namespace"), "ns1");
+	assert_string_equal(api_obj_field(o, "involvedObject.uid"), "");
+	assert_string_equal(api_obj_field(o, "reason"), "Scheduled");
+	assert_string_equal(api_obj_field(o, "source"), "default-scheduler");
+	assert_string_equal(o->uid, "");
+	assert_null(o->labels);
+	assert_null(o->owners);
+	api_obj_unref(o);
+
+	o = api_obj_new("/registry/nodes/n1", node, strlen(node), 9, 9);
+	assert_non_null(o);
+	assert_string_equal(o->ns, "");
+	assert_string_equal(o->pod_cidr, "10.0.1.0/24");
+	assert_string_equal(api_obj_field(o, "spec.unschedulable"), "false");
+	api_obj_unref(o);
+
+	o = api_obj_new("/registry/batch/jobs/ns1/j", job, strlen(job), 10, 10);
+	assert_non_null(o);
+	assert_string_equal(api_obj_field(o, "status.successful"), "3");
+	api_obj_unref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_selector_fields_unescape_values_and_expose_exact_matches),
 		cmocka_unit_test(test_selector_fields_reject_unsupported_fields_and_bad_escapes),
 		cmocka_unit_test(test_label_key_and_value_rules),
+		cmocka_unit_test(test_stored_objects_expose_their_selectable_fields),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

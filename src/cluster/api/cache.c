@@ -17,6 +17,7 @@
  * its own pace. A watcher that falls out of the history gets 410 Gone and relists.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <search.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,11 +123,8 @@ void api_obj_unref(struct api_obj *o)
 {
 	if (!o || atomic_fetch_sub(&o->refs, 1) != 1)
 		return;
-	free(o->key);
-	free(o->ns);
-	free(o->name);
+	/* key, ns, name and uid share the object's allocation */
 	free(o->json);
-	free(o->uid);
 	free(o->pod_cidr);
 	strv_free(o->owners);
 	json_decref(o->labels);
@@ -173,26 +171,62 @@ static const struct {
 	{"spec.hostNetwork", "spec.hostNetwork", "false"},
 };
 
-/* The value of @field in @doc as a selector sees it: @doc's own, @num's, or a constant. */
-static const char *field_value(const json_t *doc, const char *field, char num[24])
+/* The most fields a resource offers to field selectors (resources.c: events' 11). */
+#define MAX_FIELDS 16
+/* The most names in a field's path ("involvedObject.namespace": 2). */
+#define MAX_FIELD_DEPTH 4
+
+/* A selectable field as resolved once: the names of its path, and its unset value. */
+struct field_spec {
+	const char *seg[MAX_FIELD_DEPTH];
+	size_t seg_len[MAX_FIELD_DEPTH];
+	size_t nseg;
+	const char *unset;
+};
+
+static struct field_spec (*field_specs)[MAX_FIELDS]; /* per resource, as api_resources */
+static pthread_once_t field_specs_once = PTHREAD_ONCE_INIT;
+
+static void field_specs_init(void)
+{
+	field_specs = xcalloc(api_nresources, sizeof(*field_specs));
+	for (size_t r = 0; r < api_nresources; r++) {
+		const char *const *fields = api_resources[r].fields;
+
+		for (size_t n = 0; fields[n]; n++) {
+			struct field_spec *f = &field_specs[r][n];
+			const char *p = fields[n];
+
+			if (n == MAX_FIELDS)
+				abort(); /* resources.c grew a longer list than MAX_FIELDS */
+			f->unset = "";
+			for (size_t i = 0; i < sizeof(field_paths) / sizeof(field_paths[0]); i++)
+				if (strcmp(p, field_paths[i].field) == 0) {
+					p = field_paths[i].path;
+					f->unset = field_paths[i].unset;
+					break;
+				}
+			while (*p) {
+				const char *dot = strchr(p, '.');
+				size_t len = dot ? (size_t)(dot - p) : strlen(p);
+
+				if (f->nseg == MAX_FIELD_DEPTH)
+					abort(); /* a deeper path than MAX_FIELD_DEPTH */
+				f->seg[f->nseg] = p;
+				f->seg_len[f->nseg++] = len;
+				p = dot ? dot + 1 : p + len;
+			}
+		}
+	}
+}
+
+/* The value of field @f in @doc as a selector sees it: @doc's own, @num's, or a constant. */
+static const char *field_value(const json_t *doc, const struct field_spec *f, char num[24])
 {
 	const json_t *v = doc;
-	const char *path = field, *unset = "", *p;
 
-	for (size_t i = 0; i < sizeof(field_paths) / sizeof(field_paths[0]); i++)
-		if (strcmp(field, field_paths[i].field) == 0) {
-			path = field_paths[i].path;
-			unset = field_paths[i].unset;
-			break;
-		}
-	p = path;
-	while (v && *p) {
-		const char *dot = strchr(p, '.');
-		size_t n = dot ? (size_t)(dot - p) : strlen(p);
-
-		v = json_is_object(v) ? json_object_getn(v, p, n) : NULL;
-		p = dot ? dot + 1 : p + n;
-	}
+	for (size_t i = 0; v && i < f->nseg; i++)
+		v = json_is_object(v) ? json_object_getn(v, f->seg[i], f->seg_len[i]) : NULL;
 	if (json_is_string(v))
 		return json_string_value(v);
 	if (json_is_boolean(v))
@@ -201,11 +235,8 @@ static const char *field_value(const json_t *doc, const char *field, char num[24
 		snprintf(num, 24, "%lld", (long long)json_integer_value(v));
 		return num;
 	}
-	return unset;
+	return f->unset;
 }
-
-/* The most fields a resource offers to field selectors (resources.c: events' 11). */
-#define MAX_FIELDS 16
 
 /* The values of @r's fields in @doc, as one allocation: the pointers, then the strings. */
 static char **field_values(const struct api_resource *r, const json_t *doc)
@@ -215,10 +246,9 @@ static char **field_values(const struct api_resource *r, const json_t *doc)
 	char nums[MAX_FIELDS][24];
 	char **out, *at;
 
+	pthread_once(&field_specs_once, field_specs_init);
 	for (; r->fields[n]; n++) {
-		if (n == MAX_FIELDS)
-			abort(); /* resources.c grew a longer list than MAX_FIELDS */
-		vals[n] = field_value(doc, r->fields[n], nums[n]);
+		vals[n] = field_value(doc, &field_specs[r - api_resources][n], nums[n]);
 		lens[n] = strlen(vals[n]);
 		bytes += lens[n] + 1;
 	}
@@ -233,30 +263,52 @@ static char **field_values(const struct api_resource *r, const json_t *doc)
 	return out;
 }
 
+/* @s, or "" for NULL, with its length. */
+static const char *or_empty(const char *s, size_t *len)
+{
+	s = s ? s : "";
+	*len = strlen(s);
+	return s;
+}
+
 /*
  * @doc is the object @json encodes, read only. With @shared (a writer's hint, which stays
- * the writer's) the new object keeps no part of it.
+ * the writer's) the new object keeps no part of it. @prev, the version it replaces (or
+ * NULL), lends its labels when they are the same, as they mostly are.
  */
 static struct api_obj *obj_from_doc(const struct api_resource *r, const char *key, const char *json,
 				    size_t len, int64_t rev, int64_t create_rev, const json_t *doc,
-				    bool shared)
+				    bool shared, const struct api_obj *prev)
 {
+	json_t *meta = json_object_get(doc, "metadata"), *labels;
+	size_t klen, nslen, nlen, ulen;
+	const char *k = or_empty(key, &klen);
+	const char *ns = or_empty(json_string_value(json_object_get(meta, "namespace")), &nslen);
+	const char *name = or_empty(json_string_value(json_object_get(meta, "name")), &nlen);
+	const char *uid = or_empty(json_string_value(json_object_get(meta, "uid")), &ulen);
 	struct api_obj *o;
-	json_t *meta;
+	char *at;
 
-	o = xcalloc(1, sizeof(*o));
+	/* one allocation: the object, then its key, namespace, name and uid */
+	o = xcalloc(1, sizeof(*o) + klen + nslen + nlen + ulen + 4);
+	at = (char *)(o + 1);
+	o->key = memcpy(at, k, klen + 1);
+	at += klen + 1;
+	o->ns = memcpy(at, ns, nslen + 1);
+	at += nslen + 1;
+	o->name = memcpy(at, name, nlen + 1);
+	at += nlen + 1;
+	o->uid = memcpy(at, uid, ulen + 1);
 	atomic_init(&o->refs, 1);
 	o->res = r;
-	o->key = xstrdup(key);
 	o->rev = rev;
 	o->create_rev = create_rev;
 	o->json = api_json_with_rev(json, len, rev, &o->len);
-	meta = json_object_get(doc, "metadata");
-	o->ns = xstrdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
-	o->name = xstrdup(json_string_value(json_object_get(meta, "name")) ?: "");
-	o->labels = shared ? json_deep_copy(json_object_get(meta, "labels"))
-			   : json_incref(json_object_get(meta, "labels"));
-	o->uid = xstrdup(json_string_value(json_object_get(meta, "uid")) ?: "");
+	labels = json_object_get(meta, "labels");
+	if (labels && prev && prev->labels && json_equal(labels, prev->labels))
+		o->labels = json_incref(prev->labels);
+	else
+		o->labels = shared ? json_deep_copy(labels) : json_incref(labels);
 	o->has_finalizers = json_array_size(json_object_get(meta, "finalizers")) > 0;
 	{
 		json_t *refs = json_object_get(meta, "ownerReferences"), *ref;
@@ -265,10 +317,10 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 		if (json_array_size(refs)) {
 			o->owners = xcalloc(json_array_size(refs) + 1, sizeof(char *));
 			json_array_foreach (refs, i, ref) {
-				const char *uid = json_string_value(json_object_get(ref, "uid"));
+				const char *ouid = json_string_value(json_object_get(ref, "uid"));
 
-				if (uid)
-					o->owners[n++] = xstrdup(uid);
+				if (ouid)
+					o->owners[n++] = xstrdup(ouid);
 			}
 		}
 	}
@@ -297,7 +349,7 @@ struct api_obj *api_obj_new(const char *key, const char *json, size_t len, int64
 		log_error("store: %s: not a JSON object: %s", key, jerr.text);
 		return NULL;
 	}
-	return obj_from_doc(r, key, json, len, rev, create_rev, doc, false);
+	return obj_from_doc(r, key, json, len, rev, create_rev, doc, false, NULL);
 }
 
 const char *api_obj_field(const struct api_obj *o, const char *field)
@@ -452,8 +504,9 @@ static void on_store_event(void *arg, const struct store_event *ev)
 	}
 	/* a write of this server: the object it stored, already decoded */
 	if (ev->hint && json_is_object((const json_t *)ev->hint))
+		/* the index changes only on this thread, which may read it unlocked */
 		o = obj_from_doc(r, ev->key, ev->value, ev->len, ev->rev, ev->create_rev, ev->hint,
-				 true);
+				 true, keyidx_get(&c->idx[res_index(r)], ev->key));
 	else
 		o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
 	pthread_rwlock_wrlock(&c->lock);
