@@ -7,9 +7,10 @@
  * with bookmarks, and every event and bookmark advances the revision the next watch
  * resumes from. A 410 Gone (the server's history no longer reaches back that far) means
  * a relist, after which the handlers get the differences from the local copy: adds,
- * updates and deletes, and for an object replaced under the same name (another uid) a
- * delete and an add, as a watch would have shown it, so that an update's two versions are
- * always one object. Failures back off from 200 ms to 30 s.
+ * updates and deletes. Failures back off from 200 ms to 30 s. An object that another
+ * takes the place of under the same name (another uid, whether a relist or a watch that
+ * missed the deletion shows it) comes as a delete and an add, so that an update's two
+ * versions are always one object.
  *
  * An update's previous version is parsed again (in a compact copy) only when a handler
  * asks for it: an update_lazy handler through informer_old_get(), an update handler always.
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +42,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/jdump.h"
+#include "base/jhash.h"
 #include "base/jload.h"
 #include "base/log.h"
 #include "base/url.h"
@@ -97,7 +100,8 @@ static struct shared *registry;
  * takes about 25 KB as a tree), parsed again for whoever asks.
  */
 struct entry {
-	long long rv; /* -1: not a number */
+	long long rv;      /* -1: not a number */
+	uint64_t uid_hash; /* which object this is, without parsing the text again */
 	json_t *tree;
 	char *text;
 	size_t len;
@@ -109,14 +113,10 @@ static const char *rv_of(const json_t *obj)
 		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
-static const char *uid_of(const json_t *obj)
+/* The digest of @obj's uid (that of JSON null when it has none). */
+static uint64_t uid_hash(const json_t *obj)
 {
-	return json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
-}
-
-static bool streq0(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
+	return jhash(json_object_get(json_object_get(obj, "metadata"), "uid"));
 }
 
 /* A revision as a number, or -1 when it is not one. */
@@ -148,6 +148,7 @@ static struct entry *entry_new(const struct shared *s, json_t *obj, const char *
 	struct entry *e = xcalloc(1, sizeof(*e));
 
 	e->rv = rv_num(rv_of(obj));
+	e->uid_hash = uid_hash(obj);
 	if (!s->compact) {
 		e->tree = json_incref(obj);
 		return e;
@@ -328,6 +329,19 @@ static void backoff(struct shared *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * Another object took @old's name (another uid): handlers see the old one deleted before
+ * the new one is added, as a watch that saw both changes shows it, and may rely on an
+ * update's two versions being one object.
+ */
+static void replaced(struct shared *s, const struct entry *old)
+{
+	json_t *was = entry_tree(old);
+
+	deliver(s, CHANGE_DEL, NULL, was);
+	json_decref(was);
+}
+
 /* Watch events. */
 
 static void on_put(struct shared *s, json_t *obj)
@@ -348,7 +362,12 @@ static void on_put(struct shared *s, json_t *obj)
 	pthread_mutex_unlock(&s->lock);
 	if (!e)
 		return;
-	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
+	if (old && old->uid_hash != e->uid_hash) {
+		replaced(s, old);
+		deliver(s, CHANGE_ADD, NULL, obj);
+	} else {
+		deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
+	}
 	entry_free(old);
 }
 
@@ -484,16 +503,9 @@ static void deliver_new(void *arg, const char *key, void *value)
 	if (old && old->rv >= 0 && old->rv == e->rv)
 		return;
 	obj = entry_tree(e);
-	if (old) {
-		cleanup_json json_t *was = entry_tree(old);
-
-		if (!streq0(uid_of(was), uid_of(obj))) {
-			/* another object under the same name: the watch would have shown a
-			 * deletion and a creation, and handlers may rely on an update's two
-			 * versions being one object */
-			deliver(d->s, CHANGE_DEL, NULL, was);
-			old = NULL;
-		}
+	if (old && old->uid_hash != e->uid_hash) {
+		replaced(d->s, old);
+		old = NULL;
 	}
 	deliver(d->s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
 	json_decref(obj);
