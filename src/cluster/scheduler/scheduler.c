@@ -496,12 +496,22 @@ static void account(struct scheduler *s, struct qpod *q, struct sched_pod *np, b
 		move_all(s, false);
 }
 
+/* Whether @q is accounted on the node named @node (locked). */
+static bool assumed_on(struct scheduler *s, const struct qpod *q, const char *node)
+{
+	const struct sched_node *n = sched_cache_node(s->cache, q->p->node);
+
+	return n && strcmp(n->name, node) == 0;
+}
+
 /* A version of a pod from either informer: applied unless one as new was already. */
 static void on_pod(struct scheduler *s, const json_t *obj)
 {
 	cleanup_free char *key = kc_key(obj);
 	long long rv = rv_of(obj);
-	uint64_t meta = meta_digest(obj);
+	const char *node =
+		json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
+	uint64_t meta;
 	struct sched_pod *np;
 	struct smap_ent *e;
 	struct qpod *q;
@@ -515,11 +525,25 @@ static void on_pod(struct scheduler *s, const json_t *obj)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	meta = meta_digest(obj);
 	if (q && q->p->node_name && !q->assumed && q->meta_digest == meta) {
 		/* a bound pod accounted as it is: only the revision and the conditions move
 		 * (a status report, mostly) */
 		q->rv = rv;
 		read_condition(q, obj);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (q && q->assumed && !q->p->node_name && node && q->meta_digest == meta &&
+	    assumed_on(s, q, node)) {
+		/* this scheduler's binding, where it assumed the pod: accounted there already,
+		 * and the binding changed nothing else the scheduler reads */
+		q->p->node_name = xstrdup(node);
+		q->assumed = false;
+		q->spec_known = false;
+		q->rv = rv;
+		read_condition(q, obj);
+		dequeue(s, q);
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
