@@ -193,9 +193,16 @@ static void set_refs(struct gc *gc, struct gnode *n, const json_t *refs)
 	const json_t *r;
 	size_t i;
 
-	/* most updates keep the owners: nothing to link, unlink or copy */
-	if (json_array_size(refs) == 0 ? !n->refs : n->refs && json_equal(n->refs, (json_t *)refs))
+	/* most updates keep the owners: nothing to link or unlink */
+	if (json_array_size(refs) == 0 ? !n->refs
+				       : n->refs && json_equal(n->refs, (json_t *)refs)) {
+		/* hold the newest version's, so the version before can go */
+		if (n->refs && n->refs != refs) {
+			json_decref(n->refs);
+			n->refs = json_incref((json_t *)refs);
+		}
 		return;
+	}
 	json_array_foreach (n->refs, i, r) {
 		const char *u = json_string_value(json_object_get(r, "uid"));
 
@@ -209,7 +216,8 @@ static void set_refs(struct gc *gc, struct gnode *n, const json_t *refs)
 			link_owner(gc, n, u);
 	}
 	json_decref(n->refs);
-	n->refs = json_array_size(refs) > 0 ? json_deep_copy(refs) : NULL;
+	/* the informer's objects are never changed: their owners are held, not copied */
+	n->refs = json_array_size(refs) > 0 ? json_incref((json_t *)refs) : NULL;
 }
 
 /* Whether a dependent must be looked at: an owner is unknown, gone or waiting for it. */
@@ -386,7 +394,7 @@ static bool view_get(struct gc *gc, const char *uid, struct gview *v)
 	v->deleting = n->deleting;
 	v->fin_orphan = n->fin_orphan;
 	v->fin_foreground = n->fin_foreground;
-	v->refs = n->refs ? json_deep_copy(n->refs) : NULL;
+	v->refs = json_incref(n->refs);
 	v->pod_node = n->pod_node ? xstrdup(n->pod_node) : NULL;
 	if (n->dependents) {
 		v->deps = xcalloc(wl_map_len(n->dependents), sizeof(*v->deps));
