@@ -113,7 +113,7 @@ static const char *rv_of(const json_t *obj)
 		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
-/* The digest of @obj's uid (that of JSON null when it has none). */
+/* The digest of @obj's uid (jhash's for an absent value when it has none). */
 static uint64_t uid_hash(const json_t *obj)
 {
 	return jhash(json_object_get(json_object_get(obj, "metadata"), "uid"));
@@ -330,16 +330,22 @@ static void backoff(struct shared *s)
 }
 
 /*
- * Another object took @old's name (another uid): handlers see the old one deleted before
+ * Hands on @obj, held as @e, which replaces @old (NULL: nothing held under its key). When
+ * another object took @old's name (another uid), handlers see the old one deleted before
  * the new one is added, as a watch that saw both changes shows it, and may rely on an
  * update's two versions being one object.
  */
-static void replaced(struct shared *s, const struct entry *old)
+static void deliver_put(struct shared *s, const struct entry *old, const struct entry *e,
+			json_t *obj)
 {
-	json_t *was = entry_tree(old);
+	if (old && old->uid_hash != e->uid_hash) {
+		json_t *was = entry_tree(old);
 
-	deliver(s, CHANGE_DEL, NULL, was);
-	json_decref(was);
+		deliver(s, CHANGE_DEL, NULL, was);
+		json_decref(was);
+		old = NULL;
+	}
+	deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
 }
 
 /* Watch events. */
@@ -362,12 +368,7 @@ static void on_put(struct shared *s, json_t *obj)
 	pthread_mutex_unlock(&s->lock);
 	if (!e)
 		return;
-	if (old && old->uid_hash != e->uid_hash) {
-		replaced(s, old);
-		deliver(s, CHANGE_ADD, NULL, obj);
-	} else {
-		deliver(s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
-	}
+	deliver_put(s, old, e, obj);
 	entry_free(old);
 }
 
@@ -503,11 +504,7 @@ static void deliver_new(void *arg, const char *key, void *value)
 	if (old && old->rv >= 0 && old->rv == e->rv)
 		return;
 	obj = entry_tree(e);
-	if (old && old->uid_hash != e->uid_hash) {
-		replaced(d->s, old);
-		old = NULL;
-	}
-	deliver(d->s, old ? CHANGE_UPDATE : CHANGE_ADD, old, obj);
+	deliver_put(d->s, old, e, obj);
 	json_decref(obj);
 }
 

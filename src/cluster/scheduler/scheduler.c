@@ -604,7 +604,7 @@ static void pod_add(void *arg, json_t *obj)
 
 /*
  * The previous version is not read: the scheduler compares a pod with the version it
- * holds, and holds none of an ended pod (pod_del forgets one that was not held).
+ * holds, and holds none of an ended pod (pod_del leaves alone one it does not hold).
  */
 static void pod_update(void *arg, struct informer_old *old, json_t *obj)
 {
