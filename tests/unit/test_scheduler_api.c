@@ -4,8 +4,8 @@
  * nodes where they fit, with a Scheduled event; a pod that fits nowhere stays pending
  * with upstream's FailedScheduling event and PodScheduled=False condition, and is
  * scheduled once a node that fits it joins. Bindings of one pod racing each other have
- * one winner. New pods are bound while the pods informer the control loops share is held
- * up. Status reports of a bound pod keep it accounted on its node.
+ * one winner; a bound pod reads and selects as bound. New pods are bound while the pods informer
+ * the control loops share is held up. Status reports of a bound pod keep it accounted on its node.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -287,6 +287,93 @@ static void test_concurrent_bindings_of_a_pod_have_one_winner(void **state)
 	}
 }
 
+static int bind_to(const char *pod, const char *node)
+{
+	cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s/binding", pod);
+	cleanup_json json_t *b =
+		json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
+			  "Binding", "metadata", "name", pod, "target", "apiVersion", "v1", "kind",
+			  "Node", "name", node);
+	cleanup_err struct err err = ERR_INIT;
+
+	return kc_request(kc, "POST", path, NULL, b, NULL, &err);
+}
+
+static size_t count_items(const char *path)
+{
+	cleanup_json json_t *list = get(path);
+
+	return json_array_size(json_object_get(list, "items"));
+}
+
+/*
+ * A binding, whether the server changes the pod's text or its decoded tree (a pod that
+ * failed to schedule before): the pod read back is on the node with one PodScheduled=True
+ * condition and its labels, and the field and label selectors find it there.
+ */
+static void test_a_bound_pod_reads_and_selects_as_bound(void **state)
+{
+	static const char *const pods[] = {"sel-fresh", "sel-failed"};
+	cleanup_err struct err err = ERR_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_free char *path = xasprintf("/api/v1/namespaces/" NS "/pods/%s", pods[i]);
+		cleanup_free char *status_path = xasprintf("%s/status", path);
+		cleanup_free char *on_node =
+			xasprintf("/api/v1/namespaces/" NS "/pods?fieldSelector="
+				  "spec.nodeName%%3Dsel-node-%zu",
+				  i);
+		cleanup_free char *by_label =
+			xasprintf("%s&labelSelector=app%%3Dsel,case%%3D%s", on_node, pods[i] + 4);
+		cleanup_free char *node = xasprintf("sel-node-%zu", i);
+		cleanup_json json_t *pod = json_pack(
+			"{s:s, s:s, s:{s:s, s:{s:s, s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
+			"kind", "Pod", "metadata", "name", pods[i], "labels", "app", "sel", "case",
+			pods[i] + 4, "spec", "containers", "name", "c", "image", "busybox");
+		cleanup_json json_t *got = NULL;
+		const json_t *c, *conds;
+		size_t k, scheduled = 0;
+
+		assert_int_equal(kc_request(kc, "POST", "/api/v1/namespaces/" NS "/pods", NULL, pod,
+					    NULL, &err),
+				 201);
+		if (i == 1) {
+			cleanup_json json_t *patch = json_pack(
+				"{s:{s:[{s:s, s:s, s:s}]}}", "status", "conditions", "type",
+				"PodScheduled", "status", "False", "reason", "Unschedulable");
+
+			assert_int_equal(kc_request(kc, "PATCH", status_path,
+						    "application/merge-patch+json", patch, NULL,
+						    &err),
+					 200);
+		}
+		assert_int_equal(count_items(on_node), 0);
+		assert_int_equal(bind_to(pods[i], node), 201);
+		got = get(path);
+		assert_string_equal(node_of(got), node);
+		assert_non_null(json_string_value(
+			json_object_get(json_object_get(got, "metadata"), "resourceVersion")));
+		assert_string_equal(
+			json_string_value(json_object_get(
+				json_object_get(json_object_get(got, "metadata"), "labels"),
+				"app")),
+			"sel");
+		conds = json_object_get(json_object_get(got, "status"), "conditions");
+		json_array_foreach (conds, k, c)
+			if (strcmp(json_string_value(json_object_get(c, "type")), "PodScheduled") ==
+			    0)
+				scheduled++;
+		assert_int_equal(scheduled, 1);
+		assert_non_null(condition(got, "PodScheduled", "True"));
+		assert_int_equal(count_items(on_node), 1);
+		assert_int_equal(count_items(by_label), 1);
+		/* bound once: the next binding is refused */
+		assert_int_equal(bind_to(pods[i], "sel-other"), 409);
+		assert_int_equal(count_items(on_node), 1);
+	}
+}
+
 /* A subscriber of the shared pods informer that holds its thread while asked to. */
 static struct {
 	pthread_mutex_t mu;
@@ -527,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_scheduler_binds_reports_and_retries),
 		cmocka_unit_test(test_a_waiting_pod_is_tried_again_when_its_spec_changes),
 		cmocka_unit_test(test_concurrent_bindings_of_a_pod_have_one_winner),
+		cmocka_unit_test(test_a_bound_pod_reads_and_selects_as_bound),
 		cmocka_unit_test(test_new_pods_are_bound_while_the_shared_informer_is_behind),
 		cmocka_unit_test(test_status_reports_keep_a_bound_pod_accounted),
 	};

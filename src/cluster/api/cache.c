@@ -238,19 +238,15 @@ static const char *field_value(const json_t *doc, const struct field_spec *f, ch
 	return f->unset;
 }
 
-/* The values of @r's fields in @doc, as one allocation: the pointers, then the strings. */
-static char **field_values(const struct api_resource *r, const json_t *doc)
+/* @n values as one allocation: the pointers, NULL, then the strings. */
+static char **pack_fields(const char *const *vals, size_t n)
 {
-	const char *vals[MAX_FIELDS];
-	size_t lens[MAX_FIELDS], n = 0, bytes = 0;
-	char nums[MAX_FIELDS][24];
+	size_t lens[MAX_FIELDS], bytes = 0;
 	char **out, *at;
 
-	pthread_once(&field_specs_once, field_specs_init);
-	for (; r->fields[n]; n++) {
-		vals[n] = field_value(doc, &field_specs[r - api_resources][n], nums[n]);
-		lens[n] = strlen(vals[n]);
-		bytes += lens[n] + 1;
+	for (size_t i = 0; i < n; i++) {
+		lens[i] = strlen(vals[i]);
+		bytes += lens[i] + 1;
 	}
 	out = xmalloc((n + 1) * sizeof(char *) + bytes);
 	at = (char *)(out + n + 1);
@@ -261,6 +257,19 @@ static char **field_values(const struct api_resource *r, const json_t *doc)
 	}
 	out[n] = NULL;
 	return out;
+}
+
+/* The values of @r's fields in @doc. */
+static char **field_values(const struct api_resource *r, const json_t *doc)
+{
+	const char *vals[MAX_FIELDS];
+	char nums[MAX_FIELDS][24];
+	size_t n = 0;
+
+	pthread_once(&field_specs_once, field_specs_init);
+	for (; r->fields[n]; n++)
+		vals[n] = field_value(doc, &field_specs[r - api_resources][n], nums[n]);
+	return pack_fields(vals, n);
 }
 
 /* @s, or "" for NULL, with its length. */
@@ -332,6 +341,52 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 		o->pod_cidr = cidr ? xstrdup(cidr) : NULL;
 	}
 	o->fields = field_values(r, doc);
+	return o;
+}
+
+/*
+ * The version after @prev whose text is @json, when it differs from @prev only in
+ * selectable field @field, now @value (struct api_hint): the rest is @prev's.
+ */
+static struct api_obj *obj_derive(const struct api_obj *prev, const char *json, size_t len,
+				  int64_t rev, int64_t create_rev, const char *field,
+				  const char *value)
+{
+	const struct api_resource *r = prev->res;
+	size_t klen = strlen(prev->key), nslen = strlen(prev->ns), nlen = strlen(prev->name);
+	size_t ulen = strlen(prev->uid), n = 0;
+	const char *vals[MAX_FIELDS];
+	struct api_obj *o;
+	char *at;
+
+	o = xcalloc(1, sizeof(*o) + klen + nslen + nlen + ulen + 4);
+	at = (char *)(o + 1);
+	o->key = memcpy(at, prev->key, klen + 1);
+	at += klen + 1;
+	o->ns = memcpy(at, prev->ns, nslen + 1);
+	at += nslen + 1;
+	o->name = memcpy(at, prev->name, nlen + 1);
+	at += nlen + 1;
+	o->uid = memcpy(at, prev->uid, ulen + 1);
+	atomic_init(&o->refs, 1);
+	o->res = r;
+	o->rev = rev;
+	o->create_rev = create_rev;
+	o->json = api_json_with_rev(json, len, rev, &o->len);
+	o->labels = json_incref(prev->labels);
+	o->has_finalizers = prev->has_finalizers;
+	if (prev->owners) {
+		size_t k = strv_len(prev->owners);
+
+		o->owners = xcalloc(k + 1, sizeof(char *));
+		for (size_t i = 0; i < k; i++)
+			o->owners[i] = xstrdup(prev->owners[i]);
+	}
+	o->deleting = prev->deleting;
+	o->pod_cidr = prev->pod_cidr ? xstrdup(prev->pod_cidr) : NULL;
+	for (; r->fields[n]; n++)
+		vals[n] = strcmp(r->fields[n], field) == 0 ? value : prev->fields[n];
+	o->fields = pack_fields(vals, n);
 	return o;
 }
 
@@ -496,19 +551,28 @@ static void on_store_event(void *arg, const struct store_event *ev)
 {
 	struct cache *c = arg;
 	const struct api_resource *r = api_key_resource(ev->key);
+	const struct api_hint *hint = ev->hint;
 	struct api_obj *o, *prev;
 
 	if (!r) {
 		publish(c, ev->rev);
 		return;
 	}
-	/* a write of this server: the object it stored, already decoded */
-	if (ev->hint && json_is_object((const json_t *)ev->hint))
+	/* a write of this server: what it knows of the bytes (struct api_hint) */
+	if (hint) {
 		/* the index changes only on this thread, which may read it unlocked */
-		o = obj_from_doc(r, ev->key, ev->value, ev->len, ev->rev, ev->create_rev, ev->hint,
-				 true, keyidx_get(&c->idx[res_index(r)], ev->key));
-	else
+		prev = keyidx_get(&c->idx[res_index(r)], ev->key);
+		if (json_is_object(hint->doc))
+			o = obj_from_doc(r, ev->key, ev->value, ev->len, ev->rev, ev->create_rev,
+					 hint->doc, true, prev);
+		else if (!hint->doc && prev && prev->rev == hint->from_rev)
+			o = obj_derive(prev, ev->value, ev->len, ev->rev, ev->create_rev,
+				       hint->field, hint->value);
+		else
+			o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
+	} else {
 		o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
+	}
 	pthread_rwlock_wrlock(&c->lock);
 	if (ev->rev <= c->loaded) {
 		history_event(c, ev, o);

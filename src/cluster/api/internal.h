@@ -64,6 +64,24 @@ const struct api_resource *api_key_resource(const char *key);
 /* Inserts "resourceVersion":"@rev" into the top-level metadata of serialized @json. */
 char *api_json_with_rev(const char *json, size_t len, int64_t rev, size_t *ret_len);
 
+/*
+ * What a write of this server tells its cache of the bytes it stores (store_op.hint), so
+ * that the cache need not decode them: the object they encode (@doc), or, with @doc NULL,
+ * that they are the version at @from_rev with one selectable field, @field, now @value,
+ * and nothing else the cache keeps of an object changed (names, uid, labels, owners,
+ * finalizers, deletion, a node's podCIDR). Past another version, the cache decodes.
+ */
+struct api_hint {
+	const json_t *doc;
+	int64_t from_rev;
+	const char *field, *value;
+};
+
+/* A pod bound to @node at @now (bind.c): the tree changed, or the text made anew. */
+void api_bind_tree(json_t *pod, const char *node, const char *now);
+char *api_bind_text(const char *json, size_t len, const char *node, const char *now,
+		    size_t *ret_len);
+
 /* The cache: every object of every resource, the recent history and the watchers. */
 struct cache;
 

@@ -63,7 +63,8 @@ static void ensure(struct api *api, const struct api_resource *r, const char *ns
 	json_object_set_new(meta, "uid", json_string(uid));
 	json_object_set_new(meta, "creationTimestamp", json_string(now));
 	bytes = api_serialize(r, obj, &len);
-	struct store_op op = {STORE_CREATE, key, bytes, len, 0, obj};
+	struct api_hint hint = {.doc = obj};
+	struct store_op op = {STORE_CREATE, key, bytes, len, 0, &hint};
 
 	if (store_apply(api->store, &op, &rev, NULL, &err) == 0)
 		cache_wait(api->cache, rev);

@@ -101,6 +101,16 @@ static json_t *status_doc(unsigned code, const char *reason, const char *message
 	return st;
 }
 
+/* A Status of success without a message, as a binding or an eviction answers. */
+static void reply_success(struct req *q, unsigned code)
+{
+	char *body = xasprintf("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+			       "\"status\":\"Success\",\"code\":%u}",
+			       code);
+
+	http_respond_take(q->h, code, "application/json", body, strlen(body));
+}
+
 void api_reply_status(struct http_request *req, unsigned code, const char *reason, const char *fmt,
 		      ...)
 {
@@ -1065,14 +1075,15 @@ static void do_watch(struct req *q)
 
 /* Writes. */
 
-/* Stores @obj as the new version of @key; replies on failure. Returns the revision. */
-static int64_t store_write(struct req *q, enum store_op_kind kind, const char *key, json_t *obj,
-			   int64_t expect, int *failure)
+/*
+ * Stores @bytes (taken) as the new version of @key, @hint telling the cache what they
+ * are; replies on failure. Returns the revision.
+ */
+static int64_t store_bytes(struct req *q, enum store_op_kind kind, const char *key, char *bytes,
+			   size_t len, int64_t expect, const struct api_hint *hint, int *failure)
 {
 	struct err err = ERR_INIT;
-	size_t len = 0;
-	cleanup_free char *bytes = obj ? api_serialize(q->res, obj, &len) : NULL;
-	struct store_op op = {kind, key, bytes, len, expect, obj};
+	struct store_op op = {kind, key, bytes, len, expect, hint};
 	int64_t rev = 0;
 	int r;
 
@@ -1089,16 +1100,30 @@ static int64_t store_write(struct req *q, enum store_op_kind kind, const char *k
 				api_reply_status(q->h, 500, "InternalError", "%s", err.msg);
 		}
 		err_clear(&err);
+		free(bytes);
 		return 0;
 	}
 	cache_wait(q->api->cache, rev);
-	if (obj) {
-		q->written_bytes = TAKE_PTR(bytes);
+	if (hint && hint->doc) {
+		q->written_bytes = bytes;
 		q->written_len = len;
-		q->written = obj;
+		q->written = hint->doc;
 		q->written_rev = rev;
+	} else {
+		free(bytes);
 	}
 	return rev;
+}
+
+/* Stores @obj as the new version of @key; replies on failure. Returns the revision. */
+static int64_t store_write(struct req *q, enum store_op_kind kind, const char *key, json_t *obj,
+			   int64_t expect, int *failure)
+{
+	size_t len = 0;
+	char *bytes = obj ? api_serialize(q->res, obj, &len) : NULL;
+
+	return store_bytes(q, kind, key, bytes, len, expect,
+			   obj ? &(struct api_hint){.doc = obj} : NULL, failure);
 }
 
 /* Fills what the server owns in a new object's metadata. */
@@ -1999,9 +2024,11 @@ static void do_binding(struct req *q, const char *pod_name)
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
 		struct api_obj *cur = cache_get(q->api->cache, key);
 		cleanup_json json_t *obj = NULL;
-		const char *bound;
-		json_t *conds, *status;
 		cleanup_free char *now = now_rfc3339();
+		struct api_hint hint = {.from_rev = 0};
+		char *bytes = NULL;
+		size_t len = 0;
+		const char *bound;
 		int64_t rev, expect;
 		int fail;
 
@@ -2009,65 +2036,50 @@ static void do_binding(struct req *q, const char *pod_name)
 			reply_not_found(q, pod_name);
 			return;
 		}
-		obj = jload_b(cur->json, cur->len, 0, NULL);
 		expect = cur->rev;
-		api_obj_unref(cur);
-		bound = jstr(obj, "spec", "nodeName");
-		if (bound && *bound) {
-			cleanup_free char *msg =
-				xasprintf("Operation cannot be fulfilled on pods/binding "
-					  "\"%s\": pod %s is already assigned to node "
-					  "\"%s\"",
-					  pod_name, pod_name, bound);
+		/* the usual pod, unbound and alive: its text changed, not decoded */
+		if (!cur->deleting && !q->dry_run)
+			bytes = api_bind_text(cur->json, cur->len, node, now, &len);
+		if (bytes) {
+			hint.from_rev = expect;
+			hint.field = "spec.nodeName";
+			hint.value = node;
+			api_obj_unref(cur);
+		} else {
+			obj = jload_b(cur->json, cur->len, 0, NULL);
+			api_obj_unref(cur);
+			bound = jstr(obj, "spec", "nodeName");
+			if (bound && *bound) {
+				cleanup_free char *msg =
+					xasprintf("Operation cannot be fulfilled on pods/binding "
+						  "\"%s\": pod %s is already assigned to node "
+						  "\"%s\"",
+						  pod_name, pod_name, bound);
 
-			reply_details(q, 409, "Conflict", pod_name, msg);
-			return;
-		}
-		if (jpath(obj, "metadata", "deletionTimestamp")) {
-			cleanup_free char *msg =
-				xasprintf("Operation cannot be fulfilled on pods/binding "
-					  "\"%s\": pod %s is being deleted, cannot be "
-					  "assigned to a host",
-					  pod_name, pod_name);
-
-			reply_details(q, 409, "Conflict", pod_name, msg);
-			return;
-		}
-		json_object_set_new(json_object_get(obj, "spec"), "nodeName", json_string(node));
-		status = json_object_get(obj, "status");
-		if (!json_is_object(status)) {
-			status = json_object();
-			json_object_set_new(obj, "status", status);
-		}
-		conds = json_object_get(status, "conditions");
-		if (!json_is_array(conds)) {
-			conds = json_array();
-			json_object_set_new(status, "conditions", conds);
-		}
-		/* one condition per type: a pod that failed to schedule before has one */
-		{
-			json_t *c;
-			size_t ci;
-
-			json_array_foreach (conds, ci, c) {
-				const char *t = json_string_value(json_object_get(c, "type"));
-
-				if (t && strcmp(t, "PodScheduled") == 0) {
-					json_array_remove(conds, ci);
-					break;
-				}
+				reply_details(q, 409, "Conflict", pod_name, msg);
+				return;
 			}
-		}
-		json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:s}", "type",
-						       "PodScheduled", "status", "True",
-						       "lastProbeTime", "lastTransitionTime", now));
-		if (q->dry_run) {
-			api_reply_status(q->h, 201, "", "%s", "");
-			return;
+			if (jpath(obj, "metadata", "deletionTimestamp")) {
+				cleanup_free char *msg =
+					xasprintf("Operation cannot be fulfilled on pods/binding "
+						  "\"%s\": pod %s is being deleted, cannot be "
+						  "assigned to a host",
+						  pod_name, pod_name);
+
+				reply_details(q, 409, "Conflict", pod_name, msg);
+				return;
+			}
+			api_bind_tree(obj, node, now);
+			if (q->dry_run) {
+				api_reply_status(q->h, 201, "", "%s", "");
+				return;
+			}
+			bytes = api_serialize(q->res, obj, &len);
+			hint.doc = obj;
 		}
 		/* against the version read: a change meanwhile (a deletion begun, another
 		 * binding) is read again, not overwritten */
-		rev = store_write(q, STORE_UPDATE, key, obj, expect, &fail);
+		rev = store_bytes(q, STORE_UPDATE, key, bytes, len, expect, &hint, &fail);
 		(void)rev;
 		if (fail == ESTALE)
 			continue;
@@ -2077,13 +2089,7 @@ static void do_binding(struct req *q, const char *pod_name)
 		}
 		if (fail)
 			return;
-		{
-			cleanup_json json_t *st = status_doc(201, NULL, "");
-
-			json_object_set_new(st, "status", json_string("Success"));
-			json_object_del(st, "message");
-			api_reply_json(q->h, 201, st);
-		}
+		reply_success(q, 201);
 		return;
 	}
 	reply_conflict(q, pod_name);
@@ -2109,13 +2115,7 @@ static void do_eviction(struct req *q)
 		reply_not_found(q, q->name);
 		return;
 	}
-	{
-		cleanup_json json_t *st = status_doc(201, NULL, "");
-
-		json_object_set_new(st, "status", json_string("Success"));
-		json_object_del(st, "message");
-		api_reply_json(q->h, 201, st);
-	}
+	reply_success(q, 201);
 }
 
 /* serviceaccounts/NAME/token: a TokenRequest answered with a signed token. */
@@ -2542,7 +2542,8 @@ static void ensure_namespace(struct api *api, const char *name)
 			"metadata", "name", name, "uid", uid, "creationTimestamp", now);
 	typed_default(r, obj);
 	bytes = api_serialize(r, obj, &len);
-	struct store_op op = {STORE_CREATE, key, bytes, len, 0, obj};
+	struct api_hint hint = {.doc = obj};
+	struct store_op op = {STORE_CREATE, key, bytes, len, 0, &hint};
 
 	if (store_apply(api->store, &op, &rev, NULL, &err) < 0 && err.code != EEXIST)
 		log_error("api: create namespace %s: %s", name, err.msg);

@@ -48,8 +48,8 @@ struct store_op {
 	size_t len;
 	int64_t expect_rev; /* UPDATE/DELETE: required mod_rev of the key; 0: any */
 	/*
-	 * CREATE/UPDATE: what the writer knows of @value (the API server: the object it
-	 * serialized), handed to the watch callback of the same process with the change so
+	 * CREATE/UPDATE: what the writer knows of @value (the API server: a struct
+	 * api_hint), handed to the watch callback of the same process with the change so
 	 * that it need not decode the bytes again. Opaque to the store; NULL: none.
 	 */
 	const void *hint;

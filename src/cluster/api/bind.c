@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A pod's binding to a node, as the pods/binding subresource stores it: spec.nodeName set
+ * and a PodScheduled condition, status True, put in place of any earlier one.
+ *
+ * api_bind_tree() makes that change to a decoded pod. api_bind_text() makes the same
+ * change to the text of the pod as the cache holds it, without decoding it: it copies the
+ * text, leaving out the resourceVersion api_json_with_rev() put first in the metadata, and
+ * inserts the two members where the tree's change appends them (jansson keeps the order
+ * members were added in). So its bytes are those api_serialize() writes for the tree,
+ * which tests/unit/test_bind.c holds it to. It takes the shape almost every pod has when
+ * it is bound: a spec without nodeName and a status, if any, without conditions. For
+ * anything else (a pod that failed to schedule and carries a PodScheduled condition, a
+ * node name JSON would escape, text it does not follow) it returns NULL and the caller
+ * takes the tree.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/cleanup.h"
+#include "cluster/api/internal.h"
+
+static json_t *scheduled_condition(const char *now)
+{
+	return json_pack("{s:s, s:s, s:n, s:s}", "type", "PodScheduled", "status", "True",
+			 "lastProbeTime", "lastTransitionTime", now);
+}
+
+void api_bind_tree(json_t *pod, const char *node, const char *now)
+{
+	json_t *status, *conds, *c;
+	size_t i;
+
+	json_object_set_new(json_object_get(pod, "spec"), "nodeName", json_string(node));
+	status = json_object_get(pod, "status");
+	if (!json_is_object(status)) {
+		status = json_object();
+		json_object_set_new(pod, "status", status);
+	}
+	conds = json_object_get(status, "conditions");
+	if (!json_is_array(conds)) {
+		conds = json_array();
+		json_object_set_new(status, "conditions", conds);
+	}
+	/* one condition per type: a pod that failed to schedule before has one */
+	json_array_foreach (conds, i, c) {
+		const char *t = json_string_value(json_object_get(c, "type"));
+
+		if (t && strcmp(t, "PodScheduled") == 0) {
+			json_array_remove(conds, i);
+			break;
+		}
+	}
+	json_array_append_new(conds, scheduled_condition(now));
+}
+
+/* The text scanner: positions in [p, end), NULL for text it does not follow. */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* @p at a string's opening quote: past its closing one. */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* @p at a value: past it. */
+static const char *skip_value(const char *p, const char *end)
+{
+	size_t depth = 0;
+
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		const char *s = p;
+
+		while (p < end && !strchr(",}] \t\r\n", *p))
+			p++;
+		return p > s ? p : NULL;
+	}
+	for (; p < end; p++) {
+		switch (*p) {
+		case '"':
+			p = skip_string(p, end);
+			if (!p)
+				return NULL;
+			p--;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (--depth == 0)
+				return p + 1;
+			break;
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* One member of an object: its key's bytes as written, and its value's extent. */
+struct member {
+	const char *key;
+	size_t klen;
+	const char *val, *val_end;
+};
+
+/*
+ * @*p just past an object's '{' or a member: the next member in @m (1), or the object's
+ * end (0, *p past the '}'), or -1 for text the scanner does not follow.
+ */
+static int next_member(const char **p, const char *end, bool first, struct member *m)
+{
+	const char *s = skip_ws(*p, end);
+
+	if (s < end && *s == '}') {
+		*p = s + 1;
+		return 0;
+	}
+	if (!first) {
+		if (s >= end || *s != ',')
+			return -1;
+		s = skip_ws(s + 1, end);
+	}
+	if (s >= end || *s != '"')
+		return -1;
+	m->key = s + 1;
+	s = skip_string(s, end);
+	if (!s)
+		return -1;
+	m->klen = (size_t)(s - 1 - m->key);
+	s = skip_ws(s, end);
+	if (s >= end || *s != ':')
+		return -1;
+	m->val = skip_ws(s + 1, end);
+	m->val_end = skip_value(m->val, end);
+	if (!m->val_end)
+		return -1;
+	*p = m->val_end;
+	return 1;
+}
+
+static bool key_is(const struct member *m, const char *key)
+{
+	return m->klen == strlen(key) && memcmp(m->key, key, m->klen) == 0;
+}
+
+/*
+ * The object @m holds: whether it has a member @key, and where its closing brace is and
+ * whether it is empty. False for a value that is no object or text not followed.
+ */
+static bool object_shape(const struct member *m, const char *key, bool *has, const char **close,
+			 bool *empty)
+{
+	const char *p = m->val + 1, *end = m->val_end;
+	struct member in;
+	bool first = true;
+	int r;
+
+	if (*m->val != '{')
+		return false;
+	*has = false;
+	while ((r = next_member(&p, end, first, &in)) == 1) {
+		first = false;
+		if (key_is(&in, key))
+			*has = true;
+	}
+	if (r < 0 || p != end)
+		return false;
+	*close = end - 1;
+	*empty = first;
+	return true;
+}
+
+/* A node name JSON writes as it is: printable ASCII other than '"' and '\'. */
+static bool plain(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+/* The text between @from and @to, then @ins. */
+static void put(char **at, const char *from, const char *to, const char *ins)
+{
+	size_t n = (size_t)(to - from), k = strlen(ins);
+
+	memcpy(*at, from, n);
+	memcpy(*at + n, ins, k);
+	*at += n + k;
+}
+
+char *api_bind_text(const char *json, size_t len, const char *node, const char *now,
+		    size_t *ret_len)
+{
+	const char *end = json + len, *p = skip_ws(json, end);
+	const char *rv_from = NULL, *rv_to = NULL, *spec_close = NULL, *status_close = NULL;
+	const char *top_close;
+	bool first = true, has, spec_empty = false, status_empty = false, has_status = false;
+	char cond[160], *out, *at;
+	struct member m;
+	int r, n;
+
+	if (!plain(node) || !plain(now))
+		return NULL;
+	n = snprintf(cond, sizeof(cond),
+		     "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastProbeTime\":null,"
+		     "\"lastTransitionTime\":\"%s\"}",
+		     now);
+	if (n < 0 || (size_t)n >= sizeof(cond))
+		return NULL;
+	if (p >= end || *p != '{')
+		return NULL;
+	p++;
+	while ((r = next_member(&p, end, first, &m)) == 1) {
+		first = false;
+		if (key_is(&m, "metadata")) {
+			/* api_json_with_rev()'s resourceVersion, first in the metadata */
+			static const char rv[] = "{\"resourceVersion\":\"";
+			const char *q = m.val + sizeof(rv) - 1;
+
+			if (rv_from || (size_t)(m.val_end - m.val) < sizeof(rv) ||
+			    memcmp(m.val, rv, sizeof(rv) - 1) != 0)
+				return NULL;
+			while (q < m.val_end && *q >= '0' && *q <= '9')
+				q++;
+			if (q >= m.val_end || *q != '"')
+				return NULL;
+			rv_from = m.val + 1;
+			rv_to = q + 1;
+			if (*rv_to == ',')
+				rv_to++;
+		} else if (key_is(&m, "spec")) {
+			if (spec_close ||
+			    !object_shape(&m, "nodeName", &has, &spec_close, &spec_empty) || has)
+				return NULL;
+		} else if (key_is(&m, "status")) {
+			if (has_status ||
+			    !object_shape(&m, "conditions", &has, &status_close, &status_empty) ||
+			    has)
+				return NULL;
+			has_status = true;
+		}
+	}
+	if (r < 0 || !rv_from || !spec_close || skip_ws(p, end) != end)
+		return NULL;
+	/* the metadata first, as api_serialize() writes it */
+	if (spec_close < rv_to || (has_status && status_close < rv_to))
+		return NULL;
+	top_close = p - 1;
+
+	/* the three insertions, in the order they come in the text */
+	{
+		const char *pos[3] = {spec_close, has_status ? status_close : NULL, top_close};
+		cleanup_free char *ins_spec =
+			xasprintf("%s\"nodeName\":\"%s\"", spec_empty ? "" : ",", node);
+		cleanup_free char *ins_status =
+			has_status
+				? xasprintf("%s\"conditions\":[%s]", status_empty ? "" : ",", cond)
+				: xasprintf(",\"status\":{\"conditions\":[%s]}", cond);
+		const char *ins[3] = {ins_spec, has_status ? ins_status : "",
+				      has_status ? "" : ins_status};
+		const char *from;
+
+		if (has_status && status_close < spec_close) {
+			pos[0] = status_close;
+			pos[1] = spec_close;
+			ins[0] = ins_status;
+			ins[1] = ins_spec;
+		}
+		out = xmalloc(len + strlen(ins_spec) + strlen(ins_status) + 1);
+		at = out;
+		put(&at, json, rv_from, "");
+		from = rv_to;
+		for (size_t i = 0; i < 3; i++) {
+			if (!pos[i])
+				continue;
+			put(&at, from, pos[i], ins[i]);
+			from = pos[i];
+		}
+		put(&at, from, end, "");
+		*at = '\0';
+		*ret_len = (size_t)(at - out);
+	}
+	return out;
+}
