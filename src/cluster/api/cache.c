@@ -345,17 +345,17 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 }
 
 /*
- * The version after @prev whose text is @json, when it differs from @prev only in
- * selectable field @field, now @value (struct api_hint): the rest is @prev's.
+ * The version after @prev whose text is @json, when it differs from @prev only as @h says
+ * (struct api_hint): the rest is @prev's.
  */
 static struct api_obj *obj_derive(const struct api_obj *prev, const char *json, size_t len,
-				  int64_t rev, int64_t create_rev, const char *field,
-				  const char *value)
+				  int64_t rev, int64_t create_rev, const struct api_hint *h)
 {
 	const struct api_resource *r = prev->res;
 	size_t klen = strlen(prev->key), nslen = strlen(prev->ns), nlen = strlen(prev->name);
 	size_t ulen = strlen(prev->uid), n = 0;
 	const char *vals[MAX_FIELDS];
+	char nums[MAX_FIELDS][24];
 	struct api_obj *o;
 	char *at;
 
@@ -384,8 +384,17 @@ static struct api_obj *obj_derive(const struct api_obj *prev, const char *json, 
 	}
 	o->deleting = prev->deleting;
 	o->pod_cidr = prev->pod_cidr ? xstrdup(prev->pod_cidr) : NULL;
-	for (; r->fields[n]; n++)
-		vals[n] = strcmp(r->fields[n], field) == 0 ? value : prev->fields[n];
+	pthread_once(&field_specs_once, field_specs_init);
+	for (; r->fields[n]; n++) {
+		const struct field_spec *f = &field_specs[r - api_resources][n];
+
+		if (h->field && strcmp(r->fields[n], h->field) == 0)
+			vals[n] = h->value;
+		else if (h->part && json_object_getn(h->part, f->seg[0], f->seg_len[0]))
+			vals[n] = field_value(h->part, f, nums[n]);
+		else
+			vals[n] = prev->fields[n];
+	}
 	o->fields = pack_fields(vals, n);
 	return o;
 }
@@ -566,8 +575,7 @@ static void on_store_event(void *arg, const struct store_event *ev)
 			o = obj_from_doc(r, ev->key, ev->value, ev->len, ev->rev, ev->create_rev,
 					 hint->doc, true, prev);
 		else if (!hint->doc && prev && prev->rev == hint->from_rev)
-			o = obj_derive(prev, ev->value, ev->len, ev->rev, ev->create_rev,
-				       hint->field, hint->value);
+			o = obj_derive(prev, ev->value, ev->len, ev->rev, ev->create_rev, hint);
 		else
 			o = api_obj_new(ev->key, ev->value, ev->len, ev->rev, ev->create_rev);
 	} else {

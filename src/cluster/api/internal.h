@@ -67,20 +67,32 @@ char *api_json_with_rev(const char *json, size_t len, int64_t rev, size_t *ret_l
 /*
  * What a write of this server tells its cache of the bytes it stores (store_op.hint), so
  * that the cache need not decode them: the object they encode (@doc), or, with @doc NULL,
- * that they are the version at @from_rev with one selectable field, @field, now @value,
- * and nothing else the cache keeps of an object changed (names, uid, labels, owners,
+ * that they are the version at @from_rev with only selectable field @field now @value, or
+ * only the top-level members @part holds (a partial object) replaced by @part's, and
+ * nothing else the cache keeps of an object changed (names, uid, labels, owners,
  * finalizers, deletion, a node's podCIDR). Past another version, the cache decodes.
  */
 struct api_hint {
 	const json_t *doc;
 	int64_t from_rev;
 	const char *field, *value;
+	const json_t *part;
 };
 
-/* A pod bound to @node at @now (bind.c): the tree changed, or the text made anew. */
+/* Writes made on the cache's text of an object instead of a tree (textedit.c). */
+/* A pod bound to @node at @now: the tree changed, or the text made anew (NULL: use the tree). */
 void api_bind_tree(json_t *pod, const char *node, const char *now);
 char *api_bind_text(const char *json, size_t len, const char *node, const char *now,
 		    size_t *ret_len);
+/* Where the resourceVersion and top-level member @name's value are in the cache's text. */
+struct api_text_member {
+	const char *rv_from, *rv_to;
+	const char *val, *val_end;
+};
+int api_text_member(const char *json, size_t len, const char *name, struct api_text_member *ret);
+/* That text without its resourceVersion and with @val in place of the member's value. */
+char *api_text_splice(const char *json, size_t len, const struct api_text_member *m,
+		      const char *val, size_t val_len, size_t *ret_len);
 
 /* The cache: every object of every resource, the recent history and the watchers. */
 struct cache;

@@ -177,6 +177,18 @@ static void reply_conflict(struct req *q, const char *name)
 	reply_details(q, 409, "Conflict", name, msg);
 }
 
+/* An update naming a uid (metadata.uid) other than the stored object's, as upstream's. */
+static void reply_uid_mismatch(struct req *q, const char *name, const char *want, const char *have)
+{
+	cleanup_free char *qn = qualified(q->res);
+	cleanup_free char *msg = xasprintf("Operation cannot be fulfilled on %s \"%s\": "
+					   "Precondition failed: UID in precondition: %s, UID "
+					   "in object meta: %s",
+					   qn, name, want, have);
+
+	reply_details(q, 409, "Conflict", name, msg);
+}
+
 static void reply_forbidden(struct req *q, const char *verb)
 {
 	const struct api_resource *r = q->res;
@@ -1104,14 +1116,10 @@ static int64_t store_bytes(struct req *q, enum store_op_kind kind, const char *k
 		return 0;
 	}
 	cache_wait(q->api->cache, rev);
-	if (hint && hint->doc) {
-		q->written_bytes = bytes;
-		q->written_len = len;
-		q->written = hint->doc;
-		q->written_rev = rev;
-	} else {
-		free(bytes);
-	}
+	q->written_bytes = bytes;
+	q->written_len = len;
+	q->written = hint ? hint->doc : NULL;
+	q->written_rev = rev;
 	return rev;
 }
 
@@ -1335,11 +1343,112 @@ static bool finalize_if_done(struct req *q, const char *key, json_t *obj, int64_
 }
 
 typedef int (*mutate_fn)(struct req *q, json_t *current, json_t **ret);
+static int mutate_patch(struct req *q, json_t *current, json_t **ret);
 
 /* Whether @q writes the status subresource: all but the status stays as stored. */
 static bool writes_status(const struct req *q)
 {
 	return q->sub && strcmp(q->sub, "status") == 0;
+}
+
+/*
+ * A merge or strategic merge patch of a pod's /status that holds nothing but "status" and
+ * perhaps the pod's uid (as node agents report), made on the cache's text: only the stored status
+ * is decoded and patched, checked against the schema and spliced back into the text, and the cache
+ * is told that only the status changed. What update_with() does besides changes nothing for such a
+ * write: the metadata and spec stay the stored ones, so validation has nothing to check, and the
+ * defaults (phase, qosClass) are there unless the patch removes them, which is left to the tree.
+ * Returns 1 when it answered, 0 when the write is not of that shape and -ESTALE when the pod
+ * changed meanwhile; both leave the write to the tree.
+ */
+static int status_by_text(struct req *q, const char *key, bool strategic)
+{
+	struct api_obj *cur = cache_get(q->api->cache, key);
+	size_t len, out_len;
+	const char *body = http_body(q->h, &len);
+	cleanup_json json_t *patch = NULL, *old_st = NULL, *old_w = NULL, *new_w = NULL;
+	cleanup_free char *st_text = NULL;
+	struct api_text_member m;
+	struct api_hint hint = {.from_rev = 0};
+	struct err err = ERR_INIT;
+	const json_t *st, *pm;
+	const char *uid;
+	char *bytes;
+	int64_t expect, rev;
+	int r, fail;
+
+	if (!cur)
+		return 0;
+	expect = cur->rev;
+	patch = cur->deleting ? NULL : jload_b(body, len, 0, NULL);
+	pm = json_object_get(patch, "metadata");
+	uid = json_string_value(json_object_get(pm, "uid"));
+	if (!json_is_object(patch) || json_object_size(patch) != (pm ? 2 : 1) ||
+	    !json_is_object(json_object_get(patch, "status")) ||
+	    (pm && (json_object_size(pm) != 1 || !uid)) ||
+	    api_text_member(cur->json, cur->len, "status", &m) < 0 || *m.val != '{') {
+		api_obj_unref(cur);
+		return 0;
+	}
+	if (uid && *uid && strcmp(uid, cur->uid) != 0) {
+		reply_uid_mismatch(q, q->name, uid, cur->uid);
+		api_obj_unref(cur);
+		return 1;
+	}
+	json_object_del(patch, "metadata");
+	old_st = jload_b(m.val, (size_t)(m.val_end - m.val), 0, NULL);
+	if (!json_is_object(old_st)) {
+		api_obj_unref(cur);
+		return 0;
+	}
+	old_w = json_pack("{s:O}", "status", old_st);
+	if (strategic)
+		r = patch_strategic(old_w, patch, schema_type_of(q->res), schema_patch_lookup, NULL,
+				    &new_w, &err);
+	else
+		r = patch_merge_shared(old_w, TAKE_PTR(patch), &new_w, &err);
+	st = json_object_get(new_w, "status");
+	if (r < 0 || json_object_size(new_w) != 1 || !json_is_object(st) ||
+	    !json_is_string(json_object_get(st, "phase")) ||
+	    !json_is_string(json_object_get(st, "qosClass"))) {
+		/* the tree says what is wrong with a patch that does not apply */
+		err_clear(&err);
+		api_obj_unref(cur);
+		return 0;
+	}
+	if (check_schema(q, new_w, old_w) < 0) {
+		api_obj_unref(cur);
+		return 1;
+	}
+	if (json_equal(st, old_st)) {
+		/* nothing changed: no new revision, as upstream */
+		reply_obj(q, 200, cur);
+		api_obj_unref(cur);
+		return 1;
+	}
+	st_text = jdump_s(st, JSON_COMPACT);
+	if (!st_text)
+		abort();
+	bytes = api_text_splice(cur->json, cur->len, &m, st_text, strlen(st_text), &out_len);
+	api_obj_unref(cur);
+	hint.from_rev = expect;
+	hint.part = new_w;
+	rev = store_bytes(q, STORE_UPDATE, key, bytes, out_len, expect, &hint, &fail);
+	if (fail == ESTALE)
+		return -ESTALE;
+	if (fail == ENOENT) {
+		reply_not_found(q, q->name);
+		return 1;
+	}
+	if (fail)
+		return 1;
+	{
+		size_t n;
+		char *out = api_json_with_rev(q->written_bytes, q->written_len, rev, &n);
+
+		http_respond_take(q->h, 200, "application/json", out, n);
+	}
+	return 1;
 }
 
 /*
@@ -1352,6 +1461,15 @@ static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 	cleanup_free char *key = api_key(q->res, q->ns, q->name);
 	bool status_only = writes_status(q);
 
+	if (status_only && mutate == mutate_patch && !q->dry_run &&
+	    strcmp(q->res->kind, "Pod") == 0 && !*q->res->group) {
+		const char *ctype = http_header(q->h, "Content-Type") ?: "";
+		bool merge = strncmp(ctype, "application/merge-patch+json", 28) == 0;
+		bool strategic = strncmp(ctype, "application/strategic-merge-patch+json", 38) == 0;
+
+		if ((merge || strategic) && status_by_text(q, key, strategic) == 1)
+			return;
+	}
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
 		struct api_obj *cur = cache_get(q->api->cache, key);
 		cleanup_json json_t *old = NULL;
@@ -1387,6 +1505,16 @@ static void update_with(struct req *q, mutate_fn mutate, bool allow_create)
 		}
 		if (!name)
 			json_object_set_new(meta_of(obj), "name", json_string(q->name));
+		/* a uid is a precondition: the object named must be that one, not a successor */
+		{
+			const char *uid = jstr(obj, "metadata", "uid");
+			const char *have = old ? jstr(old, "metadata", "uid") : NULL;
+
+			if (old && uid && *uid && strcmp(uid, have ?: "") != 0) {
+				reply_uid_mismatch(q, q->name, uid, have ?: "");
+				return;
+			}
+		}
 		rv_s = jstr(obj, "metadata", "resourceVersion");
 		conditional = rv_s && *rv_s;
 		if (conditional) {

@@ -494,7 +494,9 @@ static bool post_status(struct sim *s, const char *key)
 		pthread_mutex_unlock(&s->mu);
 		return false;
 	}
-	patch = json_pack("{s:o}", "status", pod_status(s, p, now));
+	/* the uid as a precondition, as the kubelet sends it: never a successor's status */
+	patch = json_pack("{s:{s:s}, s:o}", "metadata", "uid", p->uid, "status",
+			  pod_status(s, p, now));
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
 	token = s->nodes[p->node].token;
 	pthread_mutex_unlock(&s->mu);

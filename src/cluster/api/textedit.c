@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A pod's binding to a node, as the pods/binding subresource stores it: spec.nodeName set
- * and a PodScheduled condition, status True, put in place of any earlier one.
+ * Writes made on the cache's text of an object instead of a decoded tree. The cache's text
+ * is what api_serialize() wrote, with the resourceVersion api_json_with_rev() put first in
+ * the metadata; each edit here leaves that resourceVersion out and returns exactly the
+ * bytes api_serialize() would write for the tree after the same change (jansson keeps the
+ * order members were added in, a replaced member keeps its place). tests/unit/
+ * test_textedit.c holds them to that. Each returns NULL for text of a shape it does not
+ * take, and the caller decodes the tree instead.
  *
- * api_bind_tree() makes that change to a decoded pod. api_bind_text() makes the same
- * change to the text of the pod as the cache holds it, without decoding it: it copies the
- * text, leaving out the resourceVersion api_json_with_rev() put first in the metadata, and
- * inserts the two members where the tree's change appends them (jansson keeps the order
- * members were added in). So its bytes are those api_serialize() writes for the tree,
- * which tests/unit/test_bind.c holds it to. It takes the shape almost every pod has when
- * it is bound: a spec without nodeName and a status, if any, without conditions. For
- * anything else (a pod that failed to schedule and carries a PodScheduled condition, a
- * node name JSON would escape, text it does not follow) it returns NULL and the caller
- * takes the tree.
+ * A pod's binding, as the pods/binding subresource stores it: spec.nodeName set and a
+ * PodScheduled condition, status True, put in place of any earlier one. api_bind_tree()
+ * makes that change to a decoded pod, api_bind_text() to the text, for the shape almost
+ * every pod has when it is bound: a spec without nodeName and a status, if any, without
+ * conditions. A pod that failed to schedule and carries a PodScheduled condition, or a
+ * node name JSON would escape, is left to the tree.
+ *
+ * A top-level member replaced (a status write): api_text_member() finds the member's
+ * value, which the caller decodes alone, and api_text_splice() puts a new value's text in
+ * its place.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -193,6 +198,25 @@ static bool object_shape(const struct member *m, const char *key, bool *has, con
 	return true;
 }
 
+/* The resourceVersion's extent in the metadata value @m: false when it is not first. */
+static bool find_rv(const struct member *m, const char **from, const char **to)
+{
+	static const char rv[] = "{\"resourceVersion\":\"";
+	const char *q = m->val + sizeof(rv) - 1;
+
+	if ((size_t)(m->val_end - m->val) < sizeof(rv) || memcmp(m->val, rv, sizeof(rv) - 1) != 0)
+		return false;
+	while (q < m->val_end && *q >= '0' && *q <= '9')
+		q++;
+	if (q >= m->val_end || *q != '"')
+		return false;
+	*from = m->val + 1;
+	*to = q + 1;
+	if (**to == ',')
+		(*to)++;
+	return true;
+}
+
 /* A node name JSON writes as it is: printable ASCII other than '"' and '\'. */
 static bool plain(const char *s)
 {
@@ -239,21 +263,8 @@ char *api_bind_text(const char *json, size_t len, const char *node, const char *
 	while ((r = next_member(&p, end, first, &m)) == 1) {
 		first = false;
 		if (key_is(&m, "metadata")) {
-			/* api_json_with_rev()'s resourceVersion, first in the metadata */
-			static const char rv[] = "{\"resourceVersion\":\"";
-			const char *q = m.val + sizeof(rv) - 1;
-
-			if (rv_from || (size_t)(m.val_end - m.val) < sizeof(rv) ||
-			    memcmp(m.val, rv, sizeof(rv) - 1) != 0)
+			if (rv_from || !find_rv(&m, &rv_from, &rv_to))
 				return NULL;
-			while (q < m.val_end && *q >= '0' && *q <= '9')
-				q++;
-			if (q >= m.val_end || *q != '"')
-				return NULL;
-			rv_from = m.val + 1;
-			rv_to = q + 1;
-			if (*rv_to == ',')
-				rv_to++;
 		} else if (key_is(&m, "spec")) {
 			if (spec_close ||
 			    !object_shape(&m, "nodeName", &has, &spec_close, &spec_empty) || has)
@@ -306,5 +317,53 @@ char *api_bind_text(const char *json, size_t len, const char *node, const char *
 		*at = '\0';
 		*ret_len = (size_t)(at - out);
 	}
+	return out;
+}
+
+int api_text_member(const char *json, size_t len, const char *name, struct api_text_member *ret)
+{
+	const char *end = json + len, *p = skip_ws(json, end);
+	bool first = true;
+	struct member m;
+	int r;
+
+	*ret = (struct api_text_member){0};
+	if (p >= end || *p != '{')
+		return -1;
+	p++;
+	while ((r = next_member(&p, end, first, &m)) == 1) {
+		first = false;
+		if (key_is(&m, "metadata")) {
+			if (ret->rv_from || !find_rv(&m, &ret->rv_from, &ret->rv_to))
+				return -1;
+		} else if (key_is(&m, name)) {
+			if (ret->val)
+				return -1;
+			ret->val = m.val;
+			ret->val_end = m.val_end;
+		}
+	}
+	if (r < 0 || !ret->rv_from || !ret->val || skip_ws(p, end) != end || ret->val < ret->rv_to)
+		return -1;
+	return 0;
+}
+
+char *api_text_splice(const char *json, size_t len, const struct api_text_member *m,
+		      const char *val, size_t val_len, size_t *ret_len)
+{
+	size_t head = (size_t)(m->rv_from - json), mid = (size_t)(m->val - m->rv_to);
+	size_t tail = (size_t)(json + len - m->val_end);
+	char *out = xmalloc(head + mid + val_len + tail + 1), *at = out;
+
+	memcpy(at, json, head);
+	at += head;
+	memcpy(at, m->rv_to, mid);
+	at += mid;
+	memcpy(at, val, val_len);
+	at += val_len;
+	memcpy(at, m->val_end, tail);
+	at += tail;
+	*at = '\0';
+	*ret_len = (size_t)(at - out);
 	return out;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of a pod's binding (cluster/api/bind.c): the text made from the cache's copy
- * of a pod must be, byte for byte, what decoding it, binding the tree and serializing it
- * writes; and the text is left to the tree (NULL) for every shape it does not take.
- * Objects are written with single quotes for readability.
+ * Unit tests of the writes made on the cache's text of an object (cluster/api/textedit.c):
+ * a pod's binding, and a top-level member replaced. The text made from the cache's copy
+ * must be, byte for byte, what decoding it, changing the tree and serializing it writes;
+ * and every shape an edit does not take is left to the tree (NULL or -1). Objects are
+ * written with single quotes for readability.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,6 +178,64 @@ static void test_the_tree_replaces_an_earlier_scheduled_condition(void **state)
 	assert_null(json_object_get(json_array_get(conds, 1), "reason"));
 }
 
+/* The cache's text of @quoted with its status replaced as a tree, and by splicing. */
+static void check_splice(const char *quoted, const char *status_quoted)
+{
+	const struct api_resource *pods = api_resource_find("", "v1", "pods");
+	size_t len, want_len, got_len;
+	cleanup_free char *json = cached(quoted, 12, &len);
+	cleanup_free char *st_text = unquote(status_quoted);
+	cleanup_json json_t *pod = jload_b(json, len, 0, NULL);
+	cleanup_free char *want = NULL, *got = NULL;
+	struct api_text_member m;
+
+	json_object_set_new(pod, "status", jload_s(st_text, 0, NULL));
+	want = api_serialize(pods, pod, &want_len);
+	assert_int_equal(api_text_member(json, len, "status", &m), 0);
+	got = api_text_splice(json, len, &m, st_text, strlen(st_text), &got_len);
+	assert_string_equal(got, want);
+	assert_int_equal(got_len, want_len);
+}
+
+static void test_a_spliced_member_is_what_the_tree_writes(void **state)
+{
+	(void)state;
+	check_splice("{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p','labels':{'a':'b'}},"
+		     "'spec':{'containers':[{'name':'c','image':'i'}]},'status':{'phase':"
+		     "'Pending','qosClass':'BestEffort'}}",
+		     "{'phase':'Running','podIP':'10.0.0.5','conditions':[{'type':'Ready',"
+		     "'status':'True'}]}");
+	/* status first, and empty before */
+	check_splice("{'apiVersion':'v1','kind':'Pod','metadata':{},'status':{},'spec':{}}",
+		     "{'phase':'Failed'}");
+	/* a member after the status */
+	check_splice("{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p'},'status':{'a':"
+		     "'}'},'zzz':[1,{'b':null}]}",
+		     "{}");
+}
+
+static void test_a_member_is_found_only_in_text_it_follows(void **state)
+{
+	static const char *const texts[] = {
+		/* no such member */
+		"{\"metadata\":{\"resourceVersion\":\"3\"},\"spec\":{}}",
+		/* no resourceVersion first in the metadata */
+		"{\"metadata\":{\"name\":\"p\"},\"status\":{}}",
+		/* the member before the metadata */
+		"{\"status\":{},\"metadata\":{\"resourceVersion\":\"3\"}}",
+		/* twice, cut short, or something after the object */
+		"{\"metadata\":{\"resourceVersion\":\"3\"},\"status\":{},\"status\":{}}",
+		"{\"metadata\":{\"resourceVersion\":\"3\"},\"status\":{\"a\":[}",
+		"{\"metadata\":{\"resourceVersion\":\"3\"},\"status\":{}}}",
+		"",
+	};
+	struct api_text_member m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		assert_int_equal(api_text_member(texts[i], strlen(texts[i]), "status", &m), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +243,8 @@ int main(void)
 		cmocka_unit_test(test_other_shapes_are_left_to_the_tree),
 		cmocka_unit_test(test_text_it_does_not_follow_is_left_to_the_tree),
 		cmocka_unit_test(test_the_tree_replaces_an_earlier_scheduled_condition),
+		cmocka_unit_test(test_a_spliced_member_is_what_the_tree_writes),
+		cmocka_unit_test(test_a_member_is_found_only_in_text_it_follows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
