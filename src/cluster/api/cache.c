@@ -272,12 +272,39 @@ static char **field_values(const struct api_resource *r, const json_t *doc)
 	return pack_fields(vals, n);
 }
 
-/* @s, or "" for NULL, with its length. */
-static const char *or_empty(const char *s, size_t *len)
+/*
+ * A new entry of revision @rev for @json, in one allocation with its key, namespace, name
+ * and uid (NULL for ""); the rest is the caller's to fill.
+ */
+static struct api_obj *obj_alloc(const struct api_resource *r, const char *key, const char *ns,
+				 const char *name, const char *uid, const char *json, size_t len,
+				 int64_t rev, int64_t create_rev)
 {
-	s = s ? s : "";
-	*len = strlen(s);
-	return s;
+	const char *parts[4] = {key ?: "", ns ?: "", name ?: "", uid ?: ""};
+	size_t lens[4], total = 0;
+	struct api_obj *o;
+	char *at, **dst[4];
+
+	for (size_t i = 0; i < 4; i++) {
+		lens[i] = strlen(parts[i]);
+		total += lens[i] + 1;
+	}
+	o = xcalloc(1, sizeof(*o) + total);
+	dst[0] = &o->key;
+	dst[1] = &o->ns;
+	dst[2] = &o->name;
+	dst[3] = &o->uid;
+	at = (char *)(o + 1);
+	for (size_t i = 0; i < 4; i++) {
+		*dst[i] = memcpy(at, parts[i], lens[i] + 1);
+		at += lens[i] + 1;
+	}
+	atomic_init(&o->refs, 1);
+	o->res = r;
+	o->rev = rev;
+	o->create_rev = create_rev;
+	o->json = api_json_with_rev(json, len, rev, &o->len);
+	return o;
 }
 
 /*
@@ -290,29 +317,11 @@ static struct api_obj *obj_from_doc(const struct api_resource *r, const char *ke
 				    bool shared, const struct api_obj *prev)
 {
 	json_t *meta = json_object_get(doc, "metadata"), *labels;
-	size_t klen, nslen, nlen, ulen;
-	const char *k = or_empty(key, &klen);
-	const char *ns = or_empty(json_string_value(json_object_get(meta, "namespace")), &nslen);
-	const char *name = or_empty(json_string_value(json_object_get(meta, "name")), &nlen);
-	const char *uid = or_empty(json_string_value(json_object_get(meta, "uid")), &ulen);
-	struct api_obj *o;
-	char *at;
+	struct api_obj *o = obj_alloc(r, key, json_string_value(json_object_get(meta, "namespace")),
+				      json_string_value(json_object_get(meta, "name")),
+				      json_string_value(json_object_get(meta, "uid")), json, len,
+				      rev, create_rev);
 
-	/* one allocation: the object, then its key, namespace, name and uid */
-	o = xcalloc(1, sizeof(*o) + klen + nslen + nlen + ulen + 4);
-	at = (char *)(o + 1);
-	o->key = memcpy(at, k, klen + 1);
-	at += klen + 1;
-	o->ns = memcpy(at, ns, nslen + 1);
-	at += nslen + 1;
-	o->name = memcpy(at, name, nlen + 1);
-	at += nlen + 1;
-	o->uid = memcpy(at, uid, ulen + 1);
-	atomic_init(&o->refs, 1);
-	o->res = r;
-	o->rev = rev;
-	o->create_rev = create_rev;
-	o->json = api_json_with_rev(json, len, rev, &o->len);
 	labels = json_object_get(meta, "labels");
 	if (labels && prev && prev->labels && json_equal(labels, prev->labels))
 		o->labels = json_incref(prev->labels);
@@ -352,27 +361,12 @@ static struct api_obj *obj_derive(const struct api_obj *prev, const char *json, 
 				  int64_t rev, int64_t create_rev, const struct api_hint *h)
 {
 	const struct api_resource *r = prev->res;
-	size_t klen = strlen(prev->key), nslen = strlen(prev->ns), nlen = strlen(prev->name);
-	size_t ulen = strlen(prev->uid), n = 0;
+	struct api_obj *o = obj_alloc(r, prev->key, prev->ns, prev->name, prev->uid, json, len, rev,
+				      create_rev);
 	const char *vals[MAX_FIELDS];
 	char nums[MAX_FIELDS][24];
-	struct api_obj *o;
-	char *at;
+	size_t n = 0;
 
-	o = xcalloc(1, sizeof(*o) + klen + nslen + nlen + ulen + 4);
-	at = (char *)(o + 1);
-	o->key = memcpy(at, prev->key, klen + 1);
-	at += klen + 1;
-	o->ns = memcpy(at, prev->ns, nslen + 1);
-	at += nslen + 1;
-	o->name = memcpy(at, prev->name, nlen + 1);
-	at += nlen + 1;
-	o->uid = memcpy(at, prev->uid, ulen + 1);
-	atomic_init(&o->refs, 1);
-	o->res = r;
-	o->rev = rev;
-	o->create_rev = create_rev;
-	o->json = api_json_with_rev(json, len, rev, &o->len);
 	o->labels = json_incref(prev->labels);
 	o->has_finalizers = prev->has_finalizers;
 	if (prev->owners) {

@@ -217,6 +217,47 @@ static bool find_rv(const struct member *m, const char **from, const char **to)
 	return true;
 }
 
+/*
+ * The cache's text of an object read at its top level: the resourceVersion first in its
+ * metadata (@rv), each member @names[i] found in @out[i] (val NULL when absent; the
+ * metadata comes before them, as api_serialize() writes it) and the object's closing brace
+ * (@close). -1 for text the scanner does not follow or a member given twice.
+ */
+static int top_members(const char *json, size_t len, const char *const *names, size_t n,
+		       struct member *out, struct api_text_member *rv, const char **close)
+{
+	const char *end = json + len, *p = skip_ws(json, end);
+	bool first = true;
+	struct member m;
+	int r;
+
+	*rv = (struct api_text_member){0};
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct member){0};
+	if (p >= end || *p != '{')
+		return -1;
+	p++;
+	while ((r = next_member(&p, end, first, &m)) == 1) {
+		first = false;
+		if (key_is(&m, "metadata")) {
+			if (rv->rv_from || !find_rv(&m, &rv->rv_from, &rv->rv_to))
+				return -1;
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!key_is(&m, names[i]))
+				continue;
+			if (out[i].val || !rv->rv_from)
+				return -1;
+			out[i] = m;
+		}
+	}
+	if (r < 0 || !rv->rv_from || skip_ws(p, end) != end)
+		return -1;
+	*close = p - 1;
+	return 0;
+}
+
 /* A node name JSON writes as it is: printable ASCII other than '"' and '\'. */
 static bool plain(const char *s)
 {
@@ -241,13 +282,13 @@ static void put(char **at, const char *from, const char *to, const char *ins)
 char *api_bind_text(const char *json, size_t len, const char *node, const char *now,
 		    size_t *ret_len)
 {
-	const char *end = json + len, *p = skip_ws(json, end);
-	const char *rv_from = NULL, *rv_to = NULL, *spec_close = NULL, *status_close = NULL;
-	const char *top_close;
-	bool first = true, has, spec_empty = false, status_empty = false, has_status = false;
+	static const char *const names[] = {"spec", "status"};
+	const char *end = json + len, *spec_close = NULL, *status_close = NULL, *top_close;
+	bool has, spec_empty = false, status_empty = false, has_status;
+	struct api_text_member rv;
+	struct member m[2];
 	char cond[160], *out, *at;
-	struct member m;
-	int r, n;
+	int n;
 
 	if (!plain(node) || !plain(now))
 		return NULL;
@@ -257,32 +298,13 @@ char *api_bind_text(const char *json, size_t len, const char *node, const char *
 		     now);
 	if (n < 0 || (size_t)n >= sizeof(cond))
 		return NULL;
-	if (p >= end || *p != '{')
+	if (top_members(json, len, names, 2, m, &rv, &top_close) < 0 || !m[0].val ||
+	    !object_shape(&m[0], "nodeName", &has, &spec_close, &spec_empty) || has)
 		return NULL;
-	p++;
-	while ((r = next_member(&p, end, first, &m)) == 1) {
-		first = false;
-		if (key_is(&m, "metadata")) {
-			if (rv_from || !find_rv(&m, &rv_from, &rv_to))
-				return NULL;
-		} else if (key_is(&m, "spec")) {
-			if (spec_close ||
-			    !object_shape(&m, "nodeName", &has, &spec_close, &spec_empty) || has)
-				return NULL;
-		} else if (key_is(&m, "status")) {
-			if (has_status ||
-			    !object_shape(&m, "conditions", &has, &status_close, &status_empty) ||
-			    has)
-				return NULL;
-			has_status = true;
-		}
-	}
-	if (r < 0 || !rv_from || !spec_close || skip_ws(p, end) != end)
+	has_status = m[1].val != NULL;
+	if (has_status &&
+	    (!object_shape(&m[1], "conditions", &has, &status_close, &status_empty) || has))
 		return NULL;
-	/* the metadata first, as api_serialize() writes it */
-	if (spec_close < rv_to || (has_status && status_close < rv_to))
-		return NULL;
-	top_close = p - 1;
 
 	/* the three insertions, in the order they come in the text */
 	{
@@ -305,8 +327,8 @@ char *api_bind_text(const char *json, size_t len, const char *node, const char *
 		}
 		out = xmalloc(len + strlen(ins_spec) + strlen(ins_status) + 1);
 		at = out;
-		put(&at, json, rv_from, "");
-		from = rv_to;
+		put(&at, json, rv.rv_from, "");
+		from = rv.rv_to;
 		for (size_t i = 0; i < 3; i++) {
 			if (!pos[i])
 				continue;
@@ -322,29 +344,13 @@ char *api_bind_text(const char *json, size_t len, const char *node, const char *
 
 int api_text_member(const char *json, size_t len, const char *name, struct api_text_member *ret)
 {
-	const char *end = json + len, *p = skip_ws(json, end);
-	bool first = true;
+	const char *close;
 	struct member m;
-	int r;
 
-	*ret = (struct api_text_member){0};
-	if (p >= end || *p != '{')
+	if (top_members(json, len, &name, 1, &m, ret, &close) < 0 || !m.val)
 		return -1;
-	p++;
-	while ((r = next_member(&p, end, first, &m)) == 1) {
-		first = false;
-		if (key_is(&m, "metadata")) {
-			if (ret->rv_from || !find_rv(&m, &ret->rv_from, &ret->rv_to))
-				return -1;
-		} else if (key_is(&m, name)) {
-			if (ret->val)
-				return -1;
-			ret->val = m.val;
-			ret->val_end = m.val_end;
-		}
-	}
-	if (r < 0 || !ret->rv_from || !ret->val || skip_ws(p, end) != end || ret->val < ret->rv_to)
-		return -1;
+	ret->val = m.val;
+	ret->val_end = m.val_end;
 	return 0;
 }
 
@@ -355,14 +361,11 @@ char *api_text_splice(const char *json, size_t len, const struct api_text_member
 	size_t tail = (size_t)(json + len - m->val_end);
 	char *out = xmalloc(head + mid + val_len + tail + 1), *at = out;
 
-	memcpy(at, json, head);
-	at += head;
-	memcpy(at, m->rv_to, mid);
-	at += mid;
+	put(&at, json, m->rv_from, "");
+	put(&at, m->rv_to, m->val, "");
 	memcpy(at, val, val_len);
 	at += val_len;
-	memcpy(at, m->val_end, tail);
-	at += tail;
+	put(&at, m->val_end, json + len, "");
 	*at = '\0';
 	*ret_len = (size_t)(at - out);
 	return out;
