@@ -32,6 +32,7 @@
 #include "base/log.h"
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
+#include "cluster/controllers/workload_util.h"
 
 #define TAINT_NOT_READY   "node.kubernetes.io/not-ready"
 #define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
@@ -48,6 +49,7 @@ enum ctl_no_execute {
 	CTL_NOEXEC_ADD,  /* added as the conditions want */
 	CTL_NOEXEC_HOLD, /* those present stay while warranted; none is added */
 	CTL_NOEXEC_DROP, /* removed */
+	CTL_NOEXEC_MODES
 };
 
 enum ctl_zone_state { CTL_ZONE_NORMAL, CTL_ZONE_PARTIAL, CTL_ZONE_FULL };
@@ -353,7 +355,23 @@ struct nl_ctl {
 	struct controllers_config rates;
 	struct zone *zones;
 	size_t n_zones;
-	bool disrupted; /* every zone fully disrupted: no NoExecute taints */
+	bool disrupted;      /* every zone fully disrupted: no NoExecute taints */
+	struct wl_map *seen; /* node name -> struct node_seen */
+	unsigned passes;
+};
+
+/*
+ * What the monitor passes read of one version of a node, kept while that version is the
+ * one the pass sees: a pass over thousands of unchanged nodes then looks up nothing in
+ * their trees. Informer objects are never changed in place, so a version is its pointer.
+ */
+struct node_seen {
+	json_t *obj;       /* the version (a reference) */
+	const char *ready; /* its Ready condition's status, in obj; "" for none */
+	char *zone;        /* its zone's key */
+	/* ctl_node_taints() found nothing to change, per enum ctl_no_execute mode */
+	bool settled[CTL_NOEXEC_MODES];
+	unsigned pass; /* the last pass that saw the node */
 };
 
 static json_t *no_execute_taints(const json_t *node)
@@ -594,23 +612,23 @@ static int put_node(struct nl_ctl *st, const json_t *node, bool status, json_t *
  * silent past the grace period. Returns the node as it is now (a new reference), or
  * NULL when the update failed: the next pass tries again.
  */
-static json_t *check_health(struct nl_ctl *st, json_t *node)
+static json_t *check_health(struct nl_ctl *st, json_t *node, const struct node_seen *seen,
+			    const char *now)
 {
 	const char *name = or_empty(str_at(node, "metadata", "name"));
 	cleanup_json json_t *cur = json_incref(node);
-	cleanup_free char *now = now_rfc3339(), *prev = NULL;
-	const char *ready;
+	const char *ready = seen->ready;
 	int64_t probe;
+	bool was_ready;
 	json_t *h;
 
 	pthread_mutex_lock(&st->mu);
 	h = health_of(st, name);
 	probe = json_integer_value(json_object_get(h, "probe"));
-	prev = xstrdup(or_empty(str_at(h, "ready", NULL)));
+	was_ready = streq(str_at(h, "ready", NULL), "True");
 	pthread_mutex_unlock(&st->mu);
 
-	if (clock_mono_ms() - probe > st->grace_ms &&
-	    !streq(condition_status(node, "Ready"), "Unknown")) {
+	if (clock_mono_ms() - probe > st->grace_ms && !streq(ready, "Unknown")) {
 		cleanup_json json_t *copy = json_deep_copy(node);
 		json_t *resp = NULL;
 
@@ -619,16 +637,16 @@ static json_t *check_health(struct nl_ctl *st, json_t *node)
 			return NULL;
 		json_decref(cur);
 		cur = resp;
+		ready = or_empty(condition_status(cur, "Ready"));
 	}
-	ready = or_empty(condition_status(cur, "Ready"));
-	if (strcmp(prev, "True") == 0 && strcmp(ready, "True") != 0) {
+	if (was_ready && strcmp(ready, "True") != 0) {
 		kc_event(st->c, cur, "Normal", "NodeNotReady", NODE_COMPONENT,
 			 "Node %s status is now: NodeNotReady", name);
 		mark_pods_not_ready(st, name);
 	}
 	pthread_mutex_lock(&st->mu);
 	h = json_object_get(st->health, name);
-	if (h)
+	if (h && !streq(str_at(h, "ready", NULL), ready))
 		json_object_set_new(h, "ready", json_string(ready));
 	pthread_mutex_unlock(&st->mu);
 	return TAKE_PTR(cur);
@@ -642,13 +660,18 @@ static const char *label(const json_t *node, const char *key, const char *beta)
 		       ?: json_string_value(json_object_get(labels, beta));
 }
 
-/* The zone of @node (region and zone labels; "" for neither), added on first sight. */
-static struct zone *zone_of(struct nl_ctl *st, const json_t *node)
+/* The key of @node's zone: its region and zone labels, "" for neither. Heap string. */
+static char *zone_key(const json_t *node)
 {
 	const char *region = label(node, REGION_LABEL, REGION_LABEL_BETA);
 	const char *zone = label(node, ZONE_LABEL, ZONE_LABEL_BETA);
-	cleanup_free char *key =
-		region || zone ? xasprintf("%s:%s", or_empty(region), or_empty(zone)) : xstrdup("");
+
+	return region || zone ? xasprintf("%s:%s", or_empty(region), or_empty(zone)) : xstrdup("");
+}
+
+/* The zone of @key (zone_key()), added on first sight. */
+static struct zone *zone_of(struct nl_ctl *st, const char *key)
+{
 	struct zone *z;
 
 	for (size_t i = 0; i < st->n_zones; i++)
@@ -656,7 +679,7 @@ static struct zone *zone_of(struct nl_ctl *st, const json_t *node)
 			return &st->zones[i];
 	st->zones = xrealloc(st->zones, (st->n_zones + 1) * sizeof(*st->zones));
 	z = &st->zones[st->n_zones++];
-	*z = (struct zone){.key = TAKE_PTR(key),
+	*z = (struct zone){.key = xstrdup(key),
 			   .state = CTL_ZONE_NORMAL,
 			   .rate = st->rates.node_eviction_rate,
 			   .tokens = 1,
@@ -671,7 +694,8 @@ static const char *const zone_state_names[] = {"Normal", "PartialDisruption", "F
  * states and rates, and enters or leaves the disruption mode in which no node is tainted
  * NoExecute (every zone fully disrupted), as upstream's handleDisruption.
  */
-static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
+static void update_zones(struct nl_ctl *st, json_t *const *nodes, struct node_seen *const *seen,
+			 size_t n)
 {
 	bool all_full = true;
 	size_t kept = 0;
@@ -679,9 +703,9 @@ static void update_zones(struct nl_ctl *st, json_t *const *nodes, size_t n)
 	for (size_t i = 0; i < st->n_zones; i++)
 		st->zones[i].ready = st->zones[i].not_ready = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct zone *z = zone_of(st, nodes[i]);
+		struct zone *z = zone_of(st, seen[i]->zone);
 
-		if (streq(condition_status(nodes[i], "Ready"), "True"))
+		if (streq(seen[i]->ready, "True"))
 			z->ready++;
 		else
 			z->not_ready++;
@@ -754,23 +778,30 @@ static bool has_no_execute(const json_t *taints)
  * NoExecute taint takes a token of its zone's bucket (swapping not-ready for unreachable
  * needs none, as upstream's); without one it waits for a later pass.
  */
-static void check_taints(struct nl_ctl *st, const json_t *node)
+static void check_taints(struct nl_ctl *st, const json_t *node, struct node_seen *seen,
+			 const char *now)
 {
-	cleanup_free char *now = now_rfc3339();
+	enum ctl_no_execute mode = st->disrupted ? CTL_NOEXEC_DROP : CTL_NOEXEC_ADD;
 	cleanup_json json_t *taints = NULL;
 
-	if (st->disrupted) {
-		taints = ctl_node_taints(node, now, CTL_NOEXEC_DROP);
-	} else {
-		taints = ctl_node_taints(node, now, CTL_NOEXEC_ADD);
-		if (taints && has_no_execute(taints) &&
-		    !has_no_execute(json_object_get(json_object_get(node, "spec"), "taints")) &&
-		    !take_token(zone_of(st, node))) {
-			json_decref(taints);
-			taints = ctl_node_taints(node, now, CTL_NOEXEC_HOLD);
-		}
+	if (seen->settled[mode])
+		return;
+	taints = ctl_node_taints(node, now, mode);
+	if (!taints) {
+		/* a function of the version and the mode: the same next pass */
+		seen->settled[mode] = true;
+		return;
 	}
-	if (taints) {
+	if (mode == CTL_NOEXEC_ADD && has_no_execute(taints) &&
+	    !has_no_execute(json_object_get(json_object_get(node, "spec"), "taints")) &&
+	    !take_token(zone_of(st, seen->zone))) {
+		/* no token yet: a later pass tries again */
+		json_decref(taints);
+		taints = ctl_node_taints(node, now, CTL_NOEXEC_HOLD);
+		if (!taints)
+			return;
+	}
+	{
 		cleanup_json json_t *copy = json_deep_copy(node);
 		json_t *spec = json_object_get(copy, "spec");
 
@@ -788,31 +819,87 @@ static void collect(void *arg, json_t *obj)
 	json_array_append((json_t *)arg, obj);
 }
 
+static void seen_free(void *v)
+{
+	struct node_seen *n = v;
+
+	json_decref(n->obj);
+	free(n->zone);
+	free(n);
+}
+
+/* What this pass knows of @node's version @obj: kept from an earlier pass or read now. */
+static struct node_seen *seen_of(struct nl_ctl *st, json_t *obj)
+{
+	const char *name = or_empty(str_at(obj, "metadata", "name"));
+	struct node_seen *n = wl_map_get(st->seen, name);
+
+	if (!n) {
+		n = xcalloc(1, sizeof(*n));
+		wl_map_put(st->seen, name, n);
+	}
+	n->pass = st->passes;
+	if (n->obj == obj)
+		return n;
+	json_decref(n->obj);
+	free(n->zone);
+	*n = (struct node_seen){.obj = json_incref(obj),
+				.ready = or_empty(condition_status(obj, "Ready")),
+				.zone = zone_key(obj),
+				.pass = st->passes};
+	return n;
+}
+
+/* Forgets the nodes this pass did not see. */
+static void seen_prune(struct nl_ctl *st)
+{
+	cleanup_json json_t *gone = json_array();
+	const char *name;
+	size_t pos = 0, i;
+	void *v;
+	json_t *g;
+
+	while (wl_map_next(st->seen, &pos, &name, &v))
+		if (((struct node_seen *)v)->pass != st->passes)
+			json_array_append_new(gone, json_string(name));
+	json_array_foreach (gone, i, g)
+		seen_free(wl_map_del(st->seen, json_string_value(g)));
+}
+
 /* Every node's health, then the zones' states, then every node's taints. */
 static void monitor_pass(struct nl_ctl *st)
 {
 	cleanup_json json_t *nodes = json_array();
+	cleanup_free char *now = now_rfc3339();
+	struct node_seen **seen;
 	json_t **cur;
 	size_t i, n = 0;
 	json_t *node;
 
+	st->passes++;
 	informer_foreach(st->nodes, collect, nodes);
 	cur = xcalloc(json_array_size(nodes) + 1, sizeof(*cur));
+	seen = xcalloc(json_array_size(nodes) + 1, sizeof(*seen));
 	json_array_foreach (nodes, i, node) {
 		if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
 			break;
-		cur[n] = check_health(st, node);
-		if (cur[n])
+		cur[n] = check_health(st, node, seen_of(st, node), now);
+		if (cur[n]) {
+			/* a node marked Unknown is a new version */
+			seen[n] = seen_of(st, cur[n]);
 			n++;
+		}
 	}
 	if (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE)) {
-		update_zones(st, cur, n);
+		seen_prune(st);
+		update_zones(st, cur, seen, n);
 		for (i = 0; i < n && !__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE); i++)
-			check_taints(st, cur[i]);
+			check_taints(st, cur[i], seen[i], now);
 	}
 	for (i = 0; i < n; i++)
 		json_decref(cur[i]);
 	free(cur);
+	free(seen);
 }
 
 /* Schedules, moves or cancels the eviction of each pod on @node for its taints. */
@@ -977,6 +1064,8 @@ void nodelifecycle_stop(void *state)
 	json_decref(st->tainted);
 	json_decref(st->dirty);
 	json_decref(st->evict);
+	if (st->seen)
+		wl_map_free(st->seen, seen_free);
 	for (size_t i = 0; i < st->n_zones; i++)
 		free(st->zones[i].key);
 	free(st->zones);
@@ -1020,6 +1109,7 @@ int nodelifecycle_start(struct kc *c, const struct controllers_config *cfg, void
 	st->tainted = json_object();
 	st->dirty = json_object();
 	st->evict = json_object();
+	st->seen = wl_map_new();
 	r = informer_start(c, "/api/v1/nodes", &node_h, &st->nodes, err);
 	if (r >= 0)
 		/*
