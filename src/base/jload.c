@@ -27,6 +27,26 @@ struct reader {
 	int depth;
 	char *tmp; /* unescaped string values */
 	size_t tmp_cap;
+	struct jload_memo *memo;
+};
+
+/* The memo (jload.h): a direct-mapped table of texts and their trees. */
+#define MEMO_SLOTS 4096
+/* hashes of texts seen once: only a text seen again takes a slot */
+#define MEMO_SEEN 8192
+
+struct memo_slot {
+	uint64_t hash;
+	size_t len;
+	char *text;
+	json_t *v;
+};
+
+struct jload_memo {
+	int from, to;
+	uint64_t lookups, hits;
+	struct memo_slot slots[MEMO_SLOTS];
+	uint64_t seen[MEMO_SEEN];
 };
 
 static json_t *read_value(struct reader *r);
@@ -563,6 +583,107 @@ static bool literal(struct reader *r, const char *word, size_t n)
 	return true;
 }
 
+/*
+ * The end of the object or array at @p, or NULL when the text ends first. Brackets are
+ * counted, not matched, and nothing else is checked: the memo uses the end only to find
+ * a text it holds, which decoded whole before, or to check that a decode ended there.
+ */
+static const char *skip_container(const char *p, const char *end)
+{
+	int depth = 0;
+
+	for (; p < end; p++) {
+		switch (*p) {
+		case '"':
+			/* the next quote not escaped: preceded by an even run of backslashes */
+			for (;;) {
+				const char *q = memchr(p + 1, '"', (size_t)(end - p - 1)), *b;
+
+				if (!q)
+					return NULL;
+				for (b = q; b[-1] == '\\'; b--)
+					;
+				p = q;
+				if ((q - b) % 2 == 0)
+					break;
+			}
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (--depth == 0)
+				return p + 1;
+			break;
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
+
+static uint64_t memo_hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ h >> 29;
+}
+
+static json_t *read_container(struct reader *r)
+{
+	return *r->p++ == '{' ? read_object(r) : read_array(r);
+}
+
+/* An object or array at a depth the memo covers (r->depth counts it already). */
+static json_t *memo_value(struct reader *r)
+{
+	struct jload_memo *m = r->memo;
+	const char *start = r->p, *end = skip_container(r->p, r->end);
+	size_t n = end ? (size_t)(end - start) : 0;
+	struct memo_slot *slot;
+	uint64_t h, *seen;
+	json_t *v;
+
+	if (n < JLOAD_MEMO_MIN)
+		return read_container(r);
+	h = memo_hash(start, n);
+	slot = &m->slots[h & (MEMO_SLOTS - 1)];
+	m->lookups++;
+	if (slot->v && slot->hash == h && slot->len == n && memcmp(slot->text, start, n) == 0) {
+		m->hits++;
+		r->p = end;
+		return json_incref(slot->v);
+	}
+	v = read_container(r);
+	if (!v || r->p != end)
+		return v;
+	seen = &m->seen[h & (MEMO_SEEN - 1)];
+	if (*seen != h) {
+		*seen = h;
+		return v;
+	}
+	json_decref(slot->v);
+	free(slot->text);
+	slot->text = malloc(n);
+	if (!slot->text)
+		abort();
+	memcpy(slot->text, start, n);
+	slot->hash = h;
+	slot->len = n;
+	slot->v = json_incref(v);
+	return v;
+}
+
 /* At a value's first byte (spaces skipped). */
 static json_t *read_value(struct reader *r)
 {
@@ -575,8 +696,10 @@ static json_t *read_value(struct reader *r)
 	case '[':
 		if (++r->depth > MAX_DEPTH)
 			return NULL;
-		r->p++;
-		v = *(r->p - 1) == '{' ? read_object(r) : read_array(r);
+		if (r->memo && r->depth >= r->memo->from && r->depth <= r->memo->to)
+			v = memo_value(r);
+		else
+			v = read_container(r);
 		r->depth--;
 		return v;
 	case '"': {
@@ -601,9 +724,10 @@ static json_t *read_value(struct reader *r)
 	}
 }
 
-json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error)
+static json_t *load(const char *buf, size_t len, size_t flags, struct jload_memo *memo,
+		    json_error_t *error)
 {
-	struct reader r = {.p = buf, .end = buf + len, .flags = flags};
+	struct reader r = {.p = buf, .end = buf + len, .flags = flags, .memo = memo};
 	json_t *v = NULL;
 
 	if (buf && !(flags & ~(size_t)(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES))) {
@@ -629,9 +753,47 @@ json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error)
 	return json_loadb(buf, len, flags, error);
 }
 
+json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error)
+{
+	return load(buf, len, flags, NULL, error);
+}
+
 json_t *jload_s(const char *s, size_t flags, json_error_t *error)
 {
 	if (!s)
 		return json_loads(s, flags, error);
 	return jload_b(s, strlen(s), flags, error);
+}
+
+struct jload_memo *jload_memo_new(unsigned from, unsigned to)
+{
+	struct jload_memo *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		abort();
+	m->from = (int)from;
+	m->to = (int)to;
+	return m;
+}
+
+void jload_memo_free(struct jload_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < MEMO_SLOTS; i++) {
+		json_decref(m->slots[i].v);
+		free(m->slots[i].text);
+	}
+	free(m);
+}
+
+json_t *jload_memo_b(struct jload_memo *m, const char *buf, size_t len, json_error_t *error)
+{
+	return load(buf, len, 0, m, error);
+}
+
+void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits)
+{
+	*lookups = m ? m->lookups : 0;
+	*hits = m ? m->hits : 0;
 }

@@ -12,10 +12,31 @@
 #define SKIFF_BASE_JLOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error);
 json_t *jload_s(const char *s, size_t flags, json_error_t *error);
+
+/*
+ * A memo of subtrees, for a stream of documents that repeat much of each other (a watch
+ * of pods made from a few templates): an object or array at a depth from @from to @to
+ * (the document itself is depth 1) whose text is at least JLOAD_MEMO_MIN bytes and was
+ * decoded before with the memo comes back as the same tree, one reference more, instead
+ * of a new one. A text is kept once seen twice, in a table of fixed size where a newer
+ * text takes an older one's slot. The trees it returns share parts with each other and
+ * with the memo, so nobody may change them in place. One thread at a time.
+ */
+#define JLOAD_MEMO_MIN 32
+
+struct jload_memo;
+
+struct jload_memo *jload_memo_new(unsigned from, unsigned to);
+void jload_memo_free(struct jload_memo *m);
+/* As jload_b() with flags 0, through @m (NULL: plain jload_b). */
+json_t *jload_memo_b(struct jload_memo *m, const char *buf, size_t len, json_error_t *error);
+/* Values looked up in @m, and how many of them it held. */
+void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits);
 
 #endif

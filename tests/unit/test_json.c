@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,6 +201,148 @@ static void test_jload_decodes_random_documents_as_jansson_does(void **state)
 		free(doc);
 		json_decref(top);
 	}
+}
+
+/* ---- the memo ---- */
+
+/* Equal values, with members in the same order. */
+static bool same_tree(const json_t *a, const json_t *b)
+{
+	char *da = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *db = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+	bool same = json_equal(a, b) && da && db && strcmp(da, db) == 0;
+
+	free(da);
+	free(db);
+	return same;
+}
+
+/* @doc through @m: the tree jansson makes of it, or jansson's error. */
+static json_t *check_memo_read(struct jload_memo *m, const char *doc)
+{
+	json_error_t e1, e2;
+	json_t *a = jload_memo_b(m, doc, strlen(doc), &e1);
+	json_t *b = json_loadb(doc, strlen(doc), 0, &e2);
+
+	if (!a != !b)
+		fail_msg("%s: memo %s, jansson %s", doc, a ? "decoded" : e1.text,
+			 b ? "decoded" : e2.text);
+	if (a && !same_tree(a, b))
+		fail_msg("%s: the memo's tree differs from jansson's", doc);
+	if (!a && (strcmp(e1.text, e2.text) != 0 || e1.position != e2.position))
+		fail_msg("%s: memo error '%s' at %d, jansson '%s' at %d", doc, e1.text, e1.position,
+			 e2.text, e2.position);
+	json_decref(b);
+	return a;
+}
+
+/*
+ * Random documents and documents that repeat each other's parts decode through a memo to
+ * jansson's trees, however the memo's slots are shared out (a memo of depths 1 to 8 sees
+ * every container, so slots are taken and retaken all the time); malformed ones fail as
+ * jansson fails them.
+ */
+static void test_jload_memo_decodes_as_jansson_does(void **state)
+{
+	struct jload_memo *m = jload_memo_new(1, 8);
+	static const char *const parts[] = {
+		"{\"containers\":[{\"name\":\"main\",\"image\":\"busybox\",\"args\":[\"a\",\"b\"]}]"
+		"}",
+		"[\"a \\\"quoted\\\" \\\\ and ] bracket } "
+		"inside\",{\"k\":\"\\\\\"},1,2,3,4,5,6,7,8]",
+		"{\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"5d8f9c7b6\"},\"x\":[]}",
+		"{\"esc\":\"\\u00e9t\\u00e9 and more and more and more and more text\"}",
+	};
+	unsigned seed = 20261128;
+	uint64_t lookups, hits;
+	char doc[2048];
+
+	(void)state;
+	for (int i = 0; i < 2000; i++) {
+		json_t *v = random_value(&seed, 0), *top = json_object();
+		char *text;
+
+		json_object_set_new(top, "v", v);
+		json_object_set_new(top, "w", json_loads(parts[i % 4], 0, NULL));
+		text = json_dumps(top, i % 2 ? JSON_COMPACT : JSON_INDENT(1));
+		json_decref(check_memo_read(m, text));
+		json_decref(check_memo_read(m, text));
+		free(text);
+		json_decref(top);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(doc, sizeof(doc), "{\"a\":%s,\"b\":%s,\"c\":[%s,%s]}", parts[i], parts[i],
+			 parts[i], parts[(i + 1) % 4]);
+		json_decref(check_memo_read(m, doc));
+		/* cut short, or with a byte changed, after the memo holds its parts */
+		for (size_t cut = 1; cut < strlen(doc); cut += 7) {
+			char *bad = strndup(doc, cut);
+
+			assert_non_null(bad);
+			json_decref(check_memo_read(m, bad));
+			free(bad);
+		}
+		doc[strlen(doc) - 2] = '}';
+		json_decref(check_memo_read(m, doc));
+	}
+	jload_memo_stats(m, &lookups, &hits);
+	assert_true(hits > 0 && hits < lookups);
+	jload_memo_free(m);
+}
+
+/*
+ * A container at the memo's depths, long enough and seen twice before, comes back as the
+ * tree it was: shared between documents, while shorter ones, ones at other depths and
+ * plain jload_b() make trees of their own. A shared tree outlives the memo.
+ */
+static void test_jload_memo_shares_repeated_subtrees(void **state)
+{
+	static const char spec[] = "{\"containers\":[{\"name\":\"main\",\"image\":\"registry."
+				   "example/app:1.0\",\"resources\":{\"requests\":{\"cpu\":"
+				   "\"100m\"}}}],\"restartPolicy\":\"Always\"}";
+	struct jload_memo *m = jload_memo_new(3, 4);
+	json_t *docs[4], *kept;
+	uint64_t lookups, hits;
+	char doc[1024];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		/* an event around an object: the object is depth 2, its members depth 3 */
+		snprintf(doc, sizeof(doc),
+			 "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p%d\","
+			 "\"labels\":{\"a\":\"b\"}},\"spec\":%s}}",
+			 i, spec);
+		docs[i] = check_memo_read(m, doc);
+	}
+	/* seen once, then kept on the second sighting: the third and fourth share it */
+	assert_ptr_not_equal(json_object_get(json_object_get(docs[0], "object"), "spec"),
+			     json_object_get(json_object_get(docs[1], "object"), "spec"));
+	kept = json_object_get(json_object_get(docs[1], "object"), "spec");
+	assert_ptr_equal(kept, json_object_get(json_object_get(docs[2], "object"), "spec"));
+	assert_ptr_equal(kept, json_object_get(json_object_get(docs[3], "object"), "spec"));
+	/* the object (depth 2) and the labels (shorter than JLOAD_MEMO_MIN) are each one's own */
+	assert_ptr_not_equal(json_object_get(docs[2], "object"),
+			     json_object_get(docs[3], "object"));
+	assert_ptr_not_equal(
+		json_object_get(json_object_get(json_object_get(docs[2], "object"), "metadata"),
+				"labels"),
+		json_object_get(json_object_get(json_object_get(docs[3], "object"), "metadata"),
+				"labels"));
+	jload_memo_stats(m, &lookups, &hits);
+	assert_int_equal(hits, 2);
+	json_incref(kept);
+	for (int i = 0; i < 4; i++)
+		json_decref(docs[i]);
+	jload_memo_free(m);
+	assert_string_equal(json_string_value(json_object_get(kept, "restartPolicy")), "Always");
+	json_decref(kept);
+	/* without a memo nothing is shared */
+	docs[0] = jload_memo_b(NULL, spec, strlen(spec), NULL);
+	docs[1] = jload_memo_b(NULL, spec, strlen(spec), NULL);
+	assert_ptr_not_equal(json_object_get(docs[0], "containers"),
+			     json_object_get(docs[1], "containers"));
+	json_decref(docs[0]);
+	json_decref(docs[1]);
 }
 
 /* ---- writing ---- */
@@ -522,6 +665,8 @@ int main(void)
 		cmocka_unit_test(test_jload_decodes_documents_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_random_documents_as_jansson_does),
+		cmocka_unit_test(test_jload_memo_decodes_as_jansson_does),
+		cmocka_unit_test(test_jload_memo_shares_repeated_subtrees),
 		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),

@@ -897,6 +897,7 @@ struct watch {
 	kc_watch_fn fn;
 	void *arg;
 	const char *path;
+	struct jload_memo *memo;
 	unsigned status;
 	bool stop; /* fn asked to stop */
 
@@ -1036,7 +1037,7 @@ static void watch_event(struct watch *w, const char *s, size_t n)
 		n--;
 	if (n == 0 || w->stop)
 		return;
-	ev = jload_b(s, n, 0, NULL);
+	ev = jload_memo_b(w->memo, s, n, NULL);
 	type = json_string_value(json_object_get(ev, "type"));
 	obj = json_object_get(ev, "object");
 	if (!type || !json_is_object(obj)) {
@@ -1257,11 +1258,12 @@ static int remote_watch(struct watch *w, const char *target, struct err *err)
 }
 
 int kc_watch_cancellable(struct kc *c, const char *path, kc_watch_fn fn, void *arg,
-			 struct kc_cancel *cancel, struct err *err)
+			 struct kc_cancel *cancel, struct jload_memo *memo, struct err *err)
 {
 	cleanup_free char *target =
 		xasprintf("%s%s" WATCH_QUERY, path, strchr(path, '?') ? "&" : "?");
-	struct watch w = {.c = c, .cancel = cancel, .fn = fn, .arg = arg, .path = path};
+	struct watch w = {
+		.c = c, .cancel = cancel, .fn = fn, .arg = arg, .path = path, .memo = memo};
 	int r;
 
 	pthread_mutex_init(&w.lock, NULL);
@@ -1300,5 +1302,5 @@ out:
 
 int kc_watch(struct kc *c, const char *path, kc_watch_fn fn, void *arg, struct err *err)
 {
-	return kc_watch_cancellable(c, path, fn, arg, NULL, err);
+	return kc_watch_cancellable(c, path, fn, arg, NULL, NULL, err);
 }

@@ -93,8 +93,10 @@ struct informer_handlers {
 	/*
 	 * The copy may hold objects as JSON text (an eighth of the memory for a pod), parsed
 	 * again for each informer_get(), informer_foreach() and an update's old version: for
-	 * large collections read mostly through the handlers. The first start on a path
-	 * decides for the copy it shares.
+	 * large collections read mostly through the handlers. Its watch events decode
+	 * through a memo (base/jload.h), so the objects handed to handlers share their
+	 * repeated parts (a template's containers, an owner's references) with each other.
+	 * The first start on a path decides for the copy it shares.
 	 */
 	bool compact;
 };

@@ -68,6 +68,12 @@ struct shared {
 	pthread_cond_t cond;
 	struct kc_map objs; /* key -> struct entry *; written by the thread only */
 	bool compact;       /* entries hold JSON text, not trees */
+	/*
+	 * compact informers' watch events share their objects' repeated parts (the many
+	 * objects alike made from few templates), from the objects' members (metadata,
+	 * spec, status) to three levels below them; the thread only
+	 */
+	struct jload_memo *memo;
 	bool synced;
 	atomic_bool stop;
 	struct informer *subs;    /* in the order they came */
@@ -591,7 +597,7 @@ static void *informer_main(void *arg)
 		target = xasprintf("%s%sresourceVersion=%s", s->path, sep, s->rv);
 		s->watch_failed = false;
 		s->watch_events = 0;
-		r = kc_watch_cancellable(s->c, target, on_event, s, &s->cancel, &err);
+		r = kc_watch_cancellable(s->c, target, on_event, s, &s->cancel, s->memo, &err);
 		if (stopping(s)) {
 			err_clear(&err);
 			break;
@@ -622,6 +628,7 @@ static void shared_free(struct shared *s)
 {
 	kc_map_foreach(&s->objs, free_value, NULL);
 	kc_map_done(&s->objs);
+	jload_memo_free(s->memo);
 	free(s->rv);
 	free(s->path);
 	pthread_cond_destroy(&s->cond);
@@ -638,6 +645,9 @@ static int shared_start(struct kc *c, const char *path, struct informer *sub, st
 
 	s->c = c;
 	s->compact = sub->h.compact;
+	/* an event {"type", "object"} is depth 1, the object 2, its members 3 */
+	if (s->compact)
+		s->memo = jload_memo_new(3, 6);
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);

@@ -44,12 +44,18 @@ void kc_map_foreach(const struct kc_map *m, void (*fn)(void *arg, const char *ke
  * A cancel token for kc_watch_cancellable(): once fired, the watches started with it end
  * promptly (an idle watch too) and new ones end at once.
  */
+struct jload_memo;
+
 struct kc_cancel {
 	bool fired; /* under the client's lock */
 };
 
+/*
+ * With @memo (base/jload.h; NULL for none), events are decoded through it: subtrees of
+ * the objects that repeat earlier events' come back shared. The watching thread uses it.
+ */
 int kc_watch_cancellable(struct kc *c, const char *path, kc_watch_fn fn, void *arg,
-			 struct kc_cancel *cancel, struct err *err);
+			 struct kc_cancel *cancel, struct jload_memo *memo, struct err *err);
 void kc_cancel_fire(struct kc *c, struct kc_cancel *cancel);
 /* Unfires @cancel for the watches started next; returns whether it was fired. */
 bool kc_cancel_reset(struct kc *c, struct kc_cancel *cancel);
