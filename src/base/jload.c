@@ -34,6 +34,13 @@ struct reader {
 #define MEMO_SLOTS 4096
 /* hashes of texts seen once: only a text seen again takes a slot */
 #define MEMO_SEEN 8192
+/*
+ * Bounds on what the slots hold, whatever the documents: a text longer than MEMO_TEXT_MAX
+ * is never kept, and one that would take the texts kept past MEMO_BUDGET bytes waits for
+ * room (its tree takes a few times its text's size)
+ */
+#define MEMO_TEXT_MAX (16 * 1024)
+#define MEMO_BUDGET   (8 * 1024 * 1024)
 
 struct memo_slot {
 	uint64_t hash;
@@ -45,6 +52,7 @@ struct memo_slot {
 struct jload_memo {
 	int from, to;
 	uint64_t lookups, hits;
+	size_t kept; /* bytes of the texts in the slots */
 	struct memo_slot slots[MEMO_SLOTS];
 	uint64_t seen[MEMO_SEEN];
 };
@@ -654,7 +662,7 @@ static json_t *memo_value(struct reader *r)
 	uint64_t h, *seen;
 	json_t *v;
 
-	if (n < JLOAD_MEMO_MIN)
+	if (n < JLOAD_MEMO_MIN || n > MEMO_TEXT_MAX)
 		return read_container(r);
 	h = memo_hash(start, n);
 	slot = &m->slots[h & (MEMO_SLOTS - 1)];
@@ -672,6 +680,9 @@ static json_t *memo_value(struct reader *r)
 		*seen = h;
 		return v;
 	}
+	if (m->kept - slot->len + n > MEMO_BUDGET)
+		return v;
+	m->kept = m->kept - slot->len + n;
 	json_decref(slot->v);
 	free(slot->text);
 	slot->text = malloc(n);
@@ -792,8 +803,9 @@ json_t *jload_memo_b(struct jload_memo *m, const char *buf, size_t len, json_err
 	return load(buf, len, 0, m, error);
 }
 
-void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits)
+void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits, size_t *kept)
 {
 	*lookups = m ? m->lookups : 0;
 	*hits = m ? m->hits : 0;
+	*kept = m ? m->kept : 0;
 }

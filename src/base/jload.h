@@ -25,8 +25,9 @@ json_t *jload_s(const char *s, size_t flags, json_error_t *error);
  * (the document itself is depth 1) whose text is at least JLOAD_MEMO_MIN bytes and was
  * decoded before with the memo comes back as the same tree, one reference more, instead
  * of a new one. A text is kept once seen twice, in a table of fixed size where a newer
- * text takes an older one's slot. The trees it returns share parts with each other and
- * with the memo, so nobody may change them in place. One thread at a time.
+ * text takes an older one's slot, up to 16 KiB a text and 8 MiB of texts in all. The trees it
+ * returns share parts with each other and with the memo, so nobody may change them in place. One
+ * thread at a time.
  */
 #define JLOAD_MEMO_MIN 32
 
@@ -36,7 +37,7 @@ struct jload_memo *jload_memo_new(unsigned from, unsigned to);
 void jload_memo_free(struct jload_memo *m);
 /* As jload_b() with flags 0, through @m (NULL: plain jload_b). */
 json_t *jload_memo_b(struct jload_memo *m, const char *buf, size_t len, json_error_t *error);
-/* Values looked up in @m, and how many of them it held. */
-void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits);
+/* Values looked up in @m, how many of them it held, and the bytes of the texts it keeps. */
+void jload_memo_stats(const struct jload_memo *m, uint64_t *lookups, uint64_t *hits, size_t *kept);
 
 #endif

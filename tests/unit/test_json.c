@@ -245,6 +245,7 @@ static json_t *check_memo_read(struct jload_memo *m, const char *doc)
 static void test_jload_memo_decodes_as_jansson_does(void **state)
 {
 	struct jload_memo *m = jload_memo_new(1, 8);
+	size_t kept;
 	static const char *const parts[] = {
 		"{\"containers\":[{\"name\":\"main\",\"image\":\"busybox\",\"args\":[\"a\",\"b\"]}]"
 		"}",
@@ -285,7 +286,7 @@ static void test_jload_memo_decodes_as_jansson_does(void **state)
 		doc[strlen(doc) - 2] = '}';
 		json_decref(check_memo_read(m, doc));
 	}
-	jload_memo_stats(m, &lookups, &hits);
+	jload_memo_stats(m, &lookups, &hits, &kept);
 	assert_true(hits > 0 && hits < lookups);
 	jload_memo_free(m);
 }
@@ -301,8 +302,9 @@ static void test_jload_memo_shares_repeated_subtrees(void **state)
 				   "example/app:1.0\",\"resources\":{\"requests\":{\"cpu\":"
 				   "\"100m\"}}}],\"restartPolicy\":\"Always\"}";
 	struct jload_memo *m = jload_memo_new(3, 4);
-	json_t *docs[4], *kept;
+	json_t *docs[4], *shared;
 	uint64_t lookups, hits;
+	size_t kept;
 	char doc[1024];
 
 	(void)state;
@@ -317,9 +319,9 @@ static void test_jload_memo_shares_repeated_subtrees(void **state)
 	/* seen once, then kept on the second sighting: the third and fourth share it */
 	assert_ptr_not_equal(json_object_get(json_object_get(docs[0], "object"), "spec"),
 			     json_object_get(json_object_get(docs[1], "object"), "spec"));
-	kept = json_object_get(json_object_get(docs[1], "object"), "spec");
-	assert_ptr_equal(kept, json_object_get(json_object_get(docs[2], "object"), "spec"));
-	assert_ptr_equal(kept, json_object_get(json_object_get(docs[3], "object"), "spec"));
+	shared = json_object_get(json_object_get(docs[1], "object"), "spec");
+	assert_ptr_equal(shared, json_object_get(json_object_get(docs[2], "object"), "spec"));
+	assert_ptr_equal(shared, json_object_get(json_object_get(docs[3], "object"), "spec"));
 	/* the object (depth 2) and the labels (shorter than JLOAD_MEMO_MIN) are each one's own */
 	assert_ptr_not_equal(json_object_get(docs[2], "object"),
 			     json_object_get(docs[3], "object"));
@@ -328,14 +330,58 @@ static void test_jload_memo_shares_repeated_subtrees(void **state)
 				"labels"),
 		json_object_get(json_object_get(json_object_get(docs[3], "object"), "metadata"),
 				"labels"));
-	jload_memo_stats(m, &lookups, &hits);
+	jload_memo_stats(m, &lookups, &hits, &kept);
 	assert_int_equal(hits, 2);
-	json_incref(kept);
+	/* the spec and, from the two decodes before it was kept, its containers */
+	assert_true(kept > strlen(spec) && kept < 2 * strlen(spec));
+	json_incref(shared);
 	for (int i = 0; i < 4; i++)
 		json_decref(docs[i]);
 	jload_memo_free(m);
-	assert_string_equal(json_string_value(json_object_get(kept, "restartPolicy")), "Always");
-	json_decref(kept);
+	assert_string_equal(json_string_value(json_object_get(shared, "restartPolicy")), "Always");
+	json_decref(shared);
+	/* a text longer than the memo keeps is decoded each time */
+	{
+		size_t big = 17 * 1024;
+		char *arr = malloc(big + 16);
+		json_t *a[3];
+
+		assert_non_null(arr);
+		memcpy(arr, "[\"", 2);
+		memset(arr + 2, 'x', big);
+		memcpy(arr + 2 + big, "\"]", 3);
+		m = jload_memo_new(1, 2);
+		for (int i = 0; i < 3; i++)
+			a[i] = jload_memo_b(m, arr, strlen(arr), NULL);
+		assert_int_equal(json_string_length(json_array_get(a[2], 0)), big);
+		assert_ptr_not_equal(a[1], a[2]);
+		jload_memo_stats(m, &lookups, &hits, &kept);
+		assert_int_equal(hits, 0);
+		for (int i = 0; i < 3; i++)
+			json_decref(a[i]);
+		jload_memo_free(m);
+		free(arr);
+	}
+	/* texts of 15 KiB, each seen twice: the memo keeps no more than 8 MiB of them */
+	{
+		size_t len = 15 * 1024;
+		char *arr = malloc(len + 1);
+
+		assert_non_null(arr);
+		m = jload_memo_new(1, 1);
+		for (int i = 0; i < 1200; i++) {
+			int w = snprintf(arr, len + 1, "[%d,\"", i);
+
+			memset(arr + w, 'y', len - (size_t)w - 2);
+			memcpy(arr + len - 2, "\"]", 3);
+			for (int twice = 0; twice < 2; twice++)
+				json_decref(jload_memo_b(m, arr, len, NULL));
+		}
+		jload_memo_stats(m, &lookups, &hits, &kept);
+		assert_true(kept > 4 * 1024 * 1024 && kept <= 8 * 1024 * 1024);
+		jload_memo_free(m);
+		free(arr);
+	}
 	/* without a memo nothing is shared */
 	docs[0] = jload_memo_b(NULL, spec, strlen(spec), NULL);
 	docs[1] = jload_memo_b(NULL, spec, strlen(spec), NULL);
