@@ -591,30 +591,45 @@ static bool literal(struct reader *r, const char *word, size_t n)
 	return true;
 }
 
-/*
- * The end of the object or array at @p, or NULL when the text ends first. Brackets are
- * counted, not matched, and nothing else is checked: the memo uses the end only to find
- * a text it holds, which decoded whole before, or to check that a decode ended there.
- */
-static const char *skip_container(const char *p, const char *end)
+/* @p after a string's opening quote: past its closing quote (one no backslash escapes). */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (;;) {
+		const char *q = memchr(p, '"', (size_t)(end - p)), *b;
+
+		if (!q)
+			return NULL;
+		/* escaped when an odd run of backslashes precedes it */
+		for (b = q; b > p && b[-1] == '\\'; b--)
+			;
+		if ((q - b) % 2 == 0)
+			return q + 1;
+		p = q + 1;
+	}
+}
+
+const char *jload_skip(const char *p, const char *end)
 {
 	int depth = 0;
 
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p + 1, end);
+	if (*p != '{' && *p != '[') {
+		const char *s = p;
+
+		while (p < end && !strchr(",}] \t\r\n", *p))
+			p++;
+		return p > s ? p : NULL;
+	}
 	for (; p < end; p++) {
 		switch (*p) {
 		case '"':
-			/* the next quote not escaped: preceded by an even run of backslashes */
-			for (;;) {
-				const char *q = memchr(p + 1, '"', (size_t)(end - p - 1)), *b;
-
-				if (!q)
-					return NULL;
-				for (b = q; b[-1] == '\\'; b--)
-					;
-				p = q;
-				if ((q - b) % 2 == 0)
-					break;
-			}
+			p = skip_string(p + 1, end);
+			if (!p)
+				return NULL;
+			p--;
 			break;
 		case '{':
 		case '[':
@@ -656,7 +671,7 @@ static json_t *read_container(struct reader *r)
 static json_t *memo_value(struct reader *r)
 {
 	struct jload_memo *m = r->memo;
-	const char *start = r->p, *end = skip_container(r->p, r->end);
+	const char *start = r->p, *end = jload_skip(r->p, r->end);
 	size_t n = end ? (size_t)(end - start) : 0;
 	struct memo_slot *slot;
 	uint64_t h, *seen;

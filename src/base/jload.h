@@ -20,6 +20,13 @@ json_t *jload_b(const char *buf, size_t len, size_t flags, json_error_t *error);
 json_t *jload_s(const char *s, size_t flags, json_error_t *error);
 
 /*
+ * @p at a value's first byte: the byte past its end, or NULL when the text ends first or
+ * holds no value there. Brackets are counted, not matched, and nothing else is checked:
+ * for finding one's way in text known to be JSON, such as a document decoded before.
+ */
+const char *jload_skip(const char *p, const char *end);
+
+/*
  * A memo of subtrees, for a stream of documents that repeat much of each other (a watch
  * of pods made from a few templates): an object or array at a depth from @from to @to
  * (the document itself is depth 1) whose text is at least JLOAD_MEMO_MIN bytes and was

@@ -203,6 +203,39 @@ static void test_jload_decodes_random_documents_as_jansson_does(void **state)
 	}
 }
 
+/* jload_skip finds a value's end in text: strings with escapes, containers, scalars. */
+static void test_jload_skip_finds_values_ends(void **state)
+{
+	static const struct {
+		const char *text;
+		int len; /* of the value at the text's start; -1: none */
+	} cases[] = {
+		{"\"plain\",1", 7},
+		{"\"a \\\"q\\\" \\\\\",", 12},
+		{"\"ends in \\\\\\\\\"]", 14},
+		{"{\"a\":[1,{\"b\":\"]}\"}],\"c\":{}} tail", 27},
+		{"[[[]],[]]x", 9},
+		{"12.5e3,", 6},
+		{"true}", 4},
+		{"null", 4},
+		{"\"open", -1},
+		{"{\"a\":[1,2}", -1},
+		{",", -1},
+		{"", -1},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *t = cases[i].text, *e = jload_skip(t, t + strlen(t));
+
+		if (cases[i].len < 0)
+			assert_null(e);
+		else if (!e || e - t != cases[i].len)
+			fail_msg("%s: end at %d, expected %d", t, e ? (int)(e - t) : -1,
+				 cases[i].len);
+	}
+}
+
 /* ---- the memo ---- */
 
 /* Equal values, with members in the same order. */
@@ -711,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_jload_decodes_documents_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jload_decodes_random_documents_as_jansson_does),
+		cmocka_unit_test(test_jload_skip_finds_values_ends),
 		cmocka_unit_test(test_jload_memo_decodes_as_jansson_does),
 		cmocka_unit_test(test_jload_memo_shares_repeated_subtrees),
 		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),

@@ -25,6 +25,7 @@
 
 #include "base/alloc.h"
 #include "base/cleanup.h"
+#include "base/jload.h"
 #include "cluster/api/internal.h"
 
 static json_t *scheduled_condition(const char *now)
@@ -70,60 +71,6 @@ static const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* @p at a string's opening quote: past its closing one. */
-static const char *skip_string(const char *p, const char *end)
-{
-	for (p++; p < end; p++) {
-		if (*p == '\\') {
-			p++;
-			continue;
-		}
-		if (*p == '"')
-			return p + 1;
-	}
-	return NULL;
-}
-
-/* @p at a value: past it. */
-static const char *skip_value(const char *p, const char *end)
-{
-	size_t depth = 0;
-
-	if (p >= end)
-		return NULL;
-	if (*p == '"')
-		return skip_string(p, end);
-	if (*p != '{' && *p != '[') {
-		const char *s = p;
-
-		while (p < end && !strchr(",}] \t\r\n", *p))
-			p++;
-		return p > s ? p : NULL;
-	}
-	for (; p < end; p++) {
-		switch (*p) {
-		case '"':
-			p = skip_string(p, end);
-			if (!p)
-				return NULL;
-			p--;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (--depth == 0)
-				return p + 1;
-			break;
-		default:
-			break;
-		}
-	}
-	return NULL;
-}
-
 /* One member of an object: its key's bytes as written, and its value's extent. */
 struct member {
 	const char *key;
@@ -151,7 +98,7 @@ static int next_member(const char **p, const char *end, bool first, struct membe
 	if (s >= end || *s != '"')
 		return -1;
 	m->key = s + 1;
-	s = skip_string(s, end);
+	s = jload_skip(s, end);
 	if (!s)
 		return -1;
 	m->klen = (size_t)(s - 1 - m->key);
@@ -159,7 +106,7 @@ static int next_member(const char **p, const char *end, bool first, struct membe
 	if (s >= end || *s != ':')
 		return -1;
 	m->val = skip_ws(s + 1, end);
-	m->val_end = skip_value(m->val, end);
+	m->val_end = jload_skip(m->val, end);
 	if (!m->val_end)
 		return -1;
 	*p = m->val_end;
