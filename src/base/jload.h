@@ -32,9 +32,9 @@ const char *jload_skip(const char *p, const char *end);
  * (the document itself is depth 1) whose text is at least JLOAD_MEMO_MIN bytes and was
  * decoded before with the memo comes back as the same tree, one reference more, instead
  * of a new one. A text is kept once seen twice, in a table of fixed size where a newer
- * text takes an older one's slot, up to 16 KiB a text and 8 MiB of texts in all. The trees it
- * returns share parts with each other and with the memo, so nobody may change them in place. One
- * thread at a time.
+ * text takes an older one's slot, up to 16 KiB a text and 8 MiB of texts in all. The
+ * trees it returns share parts with each other and with the memo, so nobody may change
+ * them in place. One thread at a time.
  */
 #define JLOAD_MEMO_MIN 32
 

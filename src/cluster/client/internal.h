@@ -44,11 +44,11 @@ void kc_map_foreach(const struct kc_map *m, void (*fn)(void *arg, const char *ke
  * A cancel token for kc_watch_cancellable(): once fired, the watches started with it end
  * promptly (an idle watch too) and new ones end at once.
  */
-struct jload_memo;
-
 struct kc_cancel {
 	bool fired; /* under the client's lock */
 };
+
+struct jload_memo;
 
 /*
  * With @memo (base/jload.h; NULL for none), events are decoded through it: subtrees of
