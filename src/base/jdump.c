@@ -15,16 +15,12 @@
 /* jansson refuses deeper documents on reading (JSON_PARSER_MAX_DEPTH): theirs to write */
 #define MAX_DEPTH 512
 
-struct writer {
-	char *buf;
-	size_t len, cap;
-	int depth;
-};
-
-static void reserve(struct writer *w, size_t n)
+static void reserve(struct jtext *w, size_t n)
 {
 	if (w->len + n <= w->cap)
 		return;
+	if (!w->cap)
+		w->cap = 256;
 	while (w->len + n > w->cap)
 		w->cap *= 2;
 	w->buf = realloc(w->buf, w->cap);
@@ -32,21 +28,24 @@ static void reserve(struct writer *w, size_t n)
 		abort();
 }
 
-static void put(struct writer *w, const char *s, size_t n)
+static void put(struct jtext *w, const char *s, size_t n)
 {
 	reserve(w, n);
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;
 }
 
-static void put_char(struct writer *w, char c)
+static void put_char(struct jtext *w, char c)
 {
 	reserve(w, 1);
 	w->buf[w->len++] = c;
 }
 
-/* As jansson escapes: the short forms, \uXXXX (upper-case hex) for other controls. */
-static bool put_string(struct writer *w, const char *s, size_t n)
+/*
+ * As jansson escapes: the short forms, \uXXXX (upper-case hex) for other controls. Bytes
+ * beyond ASCII make it give up unless @utf8 says the caller vouches for them.
+ */
+static bool put_string(struct jtext *w, const char *s, size_t n, bool utf8)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t run = 0;
@@ -56,7 +55,7 @@ static bool put_string(struct writer *w, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		char esc;
 
-		if (c >= 0x80)
+		if (c >= 0x80 && !utf8)
 			return false; /* UTF-8 is checked by jansson as it writes */
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -99,7 +98,7 @@ static bool put_string(struct writer *w, const char *s, size_t n)
 	return true;
 }
 
-static void put_integer(struct writer *w, json_int_t v)
+static void put_integer(struct jtext *w, json_int_t v)
 {
 	char tmp[24];
 	size_t n = 0;
@@ -114,7 +113,7 @@ static void put_integer(struct writer *w, json_int_t v)
 	put(w, tmp + sizeof(tmp) - n, n);
 }
 
-static bool put_value(struct writer *w, const json_t *v)
+static bool put_value(struct jtext *w, const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
@@ -131,7 +130,7 @@ static bool put_value(struct writer *w, const json_t *v)
 			if (!first)
 				put_char(w, ',');
 			first = false;
-			if (!put_string(w, key, key_len))
+			if (!put_string(w, key, key_len, false))
 				return false;
 			put_char(w, ':');
 			if (!put_value(w, member))
@@ -155,7 +154,7 @@ static bool put_value(struct writer *w, const json_t *v)
 		w->depth--;
 		return true;
 	case JSON_STRING:
-		return put_string(w, json_string_value(v), json_string_length(v));
+		return put_string(w, json_string_value(v), json_string_length(v), false);
 	case JSON_INTEGER:
 		put_integer(w, json_integer_value(v));
 		return true;
@@ -175,7 +174,7 @@ static bool put_value(struct writer *w, const json_t *v)
 
 char *jdump_s(const json_t *v, size_t flags)
 {
-	struct writer w = {.cap = 1024};
+	struct jtext w = {.cap = 1024};
 
 	if (!v || !(flags & JSON_COMPACT) ||
 	    (flags & ~(size_t)(JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)) ||
@@ -190,4 +189,107 @@ char *jdump_s(const json_t *v, size_t flags)
 	}
 	put_char(&w, '\0');
 	return w.buf;
+}
+
+/* What comes before a value: the comma after the one before it. */
+static void before_value(struct jtext *t)
+{
+	if (t->comma)
+		put_char(t, ',');
+	t->comma = true;
+}
+
+void jtext_open(struct jtext *t, char bracket)
+{
+	before_value(t);
+	put_char(t, bracket);
+	t->comma = false;
+}
+
+void jtext_close(struct jtext *t, char bracket)
+{
+	put_char(t, bracket);
+	t->comma = true;
+}
+
+void jtext_key(struct jtext *t, const char *key)
+{
+	if (t->comma)
+		put_char(t, ',');
+	put_string(t, key, strlen(key), true);
+	put_char(t, ':');
+	t->comma = false;
+}
+
+void jtext_str(struct jtext *t, const char *s)
+{
+	before_value(t);
+	if (s)
+		put_string(t, s, strlen(s), true);
+	else
+		put(t, "null", 4);
+}
+
+void jtext_int(struct jtext *t, long long v)
+{
+	before_value(t);
+	put_integer(t, (json_int_t)v);
+}
+
+void jtext_bool(struct jtext *t, bool v)
+{
+	before_value(t);
+	if (v)
+		put(t, "true", 4);
+	else
+		put(t, "false", 5);
+}
+
+void jtext_null(struct jtext *t)
+{
+	before_value(t);
+	put(t, "null", 4);
+}
+
+void jtext_value(struct jtext *t, const json_t *v)
+{
+	size_t at;
+	char *s;
+
+	before_value(t);
+	at = t->len;
+	t->depth = 0;
+	if (put_value(t, v))
+		return;
+	/* what the fast writer gives up on, jansson writes */
+	t->len = at;
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s) {
+		t->bad = true;
+		return;
+	}
+	put(t, s, strlen(s));
+	free(s);
+}
+
+char *jtext_take(struct jtext *t, size_t *len)
+{
+	char *s;
+
+	put_char(t, '\0');
+	s = t->buf;
+	if (len)
+		*len = t->len - 1;
+	if (t->bad) {
+		free(s);
+		s = NULL;
+	}
+	memset(t, 0, sizeof(*t));
+	return s;
+}
+
+void jtext_clear(struct jtext *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
 }

@@ -4,8 +4,9 @@
  * the tree json_loadb makes of it (types, values, key order) and every malformed one fails
  * with jansson's own error, position included; every value is written byte for byte as
  * json_dumps writes it, for the flags the fast path takes and for those it hands to
- * jansson, and values jansson refuses to write are refused too. Documents and values come
- * from lists of edge cases and from random trees.
+ * jansson, and values jansson refuses to write are refused too; a text written piece by
+ * piece reads as jansson writes the same tree. Documents and values come from lists of edge
+ * cases and from random trees.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -521,6 +522,113 @@ static void test_jdump_writes_random_values_as_jansson_does(void **state)
 	}
 }
 
+/* Writes @v piece by piece: members and elements one call each, reals and every third
+ * container as a whole tree. */
+static void jtext_walk(struct jtext *t, const json_t *v, unsigned *seed)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if ((json_is_object(v) || json_is_array(v)) && rand_r(seed) % 3 == 0) {
+		jtext_value(t, v);
+		return;
+	}
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		jtext_open(t, '{');
+		json_object_foreach ((json_t *)v, key, m) {
+			jtext_key(t, key);
+			jtext_walk(t, m, seed);
+		}
+		jtext_close(t, '}');
+		break;
+	case JSON_ARRAY:
+		jtext_open(t, '[');
+		json_array_foreach (v, i, m)
+			jtext_walk(t, m, seed);
+		jtext_close(t, ']');
+		break;
+	case JSON_STRING:
+		jtext_str(t, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		jtext_int(t, json_integer_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		jtext_bool(t, json_is_true(v));
+		break;
+	case JSON_NULL:
+		jtext_null(t);
+		break;
+	default:
+		jtext_value(t, v);
+		break;
+	}
+}
+
+/*
+ * A text written piece by piece is what jansson writes of the same tree: commas, escapes,
+ * UTF-8 copied as it is, reals left to jansson. A value jansson refuses makes the whole
+ * text NULL rather than a document with a hole in it.
+ */
+static void test_jtext_writes_what_jansson_writes(void **state)
+{
+	unsigned seed = 2811;
+	struct jtext t = {0};
+	size_t len;
+	char *a, *b;
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		json_t *v = random_value(&seed, 0);
+
+		jtext_walk(&t, v, &seed);
+		a = jtext_take(&t, &len);
+		b = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+		assert_non_null(a);
+		if (strcmp(a, b) != 0)
+			fail_msg("wrote %s, jansson %s", a, b);
+		assert_int_equal(len, strlen(b));
+		assert_int_equal(t.len, 0);
+		free(a);
+		free(b);
+		json_decref(v);
+	}
+	{
+		/* the strings jansson escapes, one per element */
+		static const char *const strings[] = {"q\"uote",      "back\\slash",  "\b\f\n\r\t",
+						      "\x01\x1f\x7f", "\xe2\x82\xac", NULL};
+
+		jtext_open(&t, '[');
+		for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+			jtext_str(&t, strings[i]);
+		jtext_close(&t, ']');
+		a = jtext_take(&t, NULL);
+		assert_string_equal(a, "[\"q\\\"uote\",\"back\\\\slash\",\"\\b\\f\\n\\r\\t\","
+				       "\"\\u0001\\u001F\x7f\",\"\xe2\x82\xac\",null]");
+		free(a);
+	}
+	{
+		json_t *bad = json_stringn_nocheck("\xc3\x28", 2);
+
+		jtext_open(&t, '{');
+		jtext_key(&t, "ok");
+		jtext_int(&t, 1);
+		jtext_key(&t, "bad");
+		jtext_value(&t, bad);
+		jtext_close(&t, '}');
+		assert_null(jtext_take(&t, &len));
+		assert_null(t.buf);
+		json_decref(bad);
+	}
+	jtext_open(&t, '{');
+	jtext_clear(&t);
+	assert_null(t.buf);
+	assert_int_equal(t.len, 0);
+}
+
 /*
  * Values Kubernetes objects repeat (phases, condition statuses, defaulted policies, small
  * integers) are decoded as one shared value that outlives every tree; any other value is
@@ -750,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_jdump_writes_values_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_deep_nesting_as_jansson_does),
 		cmocka_unit_test(test_jdump_writes_random_values_as_jansson_does),
+		cmocka_unit_test(test_jtext_writes_what_jansson_writes),
 		cmocka_unit_test(test_jload_shares_common_values_and_only_those),
 		cmocka_unit_test(test_jload_shares_small_integers_across_threads),
 		cmocka_unit_test(test_jhash_agrees_with_json_equal),

@@ -836,21 +836,12 @@ static int direct_request(struct kc *c, const char *token, const char *method, c
 	return r;
 }
 
-static int request(struct kc *c, const char *token, const char *method, const char *path,
-		   const char *content_type, const json_t *body, json_t **ret_body,
-		   bool failure_only, struct err *err)
+static int request_text(struct kc *c, const char *token, const char *method, const char *path,
+			const char *content_type, const char *data, size_t len, json_t **ret_body,
+			bool failure_only, struct err *err)
 {
-	cleanup_free char *data = NULL;
-	size_t len = 0;
 	int r;
 
-	if (body) {
-		data = jdump_s(body, JSON_COMPACT);
-		if (!data)
-			return err_set(err, EINVAL, "%s %s: the body does not serialize", method,
-				       path);
-		len = strlen(data);
-	}
 	if (!content_type)
 		content_type = DEFAULT_CONTENT_TYPE;
 	r = enter(c);
@@ -867,6 +858,31 @@ static int request(struct kc *c, const char *token, const char *method, const ch
 				   failure_only, err);
 	leave(c);
 	return r;
+}
+
+static int request(struct kc *c, const char *token, const char *method, const char *path,
+		   const char *content_type, const json_t *body, json_t **ret_body,
+		   bool failure_only, struct err *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+
+	if (body) {
+		data = jdump_s(body, JSON_COMPACT);
+		if (!data)
+			return err_set(err, EINVAL, "%s %s: the body does not serialize", method,
+				       path);
+		len = strlen(data);
+	}
+	return request_text(c, token, method, path, content_type, data, len, ret_body, failure_only,
+			    err);
+}
+
+int kc_request_text_as(struct kc *c, const char *token, const char *method, const char *path,
+		       const char *content_type, const char *body, size_t len, json_t **ret_body,
+		       struct err *err)
+{
+	return request_text(c, token, method, path, content_type, body, len, ret_body, false, err);
 }
 
 int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,

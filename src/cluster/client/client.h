@@ -57,6 +57,11 @@ int kc_request_failure_body(struct kc *c, const char *method, const char *path,
 int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
 		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err);
 
+/* kc_request_as() with a body already written as JSON text, @len bytes (NULL: none). */
+int kc_request_text_as(struct kc *c, const char *token, const char *method, const char *path,
+		       const char *content_type, const char *body, size_t len, json_t **ret_body,
+		       struct err *err);
+
 /* Watch events as they arrive: @type is "ADDED", "MODIFIED", "DELETED", "BOOKMARK" or
  * "ERROR"; return < 0 to stop watching. */
 typedef int (*kc_watch_fn)(void *arg, const char *type, json_t *obj);

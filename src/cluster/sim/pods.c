@@ -22,6 +22,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/keyidx.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -44,7 +45,7 @@ struct run {
 };
 
 struct sim_container {
-	char *name, *image;
+	char *name, *image, *image_id;
 	enum c_mode mode;
 	bool init, sidecar;
 	enum c_state state;
@@ -89,6 +90,7 @@ static void pod_free(struct sim_pod *p)
 	for (size_t i = 0; i < p->nc; i++) {
 		free(p->c[i].name);
 		free(p->c[i].image);
+		free(p->c[i].image_id);
 		run_done(&p->c[i].cur);
 		run_done(&p->c[i].last);
 	}
@@ -189,6 +191,45 @@ static enum c_mode mode_of(const json_t *c)
 	return RUN;
 }
 
+/* @n bytes in lower-case hex at @out, NUL-terminated. */
+static void hex_of(char *out, const uint8_t *b, size_t n)
+{
+	static const char digit[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digit[b[i] >> 4];
+		out[2 * i + 1] = digit[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static char *random_hex(size_t bytes)
+{
+	unsigned char buf[32];
+	char *out = xmalloc(bytes * 2 + 1);
+
+	if (bytes > sizeof(buf))
+		bytes = sizeof(buf);
+	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
+		for (size_t i = 0; i < bytes; i++)
+			buf[i] = (unsigned char)rand();
+	hex_of(out, buf, bytes);
+	return out;
+}
+
+static char *image_id(const char *image)
+{
+	struct sha256_ctx ctx;
+	uint8_t d[SHA256_DIGEST_SIZE];
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(image), (const uint8_t *)image);
+	sha256_digest(&ctx, sizeof(d), d);
+	hex_of(hex, d, sizeof(d));
+	return xasprintf("%s@sha256:%s", image, hex);
+}
+
 static void add_containers(struct sim_pod *p, const json_t *arr, bool init)
 {
 	size_t i;
@@ -200,6 +241,7 @@ static void add_containers(struct sim_pod *p, const json_t *arr, bool init)
 
 		sc->name = xstrdup(json_string_value(json_object_get(c, "name")) ?: "");
 		sc->image = xstrdup(json_string_value(json_object_get(c, "image")) ?: "");
+		sc->image_id = image_id(sc->image);
 		sc->mode = mode_of(c);
 		sc->init = init;
 		sc->sidecar = init && rp && strcmp(rp, "Always") == 0;
@@ -234,35 +276,6 @@ static struct sim_pod *pod_new(struct sim *s, const json_t *obj, size_t node)
 	add_containers(p, inits, true);
 	add_containers(p, mains, false);
 	return p;
-}
-
-static char *random_hex(size_t bytes)
-{
-	unsigned char buf[32];
-	char *out = xmalloc(bytes * 2 + 1);
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (unsigned char)rand();
-	for (size_t i = 0; i < bytes; i++)
-		sprintf(out + 2 * i, "%02x", buf[i]);
-	return out;
-}
-
-static char *image_id(const char *image)
-{
-	struct sha256_ctx ctx;
-	uint8_t d[SHA256_DIGEST_SIZE];
-	char hex[2 * SHA256_DIGEST_SIZE + 1];
-
-	sha256_init(&ctx);
-	sha256_update(&ctx, strlen(image), (const uint8_t *)image);
-	sha256_digest(&ctx, sizeof(d), d);
-	for (size_t i = 0; i < sizeof(d); i++)
-		sprintf(hex + 2 * i, "%02x", d[i]);
-	return xasprintf("%s@sha256:%s", image, hex);
 }
 
 static bool should_restart(const struct sim_pod *p, const struct sim_container *c, int code)
@@ -351,45 +364,82 @@ static const char *phase_of(const struct sim_pod *p)
 	return all_ok ? "Succeeded" : "Failed";
 }
 
-static json_t *term_json(const struct run *r, const char *reason)
+static void key_str(struct jtext *t, const char *key, const char *val)
 {
-	return json_pack("{s:i, s:s, s:s?, s:s?, s:s?}", "exitCode", r->exit_code, "reason",
-			 reason ? reason : (r->exit_code ? "Error" : "Completed"), "startedAt",
-			 r->started, "finishedAt", r->finished, "containerID", r->id);
+	jtext_key(t, key);
+	jtext_str(t, val);
 }
 
-static json_t *container_status(const struct sim_pod *p, const struct sim_container *c,
-				bool waiting_init)
+/* A finished run of a container, as its terminated state. */
+static void term_text(struct jtext *t, const struct run *r)
 {
-	cleanup_free char *iid = image_id(c->image);
-	bool running = c->state == C_RUNNING;
-	json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:b, s:b, s:{}}", "name", c->name, "image",
-			       c->image, "imageID", iid, "restartCount", c->restarts, "ready",
-			       running, "started", running, "lastState");
-	json_t *state;
+	jtext_open(t, '{');
+	jtext_key(t, "exitCode");
+	jtext_int(t, r->exit_code);
+	key_str(t, "reason", r->exit_code ? "Error" : "Completed");
+	if (r->started)
+		key_str(t, "startedAt", r->started);
+	if (r->finished)
+		key_str(t, "finishedAt", r->finished);
+	if (r->id)
+		key_str(t, "containerID", r->id);
+	jtext_close(t, '}');
+}
 
-	if (c->has_last)
-		json_object_set_new(json_object_get(st, "lastState"), "terminated",
-				    term_json(&c->last, NULL));
-	if (waiting_init || c->state == C_WAITING) {
-		state = json_pack("{s:{s:s}}", "waiting", "reason", "PodInitializing");
-		json_object_del(st, "imageID");
+static void container_status(struct jtext *t, const struct sim_pod *p,
+			     const struct sim_container *c, bool waiting_init)
+{
+	bool running = c->state == C_RUNNING;
+	bool waiting = waiting_init || c->state == C_WAITING;
+
+	jtext_open(t, '{');
+	key_str(t, "name", c->name);
+	key_str(t, "image", c->image);
+	if (!waiting)
+		key_str(t, "imageID", c->image_id);
+	jtext_key(t, "restartCount");
+	jtext_int(t, c->restarts);
+	jtext_key(t, "ready");
+	jtext_bool(t, running);
+	jtext_key(t, "started");
+	jtext_bool(t, running);
+	jtext_key(t, "lastState");
+	jtext_open(t, '{');
+	if (c->has_last) {
+		jtext_key(t, "terminated");
+		term_text(t, &c->last);
+	}
+	jtext_close(t, '}');
+	jtext_key(t, "state");
+	jtext_open(t, '{');
+	if (waiting) {
+		jtext_key(t, "waiting");
+		jtext_open(t, '{');
+		key_str(t, "reason", "PodInitializing");
+		jtext_close(t, '}');
 	} else if (running) {
-		state = json_pack("{s:{s:s}}", "running", "startedAt", c->cur.started);
+		jtext_key(t, "running");
+		jtext_open(t, '{');
+		key_str(t, "startedAt", c->cur.started);
+		jtext_close(t, '}');
 	} else if (c->state == C_BACKOFF) {
 		cleanup_free char *msg =
 			xasprintf("back-off %ds restarting failed container=%s pod=%s_%s(%s)",
 				  c->backoff_s, c->name, p->name, p->ns, p->uid);
 
-		state = json_pack("{s:{s:s, s:s}}", "waiting", "reason", "CrashLoopBackOff",
-				  "message", msg);
+		jtext_key(t, "waiting");
+		jtext_open(t, '{');
+		key_str(t, "reason", "CrashLoopBackOff");
+		key_str(t, "message", msg);
+		jtext_close(t, '}');
 	} else {
-		state = json_pack("{s:o}", "terminated", term_json(&c->cur, NULL));
+		jtext_key(t, "terminated");
+		term_text(t, &c->cur);
 	}
-	json_object_set_new(st, "state", state);
-	if (c->cur.id && !waiting_init && c->state != C_WAITING)
-		json_object_set_new(st, "containerID", json_string(c->cur.id));
-	return st;
+	jtext_close(t, '}');
+	if (c->cur.id && !waiting)
+		key_str(t, "containerID", c->cur.id);
+	jtext_close(t, '}');
 }
 
 static void cond_set(struct cond_state *cs, bool status, const char *now)
@@ -401,89 +451,110 @@ static void cond_set(struct cond_state *cs, bool status, const char *now)
 	cs->status = status;
 }
 
-static json_t *condition(const char *type, const struct cond_state *cs, const char *reason,
-			 const char *msg)
+static void condition(struct jtext *t, const char *type, const struct cond_state *cs,
+		      const char *reason, const char *msg)
 {
-	json_t *c = json_pack("{s:s, s:s, s:n, s:s}", "type", type, "status",
-			      cs->status ? "True" : "False", "lastProbeTime", "lastTransitionTime",
-			      cs->since);
-
+	jtext_open(t, '{');
+	key_str(t, "type", type);
+	key_str(t, "status", cs->status ? "True" : "False");
+	jtext_key(t, "lastProbeTime");
+	jtext_null(t);
+	key_str(t, "lastTransitionTime", cs->since);
 	if (!cs->status && reason)
-		json_object_set_new(c, "reason", json_string(reason));
+		key_str(t, "reason", reason);
 	if (!cs->status && msg)
-		json_object_set_new(c, "message", json_string(msg));
-	return c;
+		key_str(t, "message", msg);
+	jtext_close(t, '}');
+}
+
+/* Appends @name to the space-separated list *@list. */
+static void name_add(char **list, const char *name)
+{
+	char *more = xasprintf("%s%s%s", *list, **list ? " " : "", name);
+
+	free(*list);
+	*list = more;
 }
 
 /* The whole status of @p as the kubelet writes it (locked). */
-static json_t *pod_status(struct sim *s, struct sim_pod *p, const char *now)
+static void pod_status(struct jtext *t, struct sim *s, struct sim_pod *p, const char *now)
 {
 	const char *phase = phase_of(p);
 	bool terminal = !strcmp(phase, "Succeeded") || !strcmp(phase, "Failed");
 	bool inited = inits_done(p), ready = inited && !terminal;
-	json_t *inits = json_array(), *mains = json_array(), *conds;
 	cleanup_free char *unready = xstrdup(""), *uninit = xstrdup("");
+	cleanup_free char *m1 = NULL, *m2 = NULL;
 	const char *node_ip = s->nodes[p->node].ip;
+	const char *why = terminal ? "PodCompleted" : "ContainersNotReady";
 
 	for (size_t i = 0; i < p->nc; i++) {
-		struct sim_container *c = &p->c[i];
-		char **list = c->init ? &uninit : &unready;
+		const struct sim_container *c = &p->c[i];
 
-		if (c->init) {
-			json_array_append_new(inits, container_status(p, c, false));
-			if (c->sidecar || (c->state == C_TERMINATED && c->cur.exit_code == 0))
-				continue;
-		} else {
-			json_array_append_new(mains, container_status(p, c, !inited));
-			if (c->state == C_RUNNING)
-				continue;
+		if (c->init && !c->sidecar && !(c->state == C_TERMINATED && c->cur.exit_code == 0))
+			name_add(&uninit, c->name);
+		if (!c->init && c->state != C_RUNNING) {
+			name_add(&unready, c->name);
 			ready = false;
-		}
-		{
-			char *more = xasprintf("%s%s%s", *list, **list ? " " : "", c->name);
-
-			free(*list);
-			*list = more;
 		}
 	}
 	cond_set(&p->cond[0], inited, now);
 	cond_set(&p->cond[1], ready, now);
 	cond_set(&p->cond[2], !terminal, now);
-	conds = json_array();
-	json_array_append_new(conds,
-			      condition("PodReadyToStartContainers", &p->cond[2], NULL, NULL));
-	{
-		cleanup_free char *m1 =
-			xasprintf("containers with incomplete status: [%s]", uninit);
-		cleanup_free char *m2 = xasprintf("containers with unready status: [%s]", unready);
-		const char *why = terminal ? "PodCompleted" : "ContainersNotReady";
-
-		json_array_append_new(conds, condition("Initialized", &p->cond[0],
-						       "ContainersNotInitialized", m1));
-		json_array_append_new(conds,
-				      condition("Ready", &p->cond[1], why, terminal ? NULL : m2));
-		json_array_append_new(conds, condition("ContainersReady", &p->cond[1], why,
-						       terminal ? NULL : m2));
+	m1 = xasprintf("containers with incomplete status: [%s]", uninit);
+	m2 = xasprintf("containers with unready status: [%s]", unready);
+	jtext_open(t, '{');
+	key_str(t, "phase", phase);
+	jtext_key(t, "conditions");
+	jtext_open(t, '[');
+	condition(t, "PodReadyToStartContainers", &p->cond[2], NULL, NULL);
+	condition(t, "Initialized", &p->cond[0], "ContainersNotInitialized", m1);
+	condition(t, "Ready", &p->cond[1], why, terminal ? NULL : m2);
+	condition(t, "ContainersReady", &p->cond[1], why, terminal ? NULL : m2);
+	if (p->scheduled) {
+		jtext_value(t, p->scheduled);
+	} else {
+		jtext_open(t, '{');
+		key_str(t, "type", "PodScheduled");
+		key_str(t, "status", "True");
+		jtext_key(t, "lastProbeTime");
+		jtext_null(t);
+		key_str(t, "lastTransitionTime", p->start_time);
+		jtext_close(t, '}');
 	}
-	if (p->scheduled)
-		json_array_append(conds, p->scheduled);
-	else
-		json_array_append_new(conds,
-				      json_pack("{s:s, s:s, s:n, s:s}", "type", "PodScheduled",
-						"status", "True", "lastProbeTime",
-						"lastTransitionTime", p->start_time));
-	return json_pack("{s:s, s:o, s:s, s:[{s:s}], s:s, s:[{s:s}], s:s, s:o, s:o}", "phase",
-			 phase, "conditions", conds, "hostIP", node_ip, "hostIPs", "ip", node_ip,
-			 "podIP", p->ip, "podIPs", "ip", p->ip, "startTime", p->start_time,
-			 "initContainerStatuses", inits, "containerStatuses", mains);
+	jtext_close(t, ']');
+	key_str(t, "hostIP", node_ip);
+	jtext_key(t, "hostIPs");
+	jtext_open(t, '[');
+	jtext_open(t, '{');
+	key_str(t, "ip", node_ip);
+	jtext_close(t, '}');
+	jtext_close(t, ']');
+	key_str(t, "podIP", p->ip);
+	jtext_key(t, "podIPs");
+	jtext_open(t, '[');
+	jtext_open(t, '{');
+	key_str(t, "ip", p->ip);
+	jtext_close(t, '}');
+	jtext_close(t, ']');
+	key_str(t, "startTime", p->start_time);
+	for (int init = 1; init >= 0; init--) {
+		jtext_key(t, init ? "initContainerStatuses" : "containerStatuses");
+		jtext_open(t, '[');
+		for (size_t i = 0; i < p->nc; i++)
+			if (p->c[i].init == (bool)init)
+				container_status(t, p, &p->c[i], !init && !inited);
+		jtext_close(t, ']');
+	}
+	jtext_close(t, '}');
 }
 
 /* Writes @p's status as its node; false when the pod is gone. */
 static bool post_status(struct sim *s, const char *key)
 {
-	cleanup_free char *now = sim_time(false), *path = NULL;
-	cleanup_json json_t *patch = NULL;
+	cleanup_free char *now = sim_time(false), *path = NULL, *patch = NULL;
+	struct jtext t = {0};
 	struct err err = ERR_INIT;
+	size_t len;
 	const char *token;
 	struct sim_pod *p;
 	int r;
@@ -495,13 +566,21 @@ static bool post_status(struct sim *s, const char *key)
 		return false;
 	}
 	/* the uid as a precondition, as the kubelet sends it: never a successor's status */
-	patch = json_pack("{s:{s:s}, s:o}", "metadata", "uid", p->uid, "status",
-			  pod_status(s, p, now));
+	jtext_open(&t, '{');
+	jtext_key(&t, "metadata");
+	jtext_open(&t, '{');
+	key_str(&t, "uid", p->uid);
+	jtext_close(&t, '}');
+	jtext_key(&t, "status");
+	pod_status(&t, s, p, now);
+	jtext_close(&t, '}');
+	patch = jtext_take(&t, &len);
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
 	token = s->nodes[p->node].token;
 	pthread_mutex_unlock(&s->mu);
-	r = kc_request_as(s->kc, token, "PATCH", path, "application/merge-patch+json", patch, NULL,
-			  &err);
+	r = patch ? kc_request_text_as(s->kc, token, "PATCH", path, "application/merge-patch+json",
+				       patch, len, NULL, &err)
+		  : err_set(&err, EINVAL, "the status does not serialize");
 	if (r != 200)
 		log_debug("sim: report status of pod %s: %s", key, err.msg ? err.msg : "failed");
 	err_clear(&err);

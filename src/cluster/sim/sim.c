@@ -23,6 +23,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "base/url.h"
 #include "cluster/api/auth.h"
@@ -293,18 +294,35 @@ static json_t *lease_object(const struct sim_node *n, const char *node_uid)
 	return l;
 }
 
-/* A request as node @n; returns the HTTP status or -errno, logging failures at debug. */
-static int as_node(struct sim *s, const struct sim_node *n, const char *method, const char *path,
-		   const char *ctype, const json_t *body, json_t **ret)
+/*
+ * A request as node @n with a body of @len bytes of JSON text; returns the HTTP status or
+ * -errno, logging failures at debug.
+ */
+static int as_node_text(struct sim *s, const struct sim_node *n, const char *method,
+			const char *path, const char *ctype, const char *body, size_t len,
+			json_t **ret)
 {
 	struct err err = ERR_INIT;
-	int r = kc_request_as(s->kc, n->token, method, path, ctype, body, ret, &err);
+	int r = kc_request_text_as(s->kc, n->token, method, path, ctype, body, len, ret, &err);
 
 	if (r < 0 || r >= 300)
 		log_debug("sim: %s %s as %s: %s", method, path, n->name,
 			  err.msg ? err.msg : "failed");
 	err_clear(&err);
 	return r;
+}
+
+/* The same with a tree for the body. */
+static int as_node(struct sim *s, const struct sim_node *n, const char *method, const char *path,
+		   const char *ctype, const json_t *body, json_t **ret)
+{
+	cleanup_free char *text = body ? jdump_s(body, JSON_COMPACT) : NULL;
+
+	if (body && !text) {
+		log_debug("sim: %s %s as %s: the body does not serialize", method, path, n->name);
+		return -EINVAL;
+	}
+	return as_node_text(s, n, method, path, ctype, text, text ? strlen(text) : 0, ret);
 }
 
 /* Uses the /24 the server gave the node, when it gave one. */
@@ -383,11 +401,24 @@ static void job_lease(struct sim *s, struct sim_job *j)
 {
 	struct sim_node *n = &s->nodes[j->node];
 	cleanup_free char *path = xasprintf("%s/%s", LEASE_PATH, n->name);
-	cleanup_free char *now = sim_time(true);
-	cleanup_json json_t *patch =
-		json_pack("{s:{s:s, s:s, s:i}}", "spec", "renewTime", now, "holderIdentity",
-			  n->name, "leaseDurationSeconds", LEASE_SECONDS);
-	int r = as_node(s, n, "PATCH", path, "application/merge-patch+json", patch, NULL);
+	cleanup_free char *now = sim_time(true), *patch = NULL;
+	struct jtext t = {0};
+	size_t len;
+	int r;
+
+	jtext_open(&t, '{');
+	jtext_key(&t, "spec");
+	jtext_open(&t, '{');
+	jtext_key(&t, "renewTime");
+	jtext_str(&t, now);
+	jtext_key(&t, "holderIdentity");
+	jtext_str(&t, n->name);
+	jtext_key(&t, "leaseDurationSeconds");
+	jtext_int(&t, LEASE_SECONDS);
+	jtext_close(&t, '}');
+	jtext_close(&t, '}');
+	patch = jtext_take(&t, &len);
+	r = as_node_text(s, n, "PATCH", path, "application/merge-patch+json", patch, len, NULL);
 
 	if (r == 404) {
 		/* deleted under us (with its Node, perhaps): register again */
