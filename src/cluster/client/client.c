@@ -878,11 +878,13 @@ static int request(struct kc *c, const char *token, const char *method, const ch
 			    err);
 }
 
-int kc_request_text_as(struct kc *c, const char *token, const char *method, const char *path,
-		       const char *content_type, const char *body, size_t len, json_t **ret_body,
-		       struct err *err)
+int kc_send(struct kc *c, const struct kc_req *r, json_t **ret_body, struct err *err)
 {
-	return request_text(c, token, method, path, content_type, body, len, ret_body, false, err);
+	if (r->text)
+		return request_text(c, r->token, r->method, r->path, r->content_type, r->text,
+				    r->len, ret_body, r->failure_only, err);
+	return request(c, r->token, r->method, r->path, r->content_type, r->body, ret_body,
+		       r->failure_only, err);
 }
 
 int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,

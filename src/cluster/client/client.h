@@ -57,10 +57,22 @@ int kc_request_failure_body(struct kc *c, const char *method, const char *path,
 int kc_request_as(struct kc *c, const char *token, const char *method, const char *path,
 		  const char *content_type, const json_t *body, json_t **ret_body, struct err *err);
 
-/* kc_request_as() with a body already written as JSON text, @len bytes (NULL: none). */
-int kc_request_text_as(struct kc *c, const char *token, const char *method, const char *path,
-		       const char *content_type, const char *body, size_t len, json_t **ret_body,
-		       struct err *err);
+/*
+ * The request the calls above make, for a caller that has its body as JSON text already
+ * (written once for many requests, or with struct jtext): @text, @len bytes, goes out as
+ * it is, and takes the place of @body. NULL members take the defaults above.
+ */
+struct kc_req {
+	const char *method, *path;
+	const char *content_type; /* application/json */
+	const char *token;        /* the client's own */
+	const json_t *body;
+	const char *text;
+	size_t len;
+	bool failure_only; /* as kc_request_failure_body() */
+};
+
+int kc_send(struct kc *c, const struct kc_req *r, json_t **ret_body, struct err *err);
 
 /* Watch events as they arrive: @type is "ADDED", "MODIFIED", "DELETED", "BOOKMARK" or
  * "ERROR"; return < 0 to stop watching. */

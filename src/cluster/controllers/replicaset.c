@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/log.h"
 #include "cluster/api/selector.h"
 #include "cluster/client/client.h"
@@ -480,7 +481,8 @@ struct create_ctx {
 	struct rs_ctrl *c;
 	json_t *ev;
 	const char *path;
-	json_t *pod; /* the pod to create, shared read-only by the threads */
+	const char *pod; /* the pod to create as JSON text, shared by the threads */
+	size_t len;
 	pthread_mutex_t lock;
 	char *first_err;
 	int first_code;
@@ -514,17 +516,21 @@ static int create_one(void *arg, size_t i)
 	struct create_ctx *x = arg;
 	cleanup_json json_t *resp = NULL;
 	struct err err = ERR_INIT;
-	int st;
-
-	(void)i;
 	/*
 	 * The answer (the whole pod) is read for the generated name in the event only: past a
 	 * ReplicaSet's first 25 creations, the spam filter drops that event.
 	 */
-	if (kc_event_wanted(x->c->kc, x->ev, COMPONENT))
-		st = kc_request(x->c->kc, "POST", x->path, NULL, x->pod, &resp, &err);
-	else
-		st = kc_request_failure_body(x->c->kc, "POST", x->path, NULL, x->pod, &resp, &err);
+	const struct kc_req req = {
+		.method = "POST",
+		.path = x->path,
+		.text = x->pod,
+		.len = x->len,
+		.failure_only = !kc_event_wanted(x->c->kc, x->ev, COMPONENT),
+	};
+	int st;
+
+	(void)i;
+	st = kc_send(x->c->kc, &req, &resp, &err);
 	if (st == 201 || st == 200) {
 		if (resp)
 			kc_event(x->c->kc, x->ev, "Normal", "SuccessfulCreate", COMPONENT,
@@ -574,12 +580,21 @@ static int create_pods(struct rs_ctrl *c, const json_t *rs, const char *key, siz
 		xasprintf("/api/v1/namespaces/%s/pods", wl_str(rs, "metadata.namespace") ?: "");
 	cleanup_json json_t *ev = event_obj(rs, "apps/v1", "ReplicaSet");
 	cleanup_json json_t *pod = pod_from_template(rs);
-	struct create_ctx x = {.c = c, .ev = ev, .path = path, .pod = pod};
+	cleanup_free char *text = NULL;
+	struct create_ctx x = {.c = c, .ev = ev, .path = path};
 	size_t ok;
 	int ret = 0;
 
 	if (json_object_size(wl_get(pod, "metadata.labels")) == 0)
 		return err_set(err, EINVAL, "create pods for replicaset '%s': no labels", key);
+	/* one text for every pod of the batch: they differ only by the names the server gives */
+	text = jdump_s(pod, JSON_COMPACT);
+	if (!text)
+		return err_set(err, EINVAL,
+			       "create pods for replicaset '%s': the template does not serialize",
+			       key);
+	x.pod = text;
+	x.len = strlen(text);
 	pthread_mutex_init(&x.lock, NULL);
 	wl_exp_expect_creations(c->exp, key, (int64_t)want);
 	/* Slow start: a template that cannot work fails once, not 500 times. */

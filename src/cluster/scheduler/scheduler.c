@@ -26,6 +26,7 @@
 #include "base/cleanup.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jdump.h"
 #include "base/jhash.h"
 #include "base/log.h"
 #include "cluster/client/client.h"
@@ -311,17 +312,53 @@ static void bind_done(struct scheduler *s, const struct job *j, bool ok)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* The Binding of @j's pod to its node, as JSON text. */
+static char *binding_text(const struct job *j)
+{
+	struct jtext t = {0};
+	char *text;
+
+	jtext_open(&t, '{');
+	jtext_key(&t, "apiVersion");
+	jtext_str(&t, "v1");
+	jtext_key(&t, "kind");
+	jtext_str(&t, "Binding");
+	jtext_key(&t, "metadata");
+	jtext_open(&t, '{');
+	jtext_key(&t, "name");
+	jtext_str(&t, j->name);
+	jtext_key(&t, "namespace");
+	jtext_str(&t, j->ns);
+	jtext_key(&t, "uid");
+	jtext_str(&t, j->uid);
+	jtext_close(&t, '}');
+	jtext_key(&t, "target");
+	jtext_open(&t, '{');
+	jtext_key(&t, "apiVersion");
+	jtext_str(&t, "v1");
+	jtext_key(&t, "kind");
+	jtext_str(&t, "Node");
+	jtext_key(&t, "name");
+	jtext_str(&t, j->node);
+	jtext_close(&t, '}');
+	jtext_close(&t, '}');
+	/* no jtext_value(): nothing here can fail to serialize */
+	text = jtext_take(&t, NULL);
+	if (!text)
+		abort();
+	return text;
+}
+
 static void do_bind(struct scheduler *s, const struct job *j)
 {
 	cleanup_free char *path =
 		xasprintf("/api/v1/namespaces/%s/pods/%s/binding", j->ns, j->name);
-	cleanup_json json_t *body =
-		json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}", "apiVersion", "v1",
-			  "kind", "Binding", "metadata", "name", j->name, "namespace", j->ns, "uid",
-			  j->uid, "target", "apiVersion", "v1", "kind", "Node", "name", j->node);
+	cleanup_free char *body = binding_text(j);
 	cleanup_json json_t *ref = pod_ref(j);
 	cleanup_err struct err err = ERR_INIT;
-	int status = kc_request(s->c, "POST", path, NULL, body, NULL, &err);
+	const struct kc_req req = {
+		.method = "POST", .path = path, .text = body, .len = strlen(body)};
+	int status = kc_send(s->c, &req, NULL, &err);
 
 	if (status >= 200 && status < 300) {
 		bind_done(s, j, true);

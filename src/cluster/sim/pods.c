@@ -578,9 +578,18 @@ static bool post_status(struct sim *s, const char *key)
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
 	token = s->nodes[p->node].token;
 	pthread_mutex_unlock(&s->mu);
-	r = patch ? kc_request_text_as(s->kc, token, "PATCH", path, "application/merge-patch+json",
-				       patch, len, NULL, &err)
-		  : err_set(&err, EINVAL, "the status does not serialize");
+	if (patch) {
+		const struct kc_req req = {.method = "PATCH",
+					   .path = path,
+					   .content_type = "application/merge-patch+json",
+					   .token = token,
+					   .text = patch,
+					   .len = len};
+
+		r = kc_send(s->kc, &req, NULL, &err);
+	} else {
+		r = err_set(&err, EINVAL, "the status does not serialize");
+	}
 	if (r != 200)
 		log_debug("sim: report status of pod %s: %s", key, err.msg ? err.msg : "failed");
 	err_clear(&err);

@@ -303,7 +303,13 @@ static int as_node_text(struct sim *s, const struct sim_node *n, const char *met
 			json_t **ret)
 {
 	struct err err = ERR_INIT;
-	int r = kc_request_text_as(s->kc, n->token, method, path, ctype, body, len, ret, &err);
+	const struct kc_req req = {.method = method,
+				   .path = path,
+				   .content_type = ctype,
+				   .token = n->token,
+				   .text = body,
+				   .len = len};
+	int r = kc_send(s->kc, &req, ret, &err);
 
 	if (r < 0 || r >= 300)
 		log_debug("sim: %s %s as %s: %s", method, path, n->name,
