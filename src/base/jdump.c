@@ -230,6 +230,12 @@ void jtext_str(struct jtext *t, const char *s)
 		put(t, "null", 4);
 }
 
+void jtext_key_str(struct jtext *t, const char *key, const char *s)
+{
+	jtext_key(t, key);
+	jtext_str(t, s);
+}
+
 void jtext_int(struct jtext *t, long long v)
 {
 	before_value(t);

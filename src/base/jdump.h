@@ -36,6 +36,8 @@ void jtext_open(struct jtext *t, char bracket);  /* '{' or '[' */
 void jtext_close(struct jtext *t, char bracket); /* '}' or ']' */
 void jtext_key(struct jtext *t, const char *key);
 void jtext_str(struct jtext *t, const char *s); /* NULL writes null */
+/* jtext_key() and jtext_str(): a member whose value is a string */
+void jtext_key_str(struct jtext *t, const char *key, const char *s);
 void jtext_int(struct jtext *t, long long v);
 void jtext_bool(struct jtext *t, bool v);
 void jtext_null(struct jtext *t);

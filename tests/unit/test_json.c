@@ -610,6 +610,14 @@ static void test_jtext_writes_what_jansson_writes(void **state)
 				       "\"\\u0001\\u001F\x7f\",\"\xe2\x82\xac\",null]");
 		free(a);
 	}
+	jtext_open(&t, '{');
+	jtext_key_str(&t, "a", "x\"y");
+	jtext_key_str(&t, "b", NULL);
+	jtext_close(&t, '}');
+	a = jtext_take(&t, &len);
+	assert_string_equal(a, "{\"a\":\"x\\\"y\",\"b\":null}");
+	assert_int_equal(len, strlen(a));
+	free(a);
 	{
 		json_t *bad = json_stringn_nocheck("\xc3\x28", 2);
 

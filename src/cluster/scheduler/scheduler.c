@@ -319,27 +319,19 @@ static char *binding_text(const struct job *j)
 	char *text;
 
 	jtext_open(&t, '{');
-	jtext_key(&t, "apiVersion");
-	jtext_str(&t, "v1");
-	jtext_key(&t, "kind");
-	jtext_str(&t, "Binding");
+	jtext_key_str(&t, "apiVersion", "v1");
+	jtext_key_str(&t, "kind", "Binding");
 	jtext_key(&t, "metadata");
 	jtext_open(&t, '{');
-	jtext_key(&t, "name");
-	jtext_str(&t, j->name);
-	jtext_key(&t, "namespace");
-	jtext_str(&t, j->ns);
-	jtext_key(&t, "uid");
-	jtext_str(&t, j->uid);
+	jtext_key_str(&t, "name", j->name);
+	jtext_key_str(&t, "namespace", j->ns);
+	jtext_key_str(&t, "uid", j->uid);
 	jtext_close(&t, '}');
 	jtext_key(&t, "target");
 	jtext_open(&t, '{');
-	jtext_key(&t, "apiVersion");
-	jtext_str(&t, "v1");
-	jtext_key(&t, "kind");
-	jtext_str(&t, "Node");
-	jtext_key(&t, "name");
-	jtext_str(&t, j->node);
+	jtext_key_str(&t, "apiVersion", "v1");
+	jtext_key_str(&t, "kind", "Node");
+	jtext_key_str(&t, "name", j->node);
 	jtext_close(&t, '}');
 	jtext_close(&t, '}');
 	/* no jtext_value(): nothing here can fail to serialize */

@@ -364,25 +364,19 @@ static const char *phase_of(const struct sim_pod *p)
 	return all_ok ? "Succeeded" : "Failed";
 }
 
-static void key_str(struct jtext *t, const char *key, const char *val)
-{
-	jtext_key(t, key);
-	jtext_str(t, val);
-}
-
 /* A finished run of a container, as its terminated state. */
 static void term_text(struct jtext *t, const struct run *r)
 {
 	jtext_open(t, '{');
 	jtext_key(t, "exitCode");
 	jtext_int(t, r->exit_code);
-	key_str(t, "reason", r->exit_code ? "Error" : "Completed");
+	jtext_key_str(t, "reason", r->exit_code ? "Error" : "Completed");
 	if (r->started)
-		key_str(t, "startedAt", r->started);
+		jtext_key_str(t, "startedAt", r->started);
 	if (r->finished)
-		key_str(t, "finishedAt", r->finished);
+		jtext_key_str(t, "finishedAt", r->finished);
 	if (r->id)
-		key_str(t, "containerID", r->id);
+		jtext_key_str(t, "containerID", r->id);
 	jtext_close(t, '}');
 }
 
@@ -393,10 +387,10 @@ static void container_status(struct jtext *t, const struct sim_pod *p,
 	bool waiting = waiting_init || c->state == C_WAITING;
 
 	jtext_open(t, '{');
-	key_str(t, "name", c->name);
-	key_str(t, "image", c->image);
+	jtext_key_str(t, "name", c->name);
+	jtext_key_str(t, "image", c->image);
 	if (!waiting)
-		key_str(t, "imageID", c->image_id);
+		jtext_key_str(t, "imageID", c->image_id);
 	jtext_key(t, "restartCount");
 	jtext_int(t, c->restarts);
 	jtext_key(t, "ready");
@@ -415,12 +409,12 @@ static void container_status(struct jtext *t, const struct sim_pod *p,
 	if (waiting) {
 		jtext_key(t, "waiting");
 		jtext_open(t, '{');
-		key_str(t, "reason", "PodInitializing");
+		jtext_key_str(t, "reason", "PodInitializing");
 		jtext_close(t, '}');
 	} else if (running) {
 		jtext_key(t, "running");
 		jtext_open(t, '{');
-		key_str(t, "startedAt", c->cur.started);
+		jtext_key_str(t, "startedAt", c->cur.started);
 		jtext_close(t, '}');
 	} else if (c->state == C_BACKOFF) {
 		cleanup_free char *msg =
@@ -429,8 +423,8 @@ static void container_status(struct jtext *t, const struct sim_pod *p,
 
 		jtext_key(t, "waiting");
 		jtext_open(t, '{');
-		key_str(t, "reason", "CrashLoopBackOff");
-		key_str(t, "message", msg);
+		jtext_key_str(t, "reason", "CrashLoopBackOff");
+		jtext_key_str(t, "message", msg);
 		jtext_close(t, '}');
 	} else {
 		jtext_key(t, "terminated");
@@ -438,7 +432,7 @@ static void container_status(struct jtext *t, const struct sim_pod *p,
 	}
 	jtext_close(t, '}');
 	if (c->cur.id && !waiting)
-		key_str(t, "containerID", c->cur.id);
+		jtext_key_str(t, "containerID", c->cur.id);
 	jtext_close(t, '}');
 }
 
@@ -455,15 +449,15 @@ static void condition(struct jtext *t, const char *type, const struct cond_state
 		      const char *reason, const char *msg)
 {
 	jtext_open(t, '{');
-	key_str(t, "type", type);
-	key_str(t, "status", cs->status ? "True" : "False");
+	jtext_key_str(t, "type", type);
+	jtext_key_str(t, "status", cs->status ? "True" : "False");
 	jtext_key(t, "lastProbeTime");
 	jtext_null(t);
-	key_str(t, "lastTransitionTime", cs->since);
+	jtext_key_str(t, "lastTransitionTime", cs->since);
 	if (!cs->status && reason)
-		key_str(t, "reason", reason);
+		jtext_key_str(t, "reason", reason);
 	if (!cs->status && msg)
-		key_str(t, "message", msg);
+		jtext_key_str(t, "message", msg);
 	jtext_close(t, '}');
 }
 
@@ -503,7 +497,7 @@ static void pod_status(struct jtext *t, struct sim *s, struct sim_pod *p, const 
 	m1 = xasprintf("containers with incomplete status: [%s]", uninit);
 	m2 = xasprintf("containers with unready status: [%s]", unready);
 	jtext_open(t, '{');
-	key_str(t, "phase", phase);
+	jtext_key_str(t, "phase", phase);
 	jtext_key(t, "conditions");
 	jtext_open(t, '[');
 	condition(t, "PodReadyToStartContainers", &p->cond[2], NULL, NULL);
@@ -514,29 +508,29 @@ static void pod_status(struct jtext *t, struct sim *s, struct sim_pod *p, const 
 		jtext_value(t, p->scheduled);
 	} else {
 		jtext_open(t, '{');
-		key_str(t, "type", "PodScheduled");
-		key_str(t, "status", "True");
+		jtext_key_str(t, "type", "PodScheduled");
+		jtext_key_str(t, "status", "True");
 		jtext_key(t, "lastProbeTime");
 		jtext_null(t);
-		key_str(t, "lastTransitionTime", p->start_time);
+		jtext_key_str(t, "lastTransitionTime", p->start_time);
 		jtext_close(t, '}');
 	}
 	jtext_close(t, ']');
-	key_str(t, "hostIP", node_ip);
+	jtext_key_str(t, "hostIP", node_ip);
 	jtext_key(t, "hostIPs");
 	jtext_open(t, '[');
 	jtext_open(t, '{');
-	key_str(t, "ip", node_ip);
+	jtext_key_str(t, "ip", node_ip);
 	jtext_close(t, '}');
 	jtext_close(t, ']');
-	key_str(t, "podIP", p->ip);
+	jtext_key_str(t, "podIP", p->ip);
 	jtext_key(t, "podIPs");
 	jtext_open(t, '[');
 	jtext_open(t, '{');
-	key_str(t, "ip", p->ip);
+	jtext_key_str(t, "ip", p->ip);
 	jtext_close(t, '}');
 	jtext_close(t, ']');
-	key_str(t, "startTime", p->start_time);
+	jtext_key_str(t, "startTime", p->start_time);
 	for (int init = 1; init >= 0; init--) {
 		jtext_key(t, init ? "initContainerStatuses" : "containerStatuses");
 		jtext_open(t, '[');
@@ -569,7 +563,7 @@ static bool post_status(struct sim *s, const char *key)
 	jtext_open(&t, '{');
 	jtext_key(&t, "metadata");
 	jtext_open(&t, '{');
-	key_str(&t, "uid", p->uid);
+	jtext_key_str(&t, "uid", p->uid);
 	jtext_close(&t, '}');
 	jtext_key(&t, "status");
 	pod_status(&t, s, p, now);

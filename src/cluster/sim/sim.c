@@ -415,10 +415,8 @@ static void job_lease(struct sim *s, struct sim_job *j)
 	jtext_open(&t, '{');
 	jtext_key(&t, "spec");
 	jtext_open(&t, '{');
-	jtext_key(&t, "renewTime");
-	jtext_str(&t, now);
-	jtext_key(&t, "holderIdentity");
-	jtext_str(&t, n->name);
+	jtext_key_str(&t, "renewTime", now);
+	jtext_key_str(&t, "holderIdentity", n->name);
 	jtext_key(&t, "leaseDurationSeconds");
 	jtext_int(&t, LEASE_SECONDS);
 	jtext_close(&t, '}');
