@@ -60,7 +60,8 @@ int kc_request_as(struct kc *c, const char *token, const char *method, const cha
 /*
  * The request the calls above make, for a caller that has its body as JSON text already
  * (written once for many requests, or with struct jtext): @text, @len bytes, goes out as
- * it is, and takes the place of @body. NULL members take the defaults above.
+ * it is, and takes the place of @body. @method and @path are required; the other members
+ * may be left zero for the defaults above (no body, application/json, the client's token).
  */
 struct kc_req {
 	const char *method, *path;
