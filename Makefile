@@ -34,6 +34,7 @@ OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HDRS := $(sort $(wildcard tests/unit/*.h))
 HEADERS := $(sort $(wildcard src/*/*.h src/*/*/*.h))
 
 .PHONY: all deps check check-format check-lint check-headers unit e2e test demo demo-runtime bench install \
@@ -69,7 +70,7 @@ $(BUILD)/%.o: %.c | $(GEN)
 
 $(BUILD)/src/cluster/api/proto.o: src/cluster/api/proto.def
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HDRS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
@@ -92,10 +93,10 @@ e2e: all
 	@scripts/run-e2e.sh
 
 check-format:
-	@clang-format --dry-run --Werror $(SRCS) $(HEADERS) $(UNIT_SRCS)
+	@clang-format --dry-run --Werror $(SRCS) $(HEADERS) $(UNIT_SRCS) $(UNIT_HDRS)
 
 format:
-	@clang-format -i $(SRCS) $(HEADERS) $(UNIT_SRCS)
+	@clang-format -i $(SRCS) $(HEADERS) $(UNIT_SRCS) $(UNIT_HDRS)
 
 check-headers: $(GEN)
 	@for h in $(HEADERS); do \

@@ -28,10 +28,12 @@
 #include "cluster/api/api.h"
 #include "cluster/client/client.h"
 
+#include "api_fixture.h"
+
 #define TOKEN "admin-token"
 #define NS    "default"
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static struct api *api;
 static struct kc *kc;
 
@@ -266,31 +268,16 @@ static int group_setup(void **state)
 		.node_token = "node-token",
 		.threads = 2,
 	};
-	cleanup_free char *dir = NULL;
-	cleanup_err struct err err = ERR_INIT;
 
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-status-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	dir = xasprintf("%s/data", tmpdir);
-	cfg.data_dir = dir;
-	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0) {
-		fail_msg("start: %s", err.msg);
-		return -1;
-	}
+	test_api_start("status", &cfg, tmpdir, &api, &kc);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
-	kc_free(kc);
-	api_stop(api);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
+	test_api_stop(tmpdir, api, kc);
 	return 0;
 }
 

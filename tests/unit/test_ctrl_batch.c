@@ -30,6 +30,8 @@
 #include "cluster/controllers/controllers.h"
 #include "cluster/controllers/cron.h"
 
+#include "api_fixture.h"
+
 static json_t *J(const char *text)
 {
 	json_error_t jerr;
@@ -458,7 +460,7 @@ static void test_stateful_ordinals_claims_and_pod_identity(void **state)
 #define TOKEN "test-admin-token"
 
 static struct cluster {
-	char dir[64];
+	char dir[TEST_API_DIR_MAX];
 	struct api *api;
 	struct kc *c;
 	pthread_t kubelet;
@@ -569,7 +571,6 @@ static void add_node(const char *name, const char *labels, const char *taints)
 static int cluster_setup(void **state)
 {
 	struct api_config cfg = {
-		.data_dir = cl.dir,
 		.bind_address = "127.0.0.1",
 		.admin_token = TOKEN,
 		.node_token = "node-token",
@@ -579,14 +580,11 @@ static int cluster_setup(void **state)
 	cleanup_err struct err err = ERR_INIT;
 
 	(void)state;
-	strcpy(cl.dir, "/tmp/test_ctrl_batch.XXXXXX");
-	if (!mkdtemp(cl.dir))
-		return -1;
 	ctlb_job_backoff_base_ms = 200;
 	if (getenv("TEST_DEBUG"))
 		log_setup(NULL, LOG_FORMAT_TEXT, LOG_DEBUG);
-	if (api_start(&cfg, &cl.api, &err) < 0 || kc_local(cl.api, &cl.c, &err) < 0 ||
-	    job_start(cl.c, &cc, &cl.job, &err) < 0 ||
+	test_api_start("ctrl-batch", &cfg, cl.dir, &cl.api, &cl.c);
+	if (job_start(cl.c, &cc, &cl.job, &err) < 0 ||
 	    cronjob_start(cl.c, &cc, &cl.cronjob, &err) < 0 ||
 	    daemonset_start(cl.c, &cc, &cl.daemonset, &err) < 0 ||
 	    statefulset_start(cl.c, &cc, &cl.statefulset, &err) < 0)
@@ -608,13 +606,7 @@ static int cluster_teardown(void **state)
 	cronjob_stop(cl.cronjob);
 	daemonset_stop(cl.daemonset);
 	statefulset_stop(cl.statefulset);
-	kc_free(cl.c);
-	api_stop(cl.api);
-	{
-		cleanup_err struct err err = ERR_INIT;
-
-		fs_remove_tree(AT_FDCWD, cl.dir, &err);
-	}
+	test_api_stop(cl.dir, cl.api, cl.c);
 	return 0;
 }
 

@@ -28,11 +28,13 @@
 #include "cluster/client/client.h"
 #include "cluster/controllers/controllers.h"
 
+#include "api_fixture.h"
+
 #define NS  "gc-test"
 #define CMS "/api/v1/namespaces/" NS "/configmaps"
 
 static struct {
-	char dir[64];
+	char dir[TEST_API_DIR_MAX];
 	struct api *api;
 	struct kc *c;
 	void *gc, *ns;
@@ -396,7 +398,6 @@ static void test_namespace_deletion_empties_and_removes_it(void **state)
 static int setup(void **state)
 {
 	struct api_config cfg = {
-		.data_dir = cl.dir,
 		.bind_address = "127.0.0.1",
 		.admin_token = "admin-token",
 		.node_token = "node-token",
@@ -407,13 +408,10 @@ static int setup(void **state)
 	cleanup_json json_t *ns = NULL;
 
 	(void)state;
-	strcpy(cl.dir, "/tmp/test_ctrl_gc.XXXXXX");
-	if (!mkdtemp(cl.dir))
-		return -1;
 	if (getenv("TEST_DEBUG"))
 		log_setup(NULL, LOG_FORMAT_TEXT, LOG_DEBUG);
-	if (api_start(&cfg, &cl.api, &err) < 0 || kc_local(cl.api, &cl.c, &err) < 0 ||
-	    gc_start(cl.c, &cc, &cl.gc, &err) < 0 || namespace_start(cl.c, &cc, &cl.ns, &err) < 0)
+	test_api_start("ctrl-gc", &cfg, cl.dir, &cl.api, &cl.c);
+	if (gc_start(cl.c, &cc, &cl.gc, &err) < 0 || namespace_start(cl.c, &cc, &cl.ns, &err) < 0)
 		fail_msg("start: %s", err.msg);
 	ns = create("/api/v1/namespaces",
 		    "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS
@@ -423,14 +421,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	cleanup_err struct err err = ERR_INIT;
-
 	(void)state;
 	namespace_stop(cl.ns);
 	gc_stop(cl.gc);
-	kc_free(cl.c);
-	api_stop(cl.api);
-	fs_remove_tree(AT_FDCWD, cl.dir, &err);
+	test_api_stop(cl.dir, cl.api, cl.c);
 	return 0;
 }
 

@@ -32,6 +32,8 @@
 #include "cluster/controllers/controllers.h"
 #include "cluster/sim/sim.h"
 
+#include "api_fixture.h"
+
 /* The pure parts of endpoints.c and nodelifecycle.c (exported for this test). */
 typedef char *(*ctl_zone_fn)(void *arg, const char *node);
 bool ctl_pod_ready(const json_t *pod);
@@ -539,7 +541,7 @@ static void test_silent_nodes_turn_unknown_keeping_their_heartbeat(void **state)
 
 /* Against an in-process API server. */
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static struct api *api;
 static struct kc *kc;
 static char url[64];
@@ -1135,33 +1137,17 @@ static int group_setup(void **state)
 		.not_ready_toleration = 2,
 		.unreachable_toleration = 2,
 	};
-	cleanup_free char *dir = NULL;
-	struct err err = ERR_INIT;
 
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-ctrl-net-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	dir = xasprintf("%s/data", tmpdir);
-	cfg.data_dir = dir;
-	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0) {
-		fail_msg("start: %s", err.msg);
-		return -1;
-	}
+	test_api_start("ctrl-net", &cfg, tmpdir, &api, &kc);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", api_port(api));
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
-	kc_free(kc);
-	api_stop(api);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
+	test_api_stop(tmpdir, api, kc);
 	return 0;
 }
 

@@ -35,6 +35,8 @@
 #include "cluster/controllers/controllers.h"
 #include "cluster/controllers/workload_util.h"
 
+#include "api_fixture.h"
+
 static json_t *J(const char *text)
 {
 	json_error_t jerr;
@@ -714,7 +716,7 @@ static void test_time_parse_and_format_round_trip(void **state)
 #define TOKEN "test-admin-token"
 #define NS    "t"
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static struct api *api;
 static struct kc *kc;
 static void *rs_ctl, *d_ctl;
@@ -868,17 +870,9 @@ static int integration_setup(void **state)
 		.threads = 2,
 	};
 	struct err err = ERR_INIT;
-	cleanup_free char *dir = NULL;
 
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-workloads-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	dir = xasprintf("%s/data", tmpdir);
-	acfg.data_dir = dir;
-	if (api_start(&acfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0)
-		fail_msg("start: %s", err.msg);
+	test_api_start("workloads", &acfg, tmpdir, &api, &kc);
 	if (req("POST", "/api/v1/namespaces", NULL,
 		"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS "\"}}",
 		NULL) != 201)
@@ -895,8 +889,6 @@ static int integration_setup(void **state)
 
 static int integration_teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
 	deployment_stop(d_ctl);
 	replicaset_stop(rs_ctl);
@@ -904,10 +896,7 @@ static int integration_teardown(void **state)
 	pthread_join(kubelet_thread, NULL);
 	informer_stop(kubelet_inf);
 	wq_free(kubelet_q);
-	kc_free(kc);
-	api_stop(api);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
+	test_api_stop(tmpdir, api, kc);
 	return 0;
 }
 

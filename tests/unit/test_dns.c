@@ -37,10 +37,12 @@
 #include "cluster/dns/internal.h"
 #include "cluster/dns/lib_ldns.h"
 
+#include "api_fixture.h"
+
 #define TOKEN "test-admin-token"
 #define NSP   "dns-test"
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static struct api *api;
 static struct kc *kc;
 static struct dns_server *dns;
@@ -345,12 +347,7 @@ static int setup(void **state)
 				.publish_service = true};
 
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-dns-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		fail_msg("mkdtemp: %s", strerror(errno));
-	cfg.data_dir = tmpdir;
-	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0)
-		fail_msg("start API server: %s", err.msg);
+	test_api_start("dns", &cfg, tmpdir, &api, &kc);
 	if (dns_ldns_load(&err) < 0)
 		fail_msg("%s", err.msg);
 	create("/api/v1/namespaces", json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
@@ -375,8 +372,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
 	dns_stop(dns);
 	close(up.stop[1]);
@@ -384,10 +379,7 @@ static int teardown(void **state)
 	close(up.udp);
 	close(up.tcp);
 	close(up.stop[0]);
-	kc_free(kc);
-	api_stop(api);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
+	test_api_stop(tmpdir, api, kc);
 	return 0;
 }
 

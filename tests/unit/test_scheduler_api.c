@@ -32,6 +32,8 @@
 #include "cluster/client/client.h"
 #include "cluster/scheduler/scheduler.h"
 
+#include "api_fixture.h"
+
 #define TOKEN "admin-token"
 #define NS    "default"
 #define BIG_MSG                                                                                    \
@@ -40,7 +42,7 @@
 	"are available: 1 Preemption is not helpful for scheduling, 4 No preemption victims "      \
 	"found for incoming pod."
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static struct api *api;
 static struct kc *kc;
 
@@ -579,32 +581,16 @@ static int group_setup(void **state)
 		.node_token = "node-token",
 		.threads = 2,
 	};
-	cleanup_free char *dir = NULL;
-	struct err err = ERR_INIT;
 
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-sched-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
-	dir = xasprintf("%s/data", tmpdir);
-	cfg.data_dir = dir;
-	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0) {
-		fail_msg("start: %s", err.msg);
-		return -1;
-	}
+	test_api_start("sched", &cfg, tmpdir, &api, &kc);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
-	kc_free(kc);
-	api_stop(api);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
+	test_api_stop(tmpdir, api, kc);
 	return 0;
 }
 

@@ -41,10 +41,12 @@
 #include "cluster/api/api.h"
 #include "cluster/client/client.h"
 
+#include "api_fixture.h"
+
 #define TMPFS_MAGIC_ 0x01021994
 #define TOKEN        "test-admin-token"
 
-static char tmpdir[64];
+static char tmpdir[TEST_API_DIR_MAX];
 static bool can_mount;
 
 /* The fake API behind the get/token/claim callbacks. */
@@ -1090,14 +1092,9 @@ static int group_setup(void **state)
 		.node_token = "node-token",
 		.threads = 2,
 	};
-	struct err err = ERR_INIT;
-	cleanup_free char *data = NULL;
 
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/skiff-test-volumes-XXXXXX");
-	if (!mkdtemp(tmpdir))
-		return -1;
+	test_api_start("volumes", &cfg, tmpdir, &api, &kc);
 	fake.objects = json_object();
 	fake.claim_path = xasprintf("%s/claimed", tmpdir);
 	ctx.pods_dir = xasprintf("%s/pods", tmpdir);
@@ -1106,10 +1103,6 @@ static int group_setup(void **state)
 	ctx.get = fake_get;
 	ctx.token = fake_token;
 	ctx.claim = fake_claim;
-	data = xasprintf("%s/server", tmpdir);
-	cfg.data_dir = data;
-	if (api_start(&cfg, &api, &err) < 0 || kc_local(api, &kc, &err) < 0)
-		fail_msg("start API server: %s", err.msg);
 	create("/api/v1/namespaces",
 	       "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"lp\"}}");
 	return 0;
@@ -1117,17 +1110,12 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	struct err err = ERR_INIT;
-
 	(void)state;
-	kc_free(kc);
-	api_stop(api);
+	test_api_stop(tmpdir, api, kc);
 	json_decref(fake.objects);
 	json_decref((json_t *)ctx.allocatable);
 	free(fake.claim_path);
 	free((char *)ctx.pods_dir);
-	fs_remove_tree(AT_FDCWD, tmpdir, &err);
-	err_clear(&err);
 	return 0;
 }
 
