@@ -191,18 +191,6 @@ static enum c_mode mode_of(const json_t *c)
 	return RUN;
 }
 
-/* @n bytes in lower-case hex at @out, NUL-terminated. */
-static void hex_of(char *out, const uint8_t *b, size_t n)
-{
-	static const char digit[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digit[b[i] >> 4];
-		out[2 * i + 1] = digit[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static char *random_hex(size_t bytes)
 {
 	unsigned char buf[32];
@@ -213,7 +201,8 @@ static char *random_hex(size_t bytes)
 	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
 		for (size_t i = 0; i < bytes; i++)
 			buf[i] = (unsigned char)rand();
-	hex_of(out, buf, bytes);
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", buf[i]);
 	return out;
 }
 
@@ -226,7 +215,8 @@ static char *image_id(const char *image)
 	sha256_init(&ctx);
 	sha256_update(&ctx, strlen(image), (const uint8_t *)image);
 	sha256_digest(&ctx, sizeof(d), d);
-	hex_of(hex, d, sizeof(d));
+	for (size_t i = 0; i < sizeof(d); i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
 	return xasprintf("%s@sha256:%s", image, hex);
 }
 
